@@ -1,0 +1,122 @@
+"""The Python API: encode an image to regen-codec JPEG bytes, decode them back to a picture.
+
+    import codec
+    data = codec.encode("photo.png", quality=40)      # bytes of a standard JPEG
+    image = codec.decode(data)                         # PIL.Image, restored by the network
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import __version__
+from .container import RegenMeta, read_meta, write_meta
+from .errors import CodecError
+from .imageio import DEFAULT_MAX_PIXELS, CodecWarning, load_image
+from .jpeg import cond_vector, decode_jpeg, encode_jpeg, open_jpeg, read_info
+from .regen.infer import pick_device, regenerate
+from .registry import DEFAULT_MODEL, find_model
+from .registry import load_model as _registry_load
+
+DEFAULT_QUALITY = 40
+DEFAULT_TILE = 1024
+
+
+def load_model(model_id: str = DEFAULT_MODEL, device: str = "cpu", sha256: str | None = None):
+    """The restoration network registered as `model_id` (checked against `sha256` if given)."""
+    return _registry_load(model_id, sha256=sha256, device=pick_device(device))
+
+
+def encode(image, quality: int = DEFAULT_QUALITY, model: str = DEFAULT_MODEL, *,
+           subsampling: str = "4:2:0", progressive: bool = False,
+           max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """A standard JPEG of `image` (path, bytes, PIL image or HxWx3 uint8 array) that names `model`.
+
+    Conversions of unusual inputs (alpha, 16-bit, CMYK, ...) are reported as CodecWarning.
+    """
+    info = find_model(model)
+    if info.mode != "regen":
+        raise CodecError(f"model {model!r} is a {info.mode} model, not a regeneration model")
+    src = load_image(image, max_pixels=max_pixels)
+    data = encode_jpeg(Image.fromarray(src.rgb), quality, subsampling, optimize=True,
+                       progressive=progressive, icc_profile=src.icc_profile, exif=src.exif)
+    meta = RegenMeta(mode="regen", model_id=info.id, model_sha256=info.sha256,
+                     width=src.size[0], height=src.size[1], encoder_version=__version__)
+    return write_meta(data, meta)
+
+
+def decode(data, device: str = "auto", *, model: str | None = None, tile: int = DEFAULT_TILE,
+           progress: bool = False) -> Image.Image:
+    """Restore a regen-codec JPEG (bytes or path) with the network its metadata names.
+
+    A plain JPEG without metadata is restored with the default model (a CodecWarning says so).
+    `model` overrides the file's choice. The result carries the file's ICC profile.
+    """
+    if isinstance(data, (str, Path)):
+        from .fileio import read_bytes
+
+        data = read_bytes(Path(data))
+    data = bytes(data)
+    meta = read_meta(data)
+    if meta is not None and meta.mode != "regen":
+        raise CodecError(f"mode {meta.mode!r} is not supported by regen-codec {__version__}")
+    sha = None
+    if model is None and meta is not None:
+        model, sha = meta.model_id, meta.model_sha256
+    elif model is None:
+        model = DEFAULT_MODEL
+        warnings.warn(f"no regen-codec metadata in this JPEG: restoring with the default model "
+                      f"{DEFAULT_MODEL}", CodecWarning, stacklevel=2)
+    dev = pick_device(device)
+    net = _registry_load(model, sha256=sha, device=dev)
+    rgb, jinfo = decode_jpeg(data)
+    icc = open_jpeg(data).info.get("icc_profile")
+    out = regenerate(net, rgb, cond_vector(jinfo), device=dev, tile=tile, progress=progress)
+    img = Image.fromarray(out)
+    if meta is not None and (meta.width, meta.height) != img.size:
+        raise CodecError(f"decoded size {img.size} differs from the size in the metadata "
+                         f"({meta.width}x{meta.height}): the file is damaged")
+    if icc:
+        img.info["icc_profile"] = icc
+    return img
+
+
+def decode_plain(data: bytes) -> np.ndarray:
+    """The ordinary JPEG decode (what any viewer shows), HxWx3 uint8."""
+    return decode_jpeg(bytes(data))[0]
+
+
+@dataclass
+class FileInfo:
+    """What `regen-codec info` reports about a file."""
+
+    bytes: int
+    width: int
+    height: int
+    bits_per_pixel: float
+    estimated_quality: int
+    subsampling: str
+    progressive: bool
+    metadata: dict | None
+
+
+def info(data) -> FileInfo:
+    """Headers of a JPEG (bytes or path): size, estimated quality, subsampling, regen metadata."""
+    if isinstance(data, (str, Path)):
+        from .fileio import read_bytes
+
+        data = read_bytes(Path(data))
+    data = bytes(data)
+    meta = read_meta(data)
+    im = open_jpeg(data)
+    j = read_info(im)
+    return FileInfo(bytes=len(data), width=j.width, height=j.height,
+                    bits_per_pixel=len(data) * 8 / (j.width * j.height),
+                    estimated_quality=j.quality, subsampling=j.subsampling,
+                    progressive=bool(im.info.get("progressive") or im.info.get("progression")),
+                    metadata=asdict(meta) if meta else None)

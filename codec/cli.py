@@ -1,0 +1,227 @@
+"""The `regen-codec` command line: a thin layer over the codec Python API.
+
+Every failure the user can cause ends in one line on stderr and exit code 2; conversions and
+other notices are printed as `regen-codec: warning: ...`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import click
+
+from .cli_train import train_group
+from .errors import CodecError
+
+EXIT_USER_ERROR = 2
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    click.echo(f"regen-codec: warning: {message}", err=True)
+
+
+class _Group(click.Group):
+    """Turns CodecError (and disk errors) into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx):
+        warnings.showwarning = _show_warning
+        try:
+            return super().invoke(ctx)
+        except CodecError as exc:
+            click.echo(f"regen-codec: error: {exc}", err=True)
+            ctx.exit(EXIT_USER_ERROR)
+        except OSError as exc:
+            click.echo(f"regen-codec: error: {exc.strerror or exc}"
+                       f"{': ' + str(exc.filename) if exc.filename else ''}", err=True)
+            ctx.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt:
+            click.echo("regen-codec: interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="regen-codec", prog_name="regen-codec")
+def cli():
+    """regen-codec: photos stored as small standard JPEGs, restored by a neural network.
+
+    `encode` writes an aggressively compressed JPEG that any viewer opens and that names the
+    network which restores it; `decode` runs that network (GPU when present, else CPU).
+
+    \b
+    Examples:
+      regen-codec encode photo.png -o photo.jpg --quality 40
+      regen-codec decode photo.jpg -o restored.png
+      regen-codec info photo.jpg
+      regen-codec models
+      regen-codec demo
+    """
+
+
+def _default_out(inp: Path, suffix: str) -> Path:
+    return inp.with_name(inp.stem + suffix)
+
+
+@cli.command()
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Output JPEG file [default: INPUT name with .rc.jpg].")
+@click.option("-q", "--quality", type=click.IntRange(1, 100), default=None,
+              help="JPEG quality 1-100 (higher = larger file, better picture) [default: 40].")
+@click.option("-m", "--model", "model_id", default="regen-fast", show_default=True,
+              help="Restoration network recorded in the file (see `regen-codec models`).")
+@click.option("--subsampling", type=click.Choice(["4:2:0", "4:2:2", "4:4:4"]), default="4:2:0",
+              show_default=True, help="Chroma subsampling of the JPEG.")
+@click.option("--progressive", is_flag=True, help="Write a progressive JPEG (same pixels, "
+              "often a few % smaller). Default: baseline, Huffman-optimized.")
+@click.option("--max-pixels", type=int, default=250_000_000, show_default=True,
+              help="Refuse inputs larger than this many pixels.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists (never the input).")
+def encode(input, output, quality, model_id, subsampling, progressive, max_pixels, force):
+    """Compress INPUT (PNG, JPEG, TIFF, WebP, ...) into a standard JPEG for regeneration.
+
+    EXIF orientation is applied and the ICC profile kept. Alpha is composited over white,
+    16-bit reduced to 8 bits, CMYK converted to sRGB: each with a warning.
+    """
+    from .api import DEFAULT_QUALITY
+    from .api import encode as api_encode
+    from .fileio import atomic_write, check_output
+
+    output = output or _default_out(input, ".rc.jpg")
+    check_output(output, [input], force)
+    data = api_encode(input, quality=quality or DEFAULT_QUALITY, model=model_id,
+                      subsampling=subsampling, progressive=progressive, max_pixels=max_pixels)
+    atomic_write(output, data)
+    from .api import info
+
+    i = info(data)
+    click.echo(f"{output}: {i.width}x{i.height}, {i.bytes} bytes, {i.bits_per_pixel:.3f} bpp, "
+               f"quality {quality or DEFAULT_QUALITY}, model {model_id}")
+
+
+@cli.command()
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Output image; its extension picks the format (.png .tif .webp .jpg .bmp .ppm) "
+                   "[default: INPUT name with .png].")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Where the network runs; auto = CUDA when available.")
+@click.option("--tile", type=click.IntRange(64, None), default=1024, show_default=True,
+              help="Tile side in pixels: bounds memory on large images (the result does not "
+                   "depend on it beyond rounding).")
+@click.option("-m", "--model", "model_id", default=None,
+              help="Use this network instead of the one the file names.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists (never the input).")
+def decode(input, output, device, tile, model_id, force):
+    """Restore a regen-codec JPEG with the network named in it (plain JPEGs: the default model)."""
+    from .api import decode as api_decode
+    from .fileio import atomic_write, check_output, image_bytes, read_bytes
+
+    output = output or _default_out(input, ".png")
+    check_output(output, [input], force)
+    img = api_decode(read_bytes(input), device=device, model=model_id, tile=tile,
+                     progress=sys.stderr.isatty())
+    atomic_write(output, image_bytes(img, output.suffix))
+    click.echo(f"{output}: {img.width}x{img.height}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def info(file, as_json):
+    """Show a JPEG's regen-codec metadata, estimated quality, subsampling and sizes."""
+    from dataclasses import asdict
+
+    from .api import info as api_info
+
+    i = api_info(file)
+    if as_json:
+        click.echo(json.dumps(asdict(i), indent=2))
+        return
+    click.echo(f"file:            {file}")
+    click.echo(f"size:            {i.width}x{i.height} pixels, {i.bytes} bytes, "
+               f"{i.bits_per_pixel:.3f} bits per pixel")
+    click.echo(f"JPEG quality:    ~{i.estimated_quality} (estimated from the luma table)")
+    click.echo(f"subsampling:     {i.subsampling}{', progressive' if i.progressive else ''}")
+    if i.metadata is None:
+        click.echo("regen-codec:     none (a plain JPEG; decode uses the default model)")
+    else:
+        m = i.metadata
+        click.echo(f"regen-codec:     format {m['format_version']}, mode {m['mode']}, "
+                   f"encoder {m['encoder_version']}")
+        click.echo(f"model:           {m['model_id']} (sha256 {m['model_sha256']})")
+        click.echo(f"original size:   {m['width']}x{m['height']}")
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def models(ctx):
+    """List installed models (the default), or import one (`models import FILE`).
+
+    Models ship inside the package; user models live in $REGEN_CODEC_MODELS, else the
+    user data directory (see `regen-codec models where`).
+    """
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(models_list)
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def models_list(as_json):
+    """ID, mode, parameters, multiply-accumulates per pixel, sha256, summary."""
+    from .registry import list_models
+
+    found = list_models()
+    if as_json:
+        click.echo(json.dumps([{**m.__dict__, "path": str(m.path)} for m in found], indent=2))
+        return
+    if not found:
+        click.echo("no models installed")
+        return
+    click.echo(f"{'ID':<16} {'MODE':<7} {'PARAMS':>9} {'MACS/PX':>9} {'SHA256':<16} SOURCE   SUMMARY")
+    for m in found:
+        click.echo(f"{m.id:<16} {m.mode:<7} {m.params:>9,} {m.macs_per_pixel:>9,} "
+                   f"{m.sha256[:16]} {'package' if m.builtin else 'user   '}  {m.summary}")
+
+
+@models.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-f", "--force", is_flag=True, help="Replace an installed user model of the same ID.")
+def models_import(file, force):
+    """Install a trained model (.safetensors made by `regen-codec train`) for this user."""
+    from .registry import import_model
+
+    m = import_model(file, force=force)
+    click.echo(f"installed {m.id} (sha256 {m.sha256[:16]}...) at {m.path}")
+
+
+@models.command("where")
+def models_where():
+    """Print the folders searched for models."""
+    from .registry import BUILTIN_DIR, user_dir
+
+    click.echo(f"package: {BUILTIN_DIR}")
+    click.echo(f"user:    {user_dir()}  (set REGEN_CODEC_MODELS to change)")
+
+
+@cli.command()
+@click.option("-q", "--quality", type=click.IntRange(1, 100), default=None,
+              help="JPEG quality [default: 40].")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also save original.png, encoded.jpg, plain.png and regenerated.png here.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Where the network runs.")
+def demo(quality, out_dir, device):
+    """Encode and decode a built-in sample photo and compare plain and regenerated decoding."""
+    from .demo import run_demo
+
+    run_demo(quality=quality, out_dir=out_dir, device=device)
+
+
+cli.add_command(train_group)
+
+
+def main() -> None:
+    cli(prog_name="regen-codec")

@@ -1,0 +1,60 @@
+"""`regen-codec train ...`: the training commands (a thin layer over codec.regen.train)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "train"
+
+
+@click.group("train")
+def train_group():
+    """Train networks (see the model cards in codec/models for the commands used)."""
+
+
+@train_group.command("regen")
+@click.option("--data", "data", multiple=True, type=click.Path(exists=True, file_okay=False),
+              required=True, help="Folder of training images (repeatable; searched recursively). "
+              "1 file in 25 is held out for validation.")
+@click.option("--id", "model_id", required=True, help="Model ID to register the result under.")
+@click.option("--steps", default=20000, show_default=True, help="Optimizer steps in total.")
+@click.option("--batch", default=16, show_default=True, help="Crops per step (per process).")
+@click.option("--patch", default=128, show_default=True, help="Crop side in pixels.")
+@click.option("--lr", default=1e-3, show_default=True, help="Peak learning rate (cosine decay).")
+@click.option("--seed", default=0, show_default=True, help="Random seed (data, init, qualities).")
+@click.option("--msssim-weight", default=0.5, show_default=True,
+              help="Loss = L1 + W * (1 - MS-SSIM), on [0,1] pixel values.")
+@click.option("--width1", default=32, show_default=True, help="Channels at half resolution.")
+@click.option("--width2", default=64, show_default=True, help="Channels at quarter resolution.")
+@click.option("--depth", default=6, show_default=True, help="Layers at quarter resolution.")
+@click.option("--val-every", default=1000, show_default=True, help="Validate every N steps.")
+@click.option("--ckpt-every", default=250, show_default=True, help="Checkpoint every N steps.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Run folder for pools, checkpoint, log.csv, curves.png [default: runs/ID].")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
+              help="Where the final weights go [default: the run folder]; install them with "
+                   "`regen-codec models import`.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="auto = CUDA when available. Under torchrun each process "
+              "takes its LOCAL_RANK GPU (or CPU with the gloo backend).")
+@click.option("--summary", default="", help="One-line summary stored in the weights.")
+@click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
+def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, width1, width2,
+                depth, val_every, ckpt_every, workdir, export_dir, device, summary, resume):
+    """Train a regeneration network on random crops JPEG-coded at random qualities (5-95).
+
+    Progress bar, checkpoints every --ckpt-every steps, `--resume` continues a killed run.
+    Works on CPU, on one GPU, or under `torchrun --nproc_per_node N` (DistributedDataParallel).
+    """
+    from .regen.train import TrainConfig, train
+
+    cfg = TrainConfig(data=list(data), id=model_id, steps=steps, batch=batch, patch=patch, lr=lr,
+                      seed=seed, msssim_weight=msssim_weight, val_every=val_every,
+                      ckpt_every=ckpt_every, workdir=workdir or f"runs/{model_id}",
+                      export_dir=export_dir or "", device=device, summary=summary,
+                      arch=dict(width1=width1, width2=width2, depth=depth))
+    out = train(cfg, resume=resume)
+    if out:
+        click.echo(f"wrote {out}")

@@ -1,0 +1,134 @@
+"""Plain JPEG coding with Pillow, plus what a JPEG file tells about itself (tables, subsampling).
+
+Encoding and decoding always go through these two functions, so that training data, `encode`
+and `decode` see exactly the same codec.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, JpegImagePlugin
+
+from .errors import CodecError
+
+SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
+_PIL_SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+
+# The IJG (Annex K) luminance table in natural order; quality 50 uses it unscaled.
+_STD_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
+
+# Length of the conditioning vector: 64 luma + 64 chroma table entries + one-hot subsampling.
+COND_DIM = 64 + 64 + len(SUBSAMPLINGS)
+
+
+@dataclass
+class JpegInfo:
+    """What the decoder learns from a JPEG's headers."""
+
+    width: int
+    height: int
+    qtables: list[list[int]]  # one or more tables of 64 entries, in the order Pillow reports them
+    subsampling: str  # "4:4:4", "4:2:2", "4:2:0", "gray" or "other"
+    components: int
+
+    @property
+    def quality(self) -> int:
+        """The IJG quality setting whose luma table is closest to this file's."""
+        return estimate_quality(self.qtables[0])
+
+
+def encode_jpeg(img: Image.Image, quality: int, subsampling: str = "4:2:0", *,
+                optimize: bool = True, progressive: bool = False,
+                icc_profile: bytes | None = None, exif: bytes | None = None,
+                qtables=None) -> bytes:
+    """Encode an RGB image as a baseline (or progressive) JPEG; Huffman tables optimized by default."""
+    if not 1 <= int(quality) <= 100:
+        raise CodecError(f"quality must be between 1 and 100, got {quality}")
+    if subsampling not in SUBSAMPLINGS:
+        raise CodecError(f"subsampling must be one of {', '.join(SUBSAMPLINGS)}, got {subsampling!r}")
+    kwargs = dict(quality=int(quality), subsampling=subsampling, optimize=optimize,
+                  progressive=progressive)
+    if icc_profile:
+        kwargs["icc_profile"] = icc_profile
+    if exif:
+        kwargs["exif"] = exif
+    if qtables is not None:
+        kwargs["qtables"] = qtables
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", **kwargs)
+    return buf.getvalue()
+
+
+def read_info(im: Image.Image) -> JpegInfo:
+    """Tables and subsampling of an opened (not necessarily loaded) Pillow JPEG image."""
+    q = getattr(im, "quantization", None) or {}
+    tables = [list(q[k]) for k in sorted(q)]
+    if not tables:
+        raise CodecError("the JPEG has no quantization tables")
+    layers = getattr(im, "layers", len(im.getbands()))
+    if layers == 1:
+        sub = "gray"
+    else:
+        sub = _PIL_SUBSAMPLING.get(JpegImagePlugin.get_sampling(im), "other")
+    return JpegInfo(width=im.width, height=im.height, qtables=tables, subsampling=sub,
+                    components=layers)
+
+
+def open_jpeg(data: bytes) -> Image.Image:
+    """Open JPEG bytes with Pillow, with a clear error for anything that is not a JPEG."""
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Exception as exc:  # Pillow raises several types for garbage input
+        if data[:2] == b"\xff\xd8":
+            raise CodecError(f"the JPEG data is damaged or truncated ({exc})") from None
+        raise CodecError(f"not a readable image ({exc.__class__.__name__})") from None
+    if im.format != "JPEG":
+        raise CodecError(f"not a JPEG file (found {im.format or 'unknown'} data)")
+    return im
+
+
+def decode_jpeg(data: bytes) -> tuple[np.ndarray, JpegInfo]:
+    """Decode JPEG bytes to an HxWx3 uint8 RGB array (libjpeg's standard decode) and its info."""
+    im = open_jpeg(data)
+    info = read_info(im)
+    try:
+        im.load()
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise CodecError(f"the JPEG data is damaged or truncated ({exc})") from None
+    rgb = im.convert("RGB") if im.mode != "RGB" else im
+    return np.asarray(rgb), info
+
+
+def estimate_quality(luma_table) -> int:
+    """Invert the IJG table scaling: the quality whose scaled luma table best matches."""
+    t = np.asarray(luma_table, dtype=np.float64)
+    best, best_err = 50, float("inf")
+    for q in range(1, 101):
+        scale = 5000 / q if q < 50 else 200 - 2 * q
+        ref = np.clip(np.floor((_STD_LUMA * scale + 50) / 100), 1, 255)
+        err = float(np.abs(np.log(ref) - np.log(np.maximum(t, 1))).sum())
+        if err < best_err:
+            best, best_err = q, err
+    return best
+
+
+def cond_vector(info: JpegInfo) -> np.ndarray:
+    """The network's conditioning input: log-scaled luma and chroma tables plus subsampling.
+
+    Grayscale files reuse the luma table for chroma; unknown subsampling counts as 4:2:0.
+    """
+    luma = np.asarray(info.qtables[0], dtype=np.float32)
+    chroma = np.asarray(info.qtables[1] if len(info.qtables) > 1 else info.qtables[0],
+                        dtype=np.float32)
+    tables = np.log(np.concatenate([luma, chroma])) / np.log(255.0)
+    onehot = np.zeros(len(SUBSAMPLINGS), np.float32)
+    sub = info.subsampling if info.subsampling in SUBSAMPLINGS else "4:2:0"
+    onehot[SUBSAMPLINGS.index(sub)] = 1.0
+    return np.concatenate([tables, onehot]).astype(np.float32)

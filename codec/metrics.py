@@ -1,0 +1,43 @@
+"""Image quality measures, computed the way CompressAI reports them (8-bit RGB, data range 255)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from pytorch_msssim import ms_ssim as _ms_ssim
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB over all RGB values of two HxWx3 uint8 images."""
+    if np.array_equal(a, b):
+        return float("inf")
+    return float(peak_signal_noise_ratio(a, b, data_range=255))
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """MS-SSIM (pytorch_msssim, data_range=255) of two HxWx3 uint8 images.
+
+    Images smaller than 161 pixels on a side use a smaller window, as the 5-scale default
+    cannot run on them.
+    """
+    side = min(a.shape[:2])
+    win = 11 if side > 160 else max(3, (side // 16 - 1) | 1)
+    with torch.no_grad():
+        return float(_ms_ssim(_tensor(a), _tensor(b), data_range=255, win_size=win))
+
+
+def db(msssim: float) -> float:
+    """MS-SSIM on a decibel scale: -10 log10(1 - MS-SSIM)."""
+    return -10 * math.log10(max(1e-10, 1 - msssim))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM (scikit-image, channel-wise on RGB, data range 255)."""
+    return float(structural_similarity(a, b, data_range=255, channel_axis=2))

@@ -1,0 +1,5 @@
+"""The regeneration network: restores a decoded JPEG toward the original."""
+
+from .model import RegenNet
+
+__all__ = ["RegenNet"]

@@ -1,0 +1,102 @@
+"""Training data for JPEG restoration: a pool of clean crops, and batches JPEG-coded on the fly.
+
+Images that come from JPEG files carry faint artifacts of their own; they are downscaled
+(antialiased, by a random factor of at least 1.5) before crops are cut, so the network does
+not learn to reproduce them. A fixed slice of the files is kept aside for validation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+from tqdm import tqdm
+
+from ..jpeg import SUBSAMPLINGS, cond_vector, encode_jpeg, open_jpeg, read_info
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
+JPEG_SUFFIXES = {".jpg", ".jpeg"}
+VAL_EVERY = 25  # one file in 25 (by sorted name hash) is held out for validation
+
+
+def list_images(dirs: list[Path]) -> list[Path]:
+    files = []
+    for d in dirs:
+        d = Path(d)
+        files += [p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(files)
+
+
+def split(files: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Deterministic train/validation split by a hash of the file name."""
+    def is_val(p: Path) -> bool:
+        return int(hashlib.sha1(p.name.encode()).hexdigest(), 16) % VAL_EVERY == 0
+    return [p for p in files if not is_val(p)], [p for p in files if is_val(p)]
+
+
+def load_clean(path: Path, rng: np.random.Generator) -> np.ndarray:
+    """An RGB uint8 array; JPEG-sourced images are downscaled by a random factor in [1.5, 2]."""
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im).convert("RGB")
+    if path.suffix.lower() in JPEG_SUFFIXES:
+        f = rng.uniform(1.5, 2.0)
+        im = im.resize((max(1, round(im.width / f)), max(1, round(im.height / f))),
+                       Image.Resampling.LANCZOS)
+    return np.asarray(im)
+
+
+def build_pool(files: list[Path], patch: int, seed: int, max_per_image: int = 48,
+               desc: str = "cutting crops") -> np.ndarray:
+    """Random crops (N, patch, patch, 3) uint8; about two per patch-sized area of each image."""
+    rng = np.random.default_rng(seed)
+    crops = []
+    for path in tqdm(files, desc=desc, unit="img", leave=False):
+        img = load_clean(path, rng)
+        h, w = img.shape[:2]
+        if h < patch or w < patch:
+            continue
+        n = int(np.clip(round(2 * h * w / patch ** 2), 1, max_per_image))
+        for _ in range(n):
+            y, x = rng.integers(0, h - patch + 1), rng.integers(0, w - patch + 1)
+            crops.append(img[y:y + patch, x:x + patch])
+    if not crops:
+        raise ValueError(f"no image of at least {patch}x{patch} pixels in the training data")
+    return np.stack(crops)
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int, subsampling: str) -> tuple[np.ndarray, np.ndarray]:
+    """(decoded uint8 image, conditioning vector) of one JPEG coding, exactly as `decode` sees it."""
+    data = encode_jpeg(Image.fromarray(img), quality, subsampling, optimize=False)
+    im = open_jpeg(data)
+    info = read_info(im)
+    return np.array(im.convert("RGB")), cond_vector(info)
+
+
+@dataclass
+class Batch:
+    clean: np.ndarray  # (B,H,W,3) uint8
+    coded: np.ndarray  # (B,H,W,3) uint8
+    cond: np.ndarray  # (B,COND_DIM) float32
+
+
+def sample_batch(pool: np.ndarray, batch: int, rng: np.random.Generator,
+                 qmin: int = 5, qmax: int = 95,
+                 sub_probs: tuple[float, float, float] = (0.1, 0.1, 0.8)) -> Batch:
+    """Random crops with flips/rotations, each JPEG-coded at a random quality and subsampling."""
+    clean, coded, cond = [], [], []
+    for i in rng.integers(0, len(pool), batch):
+        img = pool[i]
+        if rng.random() < 0.5:
+            img = img[:, ::-1]
+        img = np.ascontiguousarray(np.rot90(img, rng.integers(0, 4)))
+        q = int(rng.integers(qmin, qmax + 1))
+        sub = SUBSAMPLINGS[rng.choice(3, p=sub_probs)]
+        dec, c = jpeg_roundtrip(img, q, sub)
+        clean.append(img)
+        coded.append(dec)
+        cond.append(c)
+    return Batch(np.stack(clean), np.stack(coded), np.stack(cond))
+

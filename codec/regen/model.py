@@ -1,0 +1,83 @@
+"""RegenNet: a small quality-aware U-Net that predicts a correction to the JPEG decode.
+
+The input is the decoded RGB image; the file's quantization tables and chroma subsampling
+(see `codec.jpeg.cond_vector`) drive per-layer feature modulation (FiLM), so one model covers
+qualities 5 to 95. Work happens at half and quarter resolution (pixel unshuffle), which keeps
+the cost near 20k multiply-accumulates per pixel; the output is the input plus a residual.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..jpeg import COND_DIM
+
+#: Height and width are padded to a multiple of this before the network runs.
+ALIGN = 4
+
+
+class FiLMConv(nn.Module):
+    """3x3 convolution, feature-wise affine modulation from the conditioning vector, leaky ReLU.
+
+    Leaky, because FiLM can push a whole plain-ReLU layer below zero and kill it for good.
+    """
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        y = y * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+        return F.leaky_relu(y, 0.1)
+
+
+class RegenNet(nn.Module):
+    """JPEG restoration: x (B,3,H,W in [0,1]) and cond (B,COND_DIM) -> restored image.
+
+    `width1` channels at half resolution, `width2` at quarter resolution, `depth` FiLM
+    convolutions at quarter resolution, `depth1` on each side at half resolution.
+    """
+
+    def __init__(self, width1: int = 32, width2: int = 64, depth: int = 6, depth1: int = 1,
+                 cond_hidden: int = 64):
+        super().__init__()
+        self.config = dict(width1=width1, width2=width2, depth=depth, depth1=depth1,
+                           cond_hidden=cond_hidden)
+        self.head = nn.Conv2d(12, width1, 3, padding=1)
+        self.enc = nn.ModuleList(FiLMConv(width1, width1) for _ in range(depth1))
+        self.down = nn.Conv2d(width1, width2, 2, stride=2)
+        self.mid = nn.ModuleList(FiLMConv(width2, width2) for _ in range(depth))
+        self.up = nn.Conv2d(width2, width1 * 4, 1)
+        self.dec = nn.ModuleList(FiLMConv(width1, width1) for _ in range(depth1))
+        self.tail = nn.Conv2d(width1, 12, 3, padding=1)
+        self._film_sizes = [width1] * depth1 + [width2] * depth + [width1] * depth1
+        self.cond = nn.Sequential(
+            nn.Linear(COND_DIM, cond_hidden), nn.ReLU(),
+            nn.Linear(cond_hidden, 2 * sum(self._film_sizes)))
+        # Start as the identity: a zero residual, and no modulation.
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+        nn.init.zeros_(self.cond[-1].weight)
+        nn.init.zeros_(self.cond[-1].bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % ALIGN, (-w) % ALIGN
+        xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+        films = torch.split(self.cond(cond), [s for s in self._film_sizes for _ in (0, 1)], dim=1)
+        films = iter(films)
+        y = self.head(F.pixel_unshuffle(xp * 2 - 1, 2))
+        for layer in self.enc:
+            y = y + layer(y, next(films), next(films))
+        skip = y
+        z = self.down(y)
+        for layer in self.mid:
+            z = z + layer(z, next(films), next(films))
+        y = F.pixel_shuffle(self.up(z), 2) + skip
+        for layer in self.dec:
+            y = y + layer(y, next(films), next(films))
+        out = xp + F.pixel_shuffle(self.tail(y), 2)
+        return out[..., :h, :w]

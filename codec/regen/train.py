@@ -1,0 +1,253 @@
+"""Training of the regeneration network: resumable, seeded, logged, CPU / GPU / torchrun (DDP).
+
+Everything a run makes lives in its work directory: the crop pools, `checkpoint.pt` (saved
+periodically; `--resume` continues from it), `log.csv`, `curves.png`, and at the end the
+exported weights and model card.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from pytorch_msssim import ms_ssim
+from tqdm import tqdm
+
+from .. import metrics
+from ..registry import save_model
+from . import data as D
+from .model import RegenNet
+
+VAL_QUALITIES = (10, 30, 50, 70, 90)
+WARMUP = 500  # steps of linear learning-rate warm-up
+VAL_PATCH = 192  # validation crop side: MS-SSIM's 5 scales need more than 160
+
+
+@dataclass
+class TrainConfig:
+    data: list[str]
+    id: str
+    steps: int = 20000
+    batch: int = 16
+    patch: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    msssim_weight: float = 0.5
+    val_every: int = 1000
+    ckpt_every: int = 250
+    val_images: int = 48
+    workdir: str = ""
+    export_dir: str = ""
+    device: str = "auto"
+    arch: dict = field(default_factory=dict)
+    summary: str = ""
+
+
+def _to_tensor(a: np.ndarray, device) -> torch.Tensor:
+    return torch.from_numpy(a).to(device).permute(0, 3, 1, 2).float().div_(255)
+
+
+def _loss(out: torch.Tensor, target: torch.Tensor, w: float) -> torch.Tensor:
+    loss = F.l1_loss(out, target)
+    if w > 0:
+        side = min(out.shape[-2:])
+        win = 7 if side > 96 else 3  # MS-SSIM's 5 scales need side > 16 * (win - 1)
+        loss = loss + w * (1 - ms_ssim(out.clamp(0, 1), target, data_range=1.0, win_size=win))
+    return loss
+
+
+def _pool(cfg: TrainConfig, files: list[Path], name: str, patch: int, seed: int,
+          max_per_image: int) -> np.ndarray:
+    path = Path(cfg.workdir) / f"pool-{name}.npy"
+    if path.exists():
+        return np.load(path)
+    pool = D.build_pool(files, patch, seed, max_per_image, desc=f"cutting {name} crops")
+    np.save(str(path) + ".tmp.npy", pool)
+    os.replace(str(path) + ".tmp.npy", path)
+    return pool
+
+
+def validate(model, val_pool: np.ndarray, device) -> dict:
+    """Mean PSNR / MS-SSIM (dB) gain of regenerated over plain decoding, per validation quality."""
+    model.eval()
+    row = {}
+    with torch.no_grad():
+        for q in VAL_QUALITIES:
+            gp, gm = [], []
+            for img in val_pool:
+                dec, c = D.jpeg_roundtrip(img, q, "4:2:0")
+                out = model(_to_tensor(dec[None], device), torch.from_numpy(c[None]).to(device))
+                res = (out.clamp(0, 1) * 255).round().byte()[0].permute(1, 2, 0).cpu().numpy()
+                gp.append(metrics.psnr(img, res) - metrics.psnr(img, dec))
+                gm.append(metrics.db(metrics.ms_ssim(img, res)) - metrics.db(metrics.ms_ssim(img, dec)))
+            row[f"psnr_gain_q{q}"] = float(np.mean(gp))
+            row[f"msssim_db_gain_q{q}"] = float(np.mean(gm))
+    model.train()
+    return row
+
+
+def plot(workdir: Path) -> None:
+    """Loss and validation gains against steps, from log.csv, into curves.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = list(csv.DictReader(open(workdir / "log.csv")))
+    if not rows:
+        return
+    fig, ax = plt.subplots(1, 3, figsize=(15, 4))
+    steps = [int(r["step"]) for r in rows]
+    ax[0].plot(steps, [float(r["loss"]) for r in rows])
+    ax[0].set(xlabel="step", ylabel="training loss (mean since last row)", yscale="log")
+    vrows = [r for r in rows if r.get("psnr_gain_q10")]
+    for q in VAL_QUALITIES:
+        vs = [int(r["step"]) for r in vrows]
+        ax[1].plot(vs, [float(r[f"psnr_gain_q{q}"]) for r in vrows], label=f"q{q}")
+        ax[2].plot(vs, [float(r[f"msssim_db_gain_q{q}"]) for r in vrows], label=f"q{q}")
+    ax[1].set(xlabel="step", ylabel="val PSNR gain over JPEG (dB)")
+    ax[2].set(xlabel="step", ylabel="val MS-SSIM gain over JPEG (dB)")
+    ax[1].legend(), ax[2].legend()
+    fig.tight_layout()
+    fig.savefig(workdir / "curves.png", dpi=80)
+    plt.close(fig)
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
+    """Run (or resume) a training; returns the exported weight file on rank 0."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if cfg.device == "auto":
+        cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if world > 1:
+        dist.init_process_group("nccl" if cfg.device == "cuda" else "gloo")
+        if cfg.device == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    device = torch.device(cfg.device)
+    workdir = Path(cfg.workdir or f"runs/{cfg.id}")
+    cfg.workdir = str(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = workdir / "checkpoint.pt"
+    if ckpt_path.exists() and not resume:
+        raise SystemExit(f"{ckpt_path} exists: pass --resume to continue it, or choose another --workdir")
+
+    torch.manual_seed(cfg.seed)
+    files = D.list_images([Path(d) for d in cfg.data])
+    train_files, val_files = D.split(files)
+    if rank == 0:
+        (workdir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        pool = _pool(cfg, train_files, "train", cfg.patch, cfg.seed, 48)
+        try:
+            val_pool = _pool(cfg, val_files, "val", VAL_PATCH if cfg.patch >= 96 else cfg.patch,
+                             cfg.seed + 1, 1)[: cfg.val_images]
+        except ValueError:  # tiny data sets: no held-out file is large enough
+            tqdm.write("warning: no held-out image is large enough; validating on training crops")
+            val_pool = pool[: cfg.val_images]
+    if world > 1:
+        dist.barrier()
+        if rank != 0:
+            pool = np.load(workdir / "pool-train.npy")
+
+    model = RegenNet(**cfg.arch).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / WARMUP) * (
+            0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))))
+    step, elapsed = 0, 0.0
+    rng = np.random.default_rng(cfg.seed * 1000 + rank)
+    if resume and ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        step, elapsed = ck["step"], ck["elapsed"]
+        rng.bit_generator.state = json.loads(ck["rng"][rank])
+        torch.set_rng_state(ck["torch_rng"])
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    net.train()
+
+    log_path = workdir / "log.csv"
+    fields = ["step", "loss", "lr", "elapsed_s"] + [f"{k}_q{q}" for q in VAL_QUALITIES
+                                                  for k in ("psnr_gain", "msssim_db_gain")]
+    if rank == 0 and not log_path.exists():
+        with open(log_path, "w", newline="") as f:
+            csv.DictWriter(f, fields).writeheader()
+
+    def checkpoint():
+        states = [None] * world
+        mine = json.dumps(rng.bit_generator.state)
+        if world > 1:
+            dist.all_gather_object(states, mine)
+        else:
+            states = [mine]
+        if rank == 0:
+            tmp = ckpt_path.with_suffix(".tmp")
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                        "sched": sched.state_dict(), "step": step, "elapsed": elapsed,
+                        "rng": states, "torch_rng": torch.get_rng_state()}, tmp)
+            os.replace(tmp, ckpt_path)
+
+    bar = tqdm(total=cfg.steps, initial=step, desc=f"training {cfg.id}", unit="step",
+               disable=rank != 0, dynamic_ncols=True)
+    losses = []
+    t0 = time.time()
+    while step < cfg.steps:
+        b = D.sample_batch(pool, cfg.batch, rng)
+        x = _to_tensor(b.coded, device)
+        y = _to_tensor(b.clean, device)
+        c = torch.from_numpy(b.cond).to(device)
+        loss = _loss(net(x, c), y, cfg.msssim_weight)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        step += 1
+        losses.append(loss.item())
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        last = step == cfg.steps
+        if step % cfg.ckpt_every == 0 or last or step % cfg.val_every == 0:
+            elapsed += time.time() - t0
+            t0 = time.time()
+            checkpoint()
+            if rank == 0:
+                row = {"step": step, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0],
+                       "elapsed_s": round(elapsed, 1)}
+                losses = []
+                if step % cfg.val_every == 0 or last:
+                    row.update(validate(model, val_pool, device))
+                    bar.write(f"step {step}: val PSNR gain " + " ".join(
+                        f"q{q} {row[f'psnr_gain_q{q}']:+.2f}" for q in VAL_QUALITIES) + " dB")
+                with open(log_path, "a", newline="") as f:
+                    csv.DictWriter(f, fields).writerow(row)
+                plot(workdir)
+            t0 = time.time()
+    bar.close()
+    out = None
+    if rank == 0:
+        export_dir = Path(cfg.export_dir) if cfg.export_dir else workdir
+        out = save_model(model.cpu(), cfg.id, export_dir, arch="regen-unet",
+                         summary=cfg.summary or f"RegenNet trained {cfg.steps} steps")
+        host = f"{platform.node()} ({platform.processor() or platform.machine()}, " \
+               f"{torch.get_num_threads()} threads, {cfg.device}, world size {world})"
+        (workdir / "train_record.json").write_text(json.dumps({
+            "command": " ".join(sys.argv), "config": asdict(cfg), "steps": step,
+            "wall_time_s": round(elapsed, 1), "hardware": host, "torch": torch.__version__,
+            "weights": str(out), "train_files": len(train_files), "val_files": len(val_files),
+            "train_crops": int(len(pool)),
+        }, indent=2))
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    return out

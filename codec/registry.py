@@ -1,0 +1,190 @@
+"""The model zoo: named architectures, and weight files shipped in the package or installed by users.
+
+Weights are safetensors files named `<id>-<sha256 prefix>.safetensors` whose header metadata
+says which architecture and configuration to build. Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from .errors import CodecError
+from .regen.model import RegenNet
+
+#: Architecture name -> constructor; the zoo's building blocks.
+ARCHITECTURES: dict[str, type[torch.nn.Module]] = {"regen-unet": RegenNet}
+
+DEFAULT_MODEL = "regen-fast"
+BUILTIN_DIR = Path(__file__).parent / "models"
+ENV_USER_DIR = "REGEN_CODEC_MODELS"
+
+
+@dataclass
+class ModelInfo:
+    """A model as the registry sees it, read from the weight file's header."""
+
+    id: str
+    mode: str
+    arch: str
+    config: dict
+    summary: str
+    params: int
+    macs_per_pixel: int
+    sha256: str
+    path: Path
+    builtin: bool
+
+
+def create_model(arch: str, **config) -> torch.nn.Module:
+    """Build an untrained network of a registered architecture."""
+    if arch not in ARCHITECTURES:
+        raise CodecError(f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
+    return ARCHITECTURES[arch](**config)
+
+
+def user_dir() -> Path:
+    """Where `models import` installs models: $REGEN_CODEC_MODELS, else the user data directory."""
+    env = os.environ.get(ENV_USER_DIR)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return platformdirs.user_data_path("regen-codec") / "models"
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def count_macs_per_pixel(model: torch.nn.Module, size: int = 64) -> int:
+    """Multiply-accumulates per output pixel, counted by PyTorch's FlopCounterMode (2 flops = 1 MAC)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .jpeg import COND_DIM
+
+    x = torch.zeros(1, 3, size, size)
+    c = torch.zeros(1, COND_DIM)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(x, c)
+    return int(round(counter.get_total_flops() / 2 / (size * size)))
+
+
+def _read_info(path: Path, builtin: bool) -> ModelInfo:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        return ModelInfo(
+            id=meta["id"], mode=meta.get("mode", "regen"), arch=meta["arch"],
+            config=json.loads(meta.get("config", "{}")), summary=meta.get("summary", ""),
+            params=int(meta.get("params", 0)), macs_per_pixel=int(meta.get("macs_per_pixel", 0)),
+            sha256=file_sha256(path), path=path, builtin=builtin)
+    except (KeyError, ValueError, OSError, Exception) as exc:  # safetensors raises its own types
+        raise CodecError(f"{path} is not a valid regen-codec model file ({exc})") from None
+
+
+def list_models() -> list[ModelInfo]:
+    """Every installed model: the package's own first, then the user's."""
+    found: list[ModelInfo] = []
+    for directory, builtin in ((BUILTIN_DIR, True), (user_dir(), False)):
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.safetensors")):
+                try:
+                    found.append(_read_info(path, builtin))
+                except CodecError:
+                    continue  # a broken user file must not hide the others
+    return found
+
+
+def find_model(model_id: str) -> ModelInfo:
+    """The installed model with this ID (package models win over user models of the same ID)."""
+    for info in list_models():
+        if info.id == model_id:
+            return info
+    known = ", ".join(sorted({m.id for m in list_models()})) or "none"
+    raise CodecError(f"model {model_id!r} is not installed (installed: {known}); "
+                     f"install it with `regen-codec models import FILE.safetensors`")
+
+
+def load_model(model_id: str = DEFAULT_MODEL, sha256: str | None = None,
+               device: str = "cpu") -> torch.nn.Module:
+    """The network for `model_id` in eval mode, checked against `sha256` when given."""
+    info = find_model(model_id)
+    if sha256 and info.sha256 != sha256:
+        raise CodecError(
+            f"model {model_id!r} hash mismatch: the file needs sha256 {sha256[:16]}..., the "
+            f"installed one is {info.sha256[:16]}...; install the matching weights with "
+            f"`regen-codec models import FILE.safetensors`")
+    return _load(info.path, info.sha256, info.arch, json.dumps(info.config), device)
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, sha256: str, arch: str, config: str, device: str) -> torch.nn.Module:
+    model = create_model(arch, **json.loads(config))
+    try:
+        model.load_state_dict(load_file(str(path)), strict=True)
+    except (RuntimeError, OSError) as exc:
+        raise CodecError(f"weights in {path} do not fit architecture {arch!r} ({exc})") from None
+    return model.eval().requires_grad_(False).to(device)
+
+
+def save_model(model: torch.nn.Module, model_id: str, directory: Path, *, arch: str,
+               mode: str = "regen", summary: str = "") -> Path:
+    """Write `<id>-<sha8>.safetensors` with its metadata; returns the path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    metadata = {
+        "id": model_id, "mode": mode, "arch": arch,
+        "config": json.dumps(getattr(model, "config", {}), sort_keys=True),
+        "summary": summary, "params": str(sum(p.numel() for p in model.parameters())),
+        "macs_per_pixel": str(count_macs_per_pixel(model)),
+    }
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = directory / f".{model_id}.tmp.safetensors"
+    save_file(state, str(tmp), metadata=metadata)
+    digest = file_sha256(tmp)
+    final = directory / f"{model_id}-{digest[:8]}.safetensors"
+    for old in directory.glob(f"{model_id}-*.safetensors"):
+        if old != final:
+            old.unlink()
+    os.replace(tmp, final)
+    return final
+
+
+def import_model(path: Path, force: bool = False) -> ModelInfo:
+    """Check a user-trained weight file (it must load into its architecture) and install it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CodecError(f"{path}: no such file")
+    info = _read_info(path, builtin=False)
+    _load(path, info.sha256, info.arch, json.dumps(info.config), "cpu")  # proves it loads
+    for other in list_models():
+        if other.id == info.id and other.builtin:
+            raise CodecError(f"model ID {info.id!r} is taken by a built-in model; rename yours")
+        if other.id == info.id and other.sha256 != info.sha256 and not force:
+            raise CodecError(f"a different model {info.id!r} is already installed "
+                             f"({other.path}); use --force to replace it")
+    dest_dir = user_dir()
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / f"{info.id}-{info.sha256[:8]}.safetensors"
+    tmp = dest_dir / f".{dest.name}.part"
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, dest)
+    for old in dest_dir.glob(f"{info.id}-*.safetensors"):
+        if old != dest:
+            old.unlink()
+    return _read_info(dest, builtin=False)

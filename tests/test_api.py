@@ -1,0 +1,97 @@
+"""The Python API: encode/decode round trip, plain JPEGs, models, tiling."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import codec
+from codec.container import read_meta
+from codec.errors import CodecError
+from codec.jpeg import cond_vector, decode_jpeg
+from codec.regen.infer import regenerate
+from codec.registry import DEFAULT_MODEL, find_model
+
+from .conftest import jpeg_bytes
+
+
+def test_encode_writes_metadata_and_a_readable_jpeg(photo):
+    data = codec.encode(photo, quality=30)
+    meta = read_meta(data)
+    m = find_model(DEFAULT_MODEL)
+    assert (meta.mode, meta.model_id, meta.model_sha256) == ("regen", m.id, m.sha256)
+    assert (meta.width, meta.height) == (photo.shape[1], photo.shape[0])
+    assert meta.encoder_version == codec.__version__
+    im = Image.open(io.BytesIO(data))
+    assert im.format == "JPEG" and im.size == (photo.shape[1], photo.shape[0])
+
+
+@pytest.mark.parametrize("kind", ["path", "bytes", "pil", "array"])
+def test_encode_accepts_every_input_kind(kind, photo, png_file):
+    src = {"path": png_file, "bytes": png_file.read_bytes(), "pil": Image.fromarray(photo),
+           "array": photo}[kind]
+    assert codec.encode(src, quality=50) == codec.encode(photo, quality=50)
+
+
+def test_decode_restores_original_size(odd_photo):
+    out = codec.decode(codec.encode(odd_photo, quality=20), device="cpu")
+    assert isinstance(out, Image.Image) and out.mode == "RGB"
+    assert out.size == (odd_photo.shape[1], odd_photo.shape[0])
+
+
+def test_plain_jpeg_decodes_with_default_model_and_says_so(photo):
+    with pytest.warns(codec.CodecWarning, match="default model"):
+        out = codec.decode(jpeg_bytes(photo, 30), device="cpu")
+    assert out.size == (photo.shape[1], photo.shape[0])
+
+
+def test_grayscale_jpeg_from_elsewhere_decodes(photo):
+    gray = jpeg_bytes(np.asarray(Image.fromarray(photo).convert("L")), 30)
+    with pytest.warns(codec.CodecWarning):
+        assert codec.decode(gray, device="cpu").mode == "RGB"
+
+
+def test_load_model_and_unknown_model():
+    net = codec.load_model(DEFAULT_MODEL)
+    assert not net.training
+    with pytest.raises(CodecError, match="not installed.*models import"):
+        codec.load_model("no-such-model")
+
+
+def test_cuda_request_without_gpu_is_a_clear_error(photo):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(CodecError, match="no CUDA GPU"):
+        codec.decode(codec.encode(photo), device="cuda")
+
+
+def test_tiled_equals_untiled_within_one(photo):
+    """An image larger than one tile: tiles with context + blending match a single pass."""
+    from skimage import data
+
+    img = np.ascontiguousarray(data.astronaut()[:300, :270])
+    coded, info = decode_jpeg(codec.encode(img, quality=15))
+    net = codec.load_model(DEFAULT_MODEL)
+    whole = regenerate(net, coded, cond_vector(info), tile=4096)
+    tiled = regenerate(net, coded, cond_vector(info), tile=128)
+    assert tiled.shape == whole.shape == img.shape
+    assert np.abs(tiled.astype(int) - whole).max() <= 1
+    assert not np.array_equal(whole, coded)  # the network did change the picture
+
+
+def test_icc_profile_survives_encode_and_decode(photo):
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "PNG", icc_profile=icc)
+    assert codec.decode(codec.encode(buf.getvalue())).info["icc_profile"] == icc
+
+
+def test_info_reports_quality_and_metadata(photo):
+    i = codec.info(codec.encode(photo, quality=35, subsampling="4:4:4"))
+    assert abs(i.estimated_quality - 35) <= 1 and i.subsampling == "4:4:4"
+    assert i.metadata["model_id"] == DEFAULT_MODEL and i.width == photo.shape[1]

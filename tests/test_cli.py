@@ -1,0 +1,190 @@
+"""The command line: the happy path, and every user error as one line, exit 2, nothing left behind."""
+
+import errno
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import codec
+from codec.container import read_meta, write_meta
+
+
+def _listing(d):
+    return sorted(p.name for p in d.iterdir())
+
+
+def _assert_user_error(r, pattern):
+    assert r.exit_code == 2, (r.exit_code, r.output)
+    assert "Traceback" not in r.output
+    err = r.stderr.strip().splitlines()
+    assert err and err[-1].startswith("regen-codec: error:"), r.output
+    assert __import__("re").search(pattern, err[-1]), err[-1]
+
+
+def test_encode_decode_info(cli, png_file, tmp_path, photo):
+    out = tmp_path / "photo.jpg"
+    r = cli("encode", png_file, "-o", out, "--quality", 25)
+    assert r.exit_code == 0, r.output
+    assert "bpp" in r.stdout and out.stat().st_size > 0
+    r = cli("decode", out, "-o", tmp_path / "back.png")
+    assert r.exit_code == 0, r.output
+    back = np.asarray(Image.open(tmp_path / "back.png"))
+    assert back.shape == photo.shape
+    r = cli("info", out)
+    assert r.exit_code == 0 and "regen-fast" in r.stdout and "4:2:0" in r.stdout
+    assert "~25" in r.stdout
+
+
+def test_default_output_names(cli, png_file, tmp_path):
+    assert cli("encode", png_file).exit_code == 0
+    assert (tmp_path / "photo.rc.jpg").is_file()
+    assert cli("decode", tmp_path / "photo.rc.jpg").exit_code == 0
+    assert (tmp_path / "photo.rc.png").is_file()
+
+
+@pytest.mark.parametrize("ext,fmt", [(".tif", "TIFF"), (".webp", "WEBP"), (".jpg", "JPEG")])
+def test_decode_format_follows_extension(cli, png_file, tmp_path, ext, fmt):
+    cli("encode", png_file, "-o", tmp_path / "a.jpg")
+    assert cli("decode", tmp_path / "a.jpg", "-o", tmp_path / f"b{ext}").exit_code == 0
+    assert Image.open(tmp_path / f"b{ext}").format == fmt
+
+
+def test_unknown_output_extension(cli, png_file, tmp_path):
+    cli("encode", png_file, "-o", tmp_path / "a.jpg")
+    _assert_user_error(cli("decode", tmp_path / "a.jpg", "-o", tmp_path / "b.xyz"), "unknown output format")
+    assert "b.xyz" not in _listing(tmp_path)
+
+
+def test_missing_input(cli, tmp_path):
+    _assert_user_error(cli("encode", tmp_path / "nope.png", "-o", tmp_path / "o.jpg"), "no such file")
+    _assert_user_error(cli("decode", tmp_path / "nope.jpg"), "no such file")
+    _assert_user_error(cli("info", tmp_path / "nope.jpg"), "no such file")
+    assert _listing(tmp_path) == []
+
+
+def test_directory_as_input(cli, tmp_path):
+    _assert_user_error(cli("encode", tmp_path, "-o", tmp_path / "o.jpg"), "directory")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_input(cli, png_file, tmp_path):
+    png_file.chmod(0)
+    try:
+        _assert_user_error(cli("encode", png_file, "-o", tmp_path / "o.jpg"), "cannot read")
+    finally:
+        png_file.chmod(0o644)
+
+
+def test_non_image_input(cli, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image at all\n" * 20)
+    _assert_user_error(cli("encode", bad, "-o", tmp_path / "o.jpg"), "not an image")
+    _assert_user_error(cli("decode", bad, "-o", tmp_path / "o.png"), "not a")
+    assert _listing(tmp_path) == ["notes.txt"]
+
+
+def test_truncated_jpeg(cli, png_file, tmp_path):
+    full = codec.encode(png_file)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(full[: len(full) // 2])
+    _assert_user_error(cli("decode", cut, "-o", tmp_path / "o.png"), "truncated|damaged")
+    cut.write_bytes(full[:300])
+    _assert_user_error(cli("decode", cut, "-o", tmp_path / "o.png"), "truncated|damaged")
+    assert "o.png" not in _listing(tmp_path)
+
+
+def test_unknown_model(cli, png_file, tmp_path, user_models):
+    _assert_user_error(cli("encode", png_file, "-o", tmp_path / "o.jpg", "--model", "ghost"),
+                       "'ghost' is not installed.*models import")
+    meta = read_meta(codec.encode(png_file))
+    meta.model_id = "ghost"
+    f = tmp_path / "ghost.jpg"
+    f.write_bytes(write_meta(codec.encode(png_file), meta))
+    _assert_user_error(cli("decode", f, "-o", tmp_path / "o.png"), "'ghost' is not installed")
+    assert "o.jpg" not in _listing(tmp_path) and "o.png" not in _listing(tmp_path)
+
+
+def test_hash_mismatch(cli, png_file, tmp_path):
+    data = codec.encode(png_file)
+    meta = read_meta(data)
+    meta.model_sha256 = "0" * 64
+    f = tmp_path / "other.jpg"
+    f.write_bytes(write_meta(data, meta))
+    _assert_user_error(cli("decode", f, "-o", tmp_path / "o.png"), "regen-fast.*hash mismatch")
+
+
+def test_existing_output_needs_force(cli, png_file, tmp_path):
+    out = tmp_path / "o.jpg"
+    out.write_bytes(b"precious")
+    _assert_user_error(cli("encode", png_file, "-o", out), "already exists.*--force")
+    assert out.read_bytes() == b"precious"
+    assert cli("encode", png_file, "-o", out, "--force").exit_code == 0
+    assert read_meta(out.read_bytes()) is not None
+
+
+def test_input_is_never_overwritten(cli, png_file, tmp_path):
+    cli("encode", png_file, "-o", tmp_path / "a.jpg")
+    before = (tmp_path / "a.jpg").read_bytes()
+    for args in (("encode", tmp_path / "a.jpg", "-o", tmp_path / "a.jpg", "--force"),
+                 ("decode", tmp_path / "a.jpg", "-o", tmp_path / "a.jpg", "--force"),
+                 ("decode", tmp_path / "a.jpg", "-o", tmp_path / "." / "a.jpg", "--force")):
+        _assert_user_error(cli(*args), "refusing to overwrite the input")
+    assert (tmp_path / "a.jpg").read_bytes() == before
+
+
+def test_unwritable_output_directory(cli, png_file, tmp_path):
+    _assert_user_error(cli("encode", png_file, "-o", tmp_path / "no" / "such" / "o.jpg"),
+                       "does not exist")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    _assert_user_error(cli("encode", png_file, "-o", blocker / "o.jpg"), "does not exist")
+
+
+def test_disk_full_leaves_nothing(cli, png_file, tmp_path, monkeypatch):
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    _assert_user_error(cli("encode", png_file, "-o", tmp_path / "o.jpg"), "disk full")
+    assert _listing(tmp_path) == ["photo.png"]
+
+
+def test_huge_input_is_refused(cli, png_file, tmp_path):
+    _assert_user_error(cli("encode", png_file, "-o", tmp_path / "o.jpg", "--max-pixels", 100),
+                       "megapixels")
+
+
+def test_bad_quality_is_a_usage_error(cli, png_file, tmp_path):
+    r = cli("encode", png_file, "-o", tmp_path / "o.jpg", "--quality", 0)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_models_listing(cli):
+    r = cli("models")
+    assert r.exit_code == 0
+    header = r.stdout.splitlines()[0]
+    for col in ("ID", "MODE", "PARAMS", "MACS/PX", "SHA256", "SUMMARY"):
+        assert col in header
+    assert "regen-fast" in r.stdout
+
+
+@pytest.mark.parametrize("cmd", [[], ["encode"], ["decode"], ["info"], ["models"],
+                                 ["models", "import"], ["demo"], ["train", "regen"]])
+def test_help_explains_options(cli, cmd):
+    r = cli(*cmd, "--help")
+    assert r.exit_code == 0 and "Usage:" in r.stdout
+    if cmd in (["encode"], ["decode"]):
+        assert "default" in r.stdout and "--force" in r.stdout
+    if cmd == ["decode"]:
+        assert "pixels" in r.stdout and "auto" in r.stdout
+
+
+def test_real_process_prints_one_line_and_exits_2(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "codec", "encode", str(tmp_path / "missing.png")],
+                       capture_output=True, text=True)
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("regen-codec: error:")

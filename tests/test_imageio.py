@@ -1,0 +1,131 @@
+"""Every input kind gets a defined behaviour: converted with a warning, or refused clearly."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from codec.errors import CodecError
+from codec.imageio import CodecWarning, load_image
+
+
+def _save(im, fmt="PNG", **kw):
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _png16_rgb(a: np.ndarray) -> bytes:
+    """A 16-bit RGB PNG written by hand (Pillow cannot write one)."""
+    h, w, _ = a.shape
+    raw = b"".join(b"\x00" + a[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_rgb_passes_unchanged(photo, recwarn):
+    src = load_image(_save(Image.fromarray(photo)))
+    assert np.array_equal(src.rgb, photo)
+    assert not [w for w in recwarn if issubclass(w.category, CodecWarning)]
+
+
+def test_alpha_is_composited_over_white(photo):
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 255, np.uint8)])
+    rgba[:10, :, 3] = 0
+    with pytest.warns(CodecWarning, match="alpha"):
+        src = load_image(_save(Image.fromarray(rgba, "RGBA")))
+    assert (src.rgb[:10] == 255).all() and np.array_equal(src.rgb[10:], photo[10:])
+
+
+def test_palette_with_transparency(photo):
+    p = Image.fromarray(photo).quantize(16)
+    p.info["transparency"] = 0
+    with pytest.warns(CodecWarning, match="alpha"):
+        assert load_image(_save(p, transparency=0)).rgb.shape == photo.shape
+
+
+def test_palette_is_converted(photo):
+    with pytest.warns(CodecWarning, match="palette"):
+        assert load_image(_save(Image.fromarray(photo).quantize(64))).rgb.shape == photo.shape
+
+
+def test_grayscale_becomes_rgb(photo):
+    gray = Image.fromarray(photo).convert("L")
+    with pytest.warns(CodecWarning, match="grayscale"):
+        src = load_image(_save(gray))
+    assert np.array_equal(src.rgb[..., 0], np.asarray(gray)) and np.array_equal(src.rgb[..., 0], src.rgb[..., 2])
+
+
+def test_16bit_gray_is_reduced():
+    a = (np.arange(40 * 50).reshape(40, 50) * 30).astype(np.uint16)
+    with pytest.warns(CodecWarning, match="16-bit"):
+        src = load_image(_save(Image.fromarray(a)))
+    assert src.rgb.dtype == np.uint8 and src.rgb.max() > 200
+
+
+def test_16bit_rgb_is_reduced():
+    a = (np.arange(30 * 20 * 3).reshape(30, 20, 3) * 37).astype(np.uint16)
+    with pytest.warns(CodecWarning, match="16-bit"):
+        src = load_image(_png16_rgb(a))
+    assert np.abs(src.rgb.astype(int) - (a >> 8)).max() <= 1
+
+
+def test_16bit_array_is_reduced():
+    with pytest.warns(CodecWarning, match="16-bit"):
+        src = load_image(np.full((8, 8, 3), 65535, np.uint16))
+    assert (src.rgb == 255).all()
+
+
+def test_cmyk_is_converted_to_rgb(photo):
+    cmyk = Image.fromarray(photo).convert("CMYK")
+    with pytest.warns(CodecWarning, match="CMYK"):
+        src = load_image(_save(cmyk, "JPEG", quality=95))
+    assert src.rgb.shape == photo.shape and src.icc_profile is None
+    assert np.abs(src.rgb.astype(int) - photo).mean() < 20
+
+
+def test_exif_orientation_is_applied(photo):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise for display
+    src = load_image(_save(Image.fromarray(photo), "JPEG", quality=95, exif=exif.tobytes()))
+    assert src.rgb.shape == (photo.shape[1], photo.shape[0], 3)
+    if src.exif:
+        kept = Image.Exif()
+        kept.load(src.exif)
+        assert 0x0112 not in kept
+
+
+def test_icc_profile_is_kept(photo):
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    assert load_image(_save(Image.fromarray(photo), icc_profile=icc)).icc_profile == icc
+
+
+@pytest.mark.parametrize("data,msg", [(b"", "empty"), (b"hello world" * 10, "not an image"),
+                                      (b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, "not an image|unreadable|damaged")])
+def test_bad_bytes_are_refused(data, msg):
+    with pytest.raises(CodecError, match=msg):
+        load_image(data)
+
+
+def test_truncated_file_is_refused(photo):
+    data = _save(Image.fromarray(photo), "JPEG")
+    with pytest.raises(CodecError, match="truncated|damaged"):
+        load_image(data[: len(data) // 2])
+
+
+def test_huge_image_is_refused_before_decoding(photo):
+    with pytest.raises(CodecError, match="megapixels"):
+        load_image(_save(Image.fromarray(photo)), max_pixels=1000)
+
+
+@pytest.mark.parametrize("arr", [np.zeros((4, 4, 2), np.uint8), np.zeros((4, 4, 3), np.float32)])
+def test_bad_arrays_are_refused(arr):
+    with pytest.raises(CodecError):
+        load_image(arr)

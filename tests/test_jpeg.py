@@ -1,0 +1,57 @@
+"""JPEG coding: compatibility with another decoder, tables, quality estimate, subsampling."""
+
+import io
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import codec
+from codec.jpeg import COND_DIM, cond_vector, decode_jpeg, encode_jpeg, estimate_quality
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_output_decodes_identically_with_djpeg(tmp_path, photo, progressive):
+    """Our file is a standard JPEG: Pillow and libjpeg-turbo's djpeg give identical pixels."""
+    djpeg = shutil.which("djpeg")
+    if djpeg is None:
+        pytest.skip("djpeg not found: install Debian's libjpeg-turbo-progs to run this check")
+    data = codec.encode(photo, quality=30, progressive=progressive)
+    path = tmp_path / "f.jpg"
+    path.write_bytes(data)
+    ppm = subprocess.run([djpeg, "-ppm", str(path)], check=True, capture_output=True).stdout
+    theirs = np.asarray(Image.open(io.BytesIO(ppm)).convert("RGB"))
+    ours = np.asarray(Image.open(path).convert("RGB"))
+    assert theirs.shape == ours.shape == photo.shape
+    assert np.array_equal(theirs, ours)
+
+
+@pytest.mark.parametrize("q", [5, 10, 25, 40, 50, 75, 90, 95])
+def test_quality_estimate_recovers_setting(photo, q):
+    _, info = decode_jpeg(encode_jpeg(Image.fromarray(photo), q))
+    assert abs(estimate_quality(info.qtables[0]) - q) <= 1
+
+
+@pytest.mark.parametrize("sub", ["4:4:4", "4:2:2", "4:2:0"])
+def test_subsampling_is_read_back(photo, sub):
+    _, info = decode_jpeg(encode_jpeg(Image.fromarray(photo), 50, sub))
+    assert info.subsampling == sub
+
+
+def test_cond_vector_depends_on_tables_and_subsampling(photo):
+    im = Image.fromarray(photo)
+    a = cond_vector(decode_jpeg(encode_jpeg(im, 20))[1])
+    b = cond_vector(decode_jpeg(encode_jpeg(im, 80))[1])
+    c = cond_vector(decode_jpeg(encode_jpeg(im, 80, "4:4:4"))[1])
+    assert a.shape == (COND_DIM,) and a.dtype == np.float32
+    assert not np.allclose(a[:128], b[:128])
+    assert np.allclose(b[:128], c[:128]) and not np.allclose(b[128:], c[128:])
+
+
+def test_huffman_optimization_changes_bytes_not_pixels(photo):
+    im = Image.fromarray(photo)
+    opt, plain = encode_jpeg(im, 40, optimize=True), encode_jpeg(im, 40, optimize=False)
+    assert len(opt) < len(plain)
+    assert np.array_equal(decode_jpeg(opt)[0], decode_jpeg(plain)[0])
