@@ -220,6 +220,39 @@ def demo(quality, out_dir, device):
     run_demo(quality=quality, out_dir=out_dir, device=device)
 
 
+@cli.command()
+@click.argument("image_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Results folder (JSON per method, results.csv, report.md, plots, cache/).")
+@click.option("--methods", default=None,
+              help="Comma-separated: jpeg, jpeg-opt, webp, avif, jxl (if installed), and any "
+                   "installed regen model ID [default: all available]. jpeg is always included.")
+@click.option("--qualities", default="5,10,15,20,25,30,35,40,45,50,55,60,65,70,75,80,85,90,95",
+              show_default=True, help="Comma-separated quality settings (1-100).")
+@click.option("--anchors", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="Folder of published CompressAI-format results to compare and "
+              "draw in the plots (e.g. ../shared/anchors/compressai-kodak).")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
+              show_default=True, help="Where regen networks run.")
+def bench(image_dir, out_dir, methods, qualities, anchors, device):
+    """Rate-quality benchmark of every method on the lossless images in IMAGE_DIR.
+
+    bpp, PSNR, MS-SSIM (and in dB), SSIM, encode/decode time and memory per image; BD-rate
+    against plain JPEG. Interrupted runs resume from the per-image cache in OUT/cache.
+    """
+    from .bench import run
+    from .regen.infer import pick_device
+
+    try:
+        qs = tuple(sorted({int(q) for q in qualities.split(",") if q.strip()}))
+    except ValueError:
+        raise click.BadParameter("qualities must be integers", param_hint="--qualities") from None
+    names = [m.strip() for m in methods.split(",")] if methods else None
+    summary = run(image_dir, out_dir, names, qs, pick_device(device), anchors)
+    click.echo((out_dir / "report.md").read_text())
+    return summary
+
+
 cli.add_command(train_group)
 
 

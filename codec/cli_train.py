@@ -17,7 +17,7 @@ def train_group():
 @train_group.command("regen")
 @click.option("--data", "data", multiple=True, type=click.Path(exists=True, file_okay=False),
               required=True, help="Folder of training images (repeatable; searched recursively). "
-              "1 file in 25 is held out for validation.")
+              "A fixed slice is held out for validation (see --val-fraction).")
 @click.option("--id", "model_id", required=True, help="Model ID to register the result under.")
 @click.option("--steps", default=20000, show_default=True, help="Optimizer steps in total.")
 @click.option("--batch", default=16, show_default=True, help="Crops per step (per process).")
@@ -40,9 +40,15 @@ def train_group():
               show_default=True, help="auto = CUDA when available. Under torchrun each process "
               "takes its LOCAL_RANK GPU (or CPU with the gloo backend).")
 @click.option("--summary", default="", help="One-line summary stored in the weights.")
+@click.option("--init", default="", help="Fine-tune from an installed model ID or a .safetensors "
+              "file (its architecture options win over --width1/--width2/--depth).")
+@click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=None,
+              help="Hold out this fraction of the files (lowest name hashes) for validation "
+                   "[default: one file in 25].")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
 def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, width1, width2,
-                depth, val_every, ckpt_every, workdir, export_dir, device, summary, resume):
+                depth, val_every, ckpt_every, workdir, export_dir, device, summary, init, val_fraction,
+                resume):
     """Train a regeneration network on random crops JPEG-coded at random qualities (5-95).
 
     Progress bar, checkpoints every --ckpt-every steps, `--resume` continues a killed run.
@@ -54,7 +60,8 @@ def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, wi
                       seed=seed, msssim_weight=msssim_weight, val_every=val_every,
                       ckpt_every=ckpt_every, workdir=workdir or f"runs/{model_id}",
                       export_dir=export_dir or "", device=device, summary=summary,
-                      arch=dict(width1=width1, width2=width2, depth=depth))
+                      arch=dict(width1=width1, width2=width2, depth=depth), init=init,
+                      val_fraction=val_fraction)
     out = train(cfg, resume=resume)
     if out:
         click.echo(f"wrote {out}")

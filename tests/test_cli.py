@@ -188,3 +188,21 @@ def test_real_process_prints_one_line_and_exits_2(tmp_path):
                        capture_output=True, text=True)
     assert p.returncode == 2
     assert p.stderr.strip().count("\n") == 0 and p.stderr.startswith("regen-codec: error:")
+
+
+def test_plain_jpeg_decode_says_default_model_on_stderr(cli, photo, tmp_path):
+    from .conftest import jpeg_bytes
+
+    f = tmp_path / "plain.jpg"
+    f.write_bytes(jpeg_bytes(photo, 30))
+    r = cli("decode", f, "-o", tmp_path / "o.png")
+    assert r.exit_code == 0, r.output
+    assert "warning: no regen-codec metadata" in r.stderr and "regen-fast" in r.stderr
+    assert Image.open(tmp_path / "o.png").size == (photo.shape[1], photo.shape[0])
+
+
+def test_conversion_warnings_reach_stderr(cli, photo, tmp_path):
+    rgba = np.dstack([photo, np.full(photo.shape[:2], 128, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    r = cli("encode", tmp_path / "a.png", "-o", tmp_path / "a.jpg")
+    assert r.exit_code == 0 and "warning: alpha channel dropped" in r.stderr

@@ -19,7 +19,7 @@ from ..jpeg import SUBSAMPLINGS, cond_vector, encode_jpeg, open_jpeg, read_info
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
-VAL_EVERY = 25  # one file in 25 (by sorted name hash) is held out for validation
+VAL_EVERY = 25  # default split: one file in 25 (by name hash) is held out for validation
 
 
 def list_images(dirs: list[Path]) -> list[Path]:
@@ -30,11 +30,20 @@ def list_images(dirs: list[Path]) -> list[Path]:
     return sorted(files)
 
 
-def split(files: list[Path]) -> tuple[list[Path], list[Path]]:
-    """Deterministic train/validation split by a hash of the file name."""
-    def is_val(p: Path) -> bool:
-        return int(hashlib.sha1(p.name.encode()).hexdigest(), 16) % VAL_EVERY == 0
-    return [p for p in files if not is_val(p)], [p for p in files if is_val(p)]
+def split(files: list[Path], val_fraction: float | None = None) -> tuple[list[Path], list[Path]]:
+    """Deterministic train/validation split by a hash of the file name.
+
+    By default one file in 25 (hash modulo 25 == 0) is held out; with `val_fraction`, that
+    fraction of the files (those whose hashes are lowest, at least one) is held out instead.
+    """
+    def h(p: Path) -> int:
+        return int(hashlib.sha1(p.name.encode()).hexdigest(), 16)
+
+    if val_fraction is None:
+        held = {p for p in files if h(p) % VAL_EVERY == 0}
+    else:
+        held = set(sorted(files, key=h)[:max(1, round(val_fraction * len(files)))])
+    return [p for p in files if p not in held], [p for p in files if p in held]
 
 
 def load_clean(path: Path, rng: np.random.Generator) -> np.ndarray:

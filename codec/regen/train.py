@@ -52,6 +52,8 @@ class TrainConfig:
     device: str = "auto"
     arch: dict = field(default_factory=dict)
     summary: str = ""
+    init: str = ""  # start from these weights (an installed model ID or a .safetensors file)
+    val_fraction: float | None = None  # None: one file in 25 held out (see data.split)
 
 
 def _to_tensor(a: np.ndarray, device) -> torch.Tensor:
@@ -76,6 +78,18 @@ def _pool(cfg: TrainConfig, files: list[Path], name: str, patch: int, seed: int,
     np.save(str(path) + ".tmp.npy", pool)
     os.replace(str(path) + ".tmp.npy", path)
     return pool
+
+
+def _initial_weights(init: str) -> RegenNet:
+    """A copy of an installed model (by ID) or of a weight file, to fine-tune from."""
+    from safetensors.torch import load_file
+
+    from ..registry import _read_info, find_model
+
+    info = _read_info(Path(init), builtin=False) if init.endswith(".safetensors") else find_model(init)
+    model = RegenNet(**info.config)
+    model.load_state_dict(load_file(str(info.path)))
+    return model
 
 
 def validate(model, val_pool: np.ndarray, device) -> dict:
@@ -144,8 +158,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
 
     torch.manual_seed(cfg.seed)
     files = D.list_images([Path(d) for d in cfg.data])
-    train_files, val_files = D.split(files)
+    train_files, val_files = D.split(files, cfg.val_fraction)
     if rank == 0:
+        tqdm.write(f"{len(train_files)} training files, {len(val_files)} held out for validation")
         (workdir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
         pool = _pool(cfg, train_files, "train", cfg.patch, cfg.seed, 48)
         try:
@@ -159,7 +174,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
         if rank != 0:
             pool = np.load(workdir / "pool-train.npy")
 
-    model = RegenNet(**cfg.arch).to(device)
+    model = RegenNet(**cfg.arch)
+    if cfg.init:
+        model = _initial_weights(cfg.init)
+        cfg.arch = dict(model.config)
+    model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / WARMUP) * (

@@ -1,0 +1,200 @@
+"""Rate-quality benchmark: every method at every quality on every image of a folder.
+
+Writes, into the results folder: one CompressAI-format JSON per method, `results.csv` (one row
+per image, method and quality), `report.md` (BD-rate against plain JPEG, regressions against the
+plain decode, per-quality gains, speed and memory) and `rd_psnr.png` / `rd_msssim.png`.
+Per-image rows are cached in `cache/`, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, features
+from tqdm import tqdm
+
+from . import api, metrics
+from .bench_report import BASELINE, write_outputs
+from .jpeg import decode_jpeg
+from .registry import list_models
+
+DEFAULT_QUALITIES = tuple(range(5, 100, 5))
+IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
+
+
+@dataclass
+class Method:
+    """A codec under test: image -> bytes at a quality setting, and bytes -> image."""
+
+    name: str
+    description: str
+    encode: Callable[[np.ndarray, int], bytes]
+    decode: Callable[[bytes], np.ndarray]
+    restores_jpeg: bool = False  # decode is a network on top of a plain JPEG decode
+    version: str = ""  # changes when the method's behaviour changes (a model's hash prefix)
+
+    @property
+    def cache_key(self) -> str:
+        return f"{self.name}-{self.version}" if self.version else self.name
+
+
+def _pil_codec(fmt: str, **opts) -> tuple[Callable, Callable]:
+    def enc(img: np.ndarray, q: int) -> bytes:
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, fmt, quality=q, **opts)
+        return buf.getvalue()
+
+    def dec(data: bytes) -> np.ndarray:
+        return np.array(Image.open(io.BytesIO(data)).convert("RGB"))
+
+    return enc, dec
+
+
+def available_methods(device: str = "cpu") -> dict[str, Method]:
+    """Every method this installation can run, by name."""
+    import PIL
+
+    pv = PIL.__version__
+    out = {
+        "jpeg": Method("jpeg", f"JPEG, Pillow {pv} defaults (4:2:0, standard tables)",
+                       *_pil_codec("JPEG")),
+        "jpeg-opt": Method("jpeg-opt", f"JPEG, Pillow {pv}, Huffman-optimized, progressive",
+                           *_pil_codec("JPEG", optimize=True, progressive=True)),
+    }
+    if features.check("webp"):
+        out["webp"] = Method("webp", f"WebP, Pillow {pv} defaults", *_pil_codec("WEBP"))
+    if features.check("avif"):
+        out["avif"] = Method("avif", f"AVIF, Pillow {pv} defaults", *_pil_codec("AVIF"))
+    try:
+        import pillow_jxl  # noqa: F401  (plugin registers the JXL format)
+
+        out["jxl"] = Method("jxl", "JPEG XL (pillow-jxl-plugin)", *_pil_codec("JXL"))
+    except ImportError:
+        pass
+    for m in list_models():
+        if m.mode != "regen":
+            continue
+
+        def enc(img, q, _id=m.id):
+            return api.encode(img, quality=q, model=_id)
+
+        def dec(data, _id=m.id):
+            return np.asarray(api.decode(data, device=device, model=_id))
+
+        out[m.id] = Method(m.id, f"regen-codec {m.id} (sha256 {m.sha256[:8]}), "
+                           f"{m.macs_per_pixel} MACs/pixel", enc, dec, restores_jpeg=True,
+                           version=m.sha256[:8])
+    return out
+
+
+class _PeakRSS:
+    """Peak resident memory of this process while the block runs, in MB above the start."""
+
+    def __enter__(self):
+        self.start = self.peak = _rss()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._poll, daemon=True)
+        self._t.start()
+        return self
+
+    def _poll(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, _rss())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, _rss())
+        self.mb = (self.peak - self.start) / 2**20
+
+
+def _rss() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return 0
+
+
+def measure(method: Method, img: np.ndarray, q: int) -> dict:
+    """One image at one quality: size, quality measures, timings, decode memory."""
+    h, w = img.shape[:2]
+    t = time.perf_counter()
+    data = method.encode(img, q)
+    t_enc = time.perf_counter() - t
+    with _PeakRSS() as mem:
+        t = time.perf_counter()
+        out = method.decode(data)
+        t_dec = time.perf_counter() - t
+    ms = metrics.ms_ssim(img, out)
+    row = {"bytes": len(data), "bpp": len(data) * 8 / (w * h), "psnr": metrics.psnr(img, out),
+           "msssim": ms, "msssim_db": metrics.db(ms), "ssim": metrics.ssim(img, out),
+           "encode_s": t_enc, "decode_s": t_dec, "decode_mpx_s": w * h / 1e6 / t_dec,
+           "decode_peak_mb": mem.mb}
+    if method.restores_jpeg:
+        plain = decode_jpeg(data)[0]
+        pm = metrics.ms_ssim(img, plain)
+        row.update(plain_psnr=metrics.psnr(img, plain), plain_msssim=pm,
+                   plain_msssim_db=metrics.db(pm))
+    return row
+
+
+def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
+        qualities: tuple[int, ...] = DEFAULT_QUALITIES, device: str = "cpu",
+        anchors: Path | None = None) -> dict:
+    """Measure, cache, summarize; returns the summary (also written to out_dir)."""
+    image_dir, out_dir = Path(image_dir), Path(out_dir)
+    avail = available_methods(device)
+    names = methods or list(avail)
+    unknown = [n for n in names if n not in avail]
+    if unknown:
+        from .errors import CodecError
+
+        raise CodecError(f"unknown method(s) {', '.join(unknown)}; available: {', '.join(avail)}")
+    if BASELINE not in names:
+        names = [BASELINE] + names
+    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        from .errors import CodecError
+
+        raise CodecError(f"{image_dir}: no lossless images (.png, .ppm, .bmp, .tif) to benchmark")
+    cache_dir = out_dir / "cache"
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[dict] = []
+    todo = []
+    for name in names:
+        m = avail[name]
+        cache = cache_dir / f"{m.cache_key}.jsonl"
+        done = {}
+        if cache.exists():
+            for line in cache.read_text().splitlines():
+                try:
+                    r = json.loads(line)
+                    done[(r["image"], r["quality"])] = r
+                except (ValueError, KeyError):
+                    continue  # a line cut short by an interrupted run
+        for p in images:
+            for q in qualities:
+                if (p.name, q) in done:
+                    rows.append(done[(p.name, q)])
+                else:
+                    todo.append((m, cache, p, q))
+    loaded: dict[Path, np.ndarray] = {}
+    for m, cache, p, q in tqdm(todo, desc="benchmark", unit="run", dynamic_ncols=True):
+        if p not in loaded:
+            loaded[p] = np.asarray(Image.open(p).convert("RGB"))
+        r = {"method": m.name, "image": p.name, "quality": q, **measure(m, loaded[p], q)}
+        with open(cache, "a") as f:
+            f.write(json.dumps(r) + "\n")
+        rows.append(r)
+    rows = [r for r in rows if r["method"] in names and r["quality"] in qualities]
+    return write_outputs(rows, {n: avail[n] for n in names}, qualities, out_dir, image_dir,
+                         anchors)

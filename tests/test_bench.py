@@ -1,0 +1,46 @@
+"""The benchmark on two tiny images: every output file, resumable cache, sane numbers."""
+
+import json
+
+import numpy as np
+from PIL import Image
+
+
+def test_bench_outputs_and_resume(cli, tmp_path):
+    from skimage import data
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    Image.fromarray(data.astronaut()[:96, :128]).save(imgs / "a.png")
+    Image.fromarray(data.chelsea()[:96, :128]).save(imgs / "b.png")
+    out = tmp_path / "res"
+    args = ["bench", imgs, "--out", out, "--methods", "jpeg-opt,webp,regen-fast",
+            "--qualities", "20,50,80"]
+    r = cli(*args)
+    assert r.exit_code == 0, r.output
+    for f in ("jpeg.json", "jpeg-opt.json", "webp.json", "regen-fast.json", "results.csv",
+              "report.md", "summary.json", "rd_psnr.png", "rd_msssim.png"):
+        assert (out / f).is_file(), f
+    res = json.loads((out / "jpeg.json").read_text())["results"]
+    assert len(res["bpp"]) == 3 and res["bpp"] == sorted(res["bpp"])
+    assert res["psnr-rgb"] == sorted(res["psnr-rgb"])
+    rows = (out / "results.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4 * 2 * 3
+    # Huffman optimization + progressive: same pixels as plain JPEG, fewer bytes
+    jo = json.loads((out / "jpeg-opt.json").read_text())["results"]
+    assert np.allclose(jo["psnr-rgb"], res["psnr-rgb"]) and all(
+        a < b for a, b in zip(jo["bpp"], res["bpp"]))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["bd_rate"]["jpeg-opt"]["psnr"] < 0
+    assert set(summary["regressions"]["regen-fast"]) == {"20", "50", "80"}
+    report = (out / "report.md").read_text()
+    assert "BD-rate" in report and "regen-fast" in report and "decode MP/s" in report
+    # a second run measures nothing new: every row comes from the cache
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()}
+    assert cli(*args).exit_code == 0
+    assert before == {p.name: p.stat().st_mtime_ns for p in (out / "cache").iterdir()}
+
+
+def test_bench_unknown_method(cli, tmp_path):
+    r = cli("bench", tmp_path, "--out", tmp_path / "o", "--methods", "nope")
+    assert r.exit_code == 2 and "unknown method" in r.stderr
