@@ -19,6 +19,8 @@ from .container import RegenMeta, read_meta, write_meta
 from .errors import CodecError
 from .imageio import DEFAULT_MAX_PIXELS, CodecWarning, load_image
 from .jpeg import cond_vector, decode_jpeg, encode_jpeg, open_jpeg, read_info
+from .pack import as_jpeg, is_jxl
+from .pack import pack as pack_jxl
 from .regen.infer import pick_device, regenerate
 from .registry import DEFAULT_MODEL, find_model
 from .registry import load_model as _registry_load
@@ -34,11 +36,14 @@ def load_model(model_id: str = DEFAULT_MODEL, device: str = "cpu", sha256: str |
 
 def encode(image, quality: int = DEFAULT_QUALITY, model: str = DEFAULT_MODEL, *,
            subsampling: str = "4:2:0", progressive: bool = False,
-           max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+           max_pixels: int = DEFAULT_MAX_PIXELS, pack: str | None = None) -> bytes:
     """A standard JPEG of `image` (path, bytes, PIL image or HxWx3 uint8 array) that names `model`.
 
     Conversions of unusual inputs (alpha, 16-bit, CMYK, ...) are reported as CodecWarning.
+    `pack="jxl"` returns the lossless JPEG XL form of that JPEG instead (see codec.pack).
     """
+    if pack not in (None, "jxl"):
+        raise CodecError(f"unknown packing {pack!r} (only 'jxl')")
     info = find_model(model)
     if info.mode != "regen":
         raise CodecError(f"model {model!r} is a {info.mode} model, not a regeneration model")
@@ -47,12 +52,13 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str = DEFAULT_MODEL, *,
                        progressive=progressive, icc_profile=src.icc_profile, exif=src.exif)
     meta = RegenMeta(mode="regen", model_id=info.id, model_sha256=info.sha256,
                      width=src.size[0], height=src.size[1], encoder_version=__version__)
-    return write_meta(data, meta)
+    data = write_meta(data, meta)
+    return pack_jxl(data) if pack == "jxl" else data
 
 
 def decode(data, device: str = "auto", *, model: str | None = None, tile: int = DEFAULT_TILE,
            progress: bool = False) -> Image.Image:
-    """Restore a regen-codec JPEG (bytes or path) with the network its metadata names.
+    """Restore a regen-codec JPEG (bytes or path; packed JPEG XL too) with the network it names.
 
     A plain JPEG without metadata is restored with the default model (a CodecWarning says so).
     `model` overrides the file's choice. The result carries the file's ICC profile.
@@ -61,7 +67,7 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
         from .fileio import read_bytes
 
         data = read_bytes(Path(data))
-    data = bytes(data)
+    data = as_jpeg(bytes(data))
     meta = read_meta(data)
     if meta is not None and meta.mode != "regen":
         raise CodecError(f"mode {meta.mode!r} is not supported by regen-codec {__version__}")
@@ -88,7 +94,7 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
 
 def decode_plain(data: bytes) -> np.ndarray:
     """The ordinary JPEG decode (what any viewer shows), HxWx3 uint8."""
-    return decode_jpeg(bytes(data))[0]
+    return decode_jpeg(as_jpeg(bytes(data)))[0]
 
 
 @dataclass
@@ -103,15 +109,18 @@ class FileInfo:
     subsampling: str
     progressive: bool
     metadata: dict | None
+    packed_bytes: int | None = None  # size of the JPEG XL form when the file is packed
 
 
 def info(data) -> FileInfo:
-    """Headers of a JPEG (bytes or path): size, estimated quality, subsampling, regen metadata."""
+    """Headers of a JPEG (bytes or path; packed too): size, quality, subsampling, metadata."""
     if isinstance(data, (str, Path)):
         from .fileio import read_bytes
 
         data = read_bytes(Path(data))
     data = bytes(data)
+    packed = len(data) if is_jxl(data) else None
+    data = as_jpeg(data)
     meta = read_meta(data)
     im = open_jpeg(data)
     j = read_info(im)
@@ -119,4 +128,4 @@ def info(data) -> FileInfo:
                     bits_per_pixel=len(data) * 8 / (j.width * j.height),
                     estimated_quality=j.quality, subsampling=j.subsampling,
                     progressive=bool(im.info.get("progressive") or im.info.get("progression")),
-                    metadata=asdict(meta) if meta else None)
+                    metadata=asdict(meta) if meta else None, packed_bytes=packed)

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from . import api, metrics
 from .bench_report import BASELINE, write_outputs
 from .jpeg import decode_jpeg
+from .pack import as_jpeg
 from .registry import list_models
 
 DEFAULT_QUALITIES = tuple(range(5, 100, 5))
@@ -89,9 +90,14 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
         def dec(data, _id=m.id):
             return np.asarray(api.decode(data, device=device, model=_id))
 
-        out[m.id] = Method(m.id, f"regen-codec {m.id} (sha256 {m.sha256[:8]}), "
-                           f"{m.macs_per_pixel} MACs/pixel", enc, dec, restores_jpeg=True,
-                           version=m.sha256[:8])
+        desc = f"regen-codec {m.id} (sha256 {m.sha256[:8]}), {m.macs_per_pixel} MACs/pixel"
+        out[m.id] = Method(m.id, desc, enc, dec, restores_jpeg=True, version=m.sha256[:8])
+
+        def enc_packed(img, q, _id=m.id):
+            return api.encode(img, quality=q, model=_id, pack="jxl")
+
+        out[f"{m.id}+jxl"] = Method(f"{m.id}+jxl", desc + ", packed as JPEG XL", enc_packed,
+                                    dec, restores_jpeg=True, version=m.sha256[:8])
     return out
 
 
@@ -140,7 +146,7 @@ def measure(method: Method, img: np.ndarray, q: int) -> dict:
            "encode_s": t_enc, "decode_s": t_dec, "decode_mpx_s": w * h / 1e6 / t_dec,
            "decode_peak_mb": mem.mb}
     if method.restores_jpeg:
-        plain = decode_jpeg(data)[0]
+        plain = decode_jpeg(as_jpeg(data))[0]
         pm = metrics.ms_ssim(img, plain)
         row.update(plain_psnr=metrics.psnr(img, plain), plain_msssim=pm,
                    plain_msssim_db=metrics.db(pm))

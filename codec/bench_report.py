@@ -111,7 +111,7 @@ def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path
         lines += ["", "Published anchors (CompressAI, Kodak) against the same measured JPEG curve:",
                   "", "| anchor | BD-rate MS-SSIM (dB) | BD-rate PSNR |", "|---|---|---|"]
         for stem, a in anchor_curves.items():
-            lines.append(f"| {a['name']} | {_fmt(bd_rate(base, a['results'], 'ms-ssim-db'))} | "
+            lines.append(f"| {stem} | {_fmt(bd_rate(base, a['results'], 'ms-ssim-db'))} | "
                          f"{_fmt(bd_rate(base, a['results'], 'psnr-rgb'))} |")
 
     restorers = [n for n, m in methods.items() if m.restores_jpeg]
@@ -140,7 +140,7 @@ def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path
             summary["gains"][name] = gain
             lines.append("")
 
-    lines += ["## Speed and memory (this machine, same run)", "",
+    lines += ["", "## Speed and memory (this machine, same run)", "",
               "| method | encode MP/s | decode MP/s | decode vs plain JPEG | peak decode memory (MB) |",
               "|---|---|---|---|---|"]
     base_speed = None
@@ -172,7 +172,7 @@ def plot(curves: dict, anchor_curves: dict, out_dir: Path) -> None:
         fig, ax = plt.subplots(figsize=(7, 5))
         for name, a in anchor_curves.items():
             r = a["results"]
-            ax.plot(r["bpp"], r[key], ":", lw=1, alpha=0.6, label=f"{a['name']} (published)")
+            ax.plot(r["bpp"], r[key], ":", lw=1, alpha=0.6, label=f"{name} (published)")
         for name, c in curves.items():
             ax.plot(c["bpp"], c[key], "o-", ms=3, lw=1.8, label=name)
         ax.set(xlabel="bits per pixel", ylabel=label, xlim=(0, 2.0))

@@ -55,6 +55,7 @@ def cli():
       regen-codec encode photo.png -o photo.jpg --quality 40
       regen-codec decode photo.jpg -o restored.png
       regen-codec info photo.jpg
+      regen-codec pack photo.jpg -o photo.jxl     # lossless, smaller at rest
       regen-codec models
       regen-codec demo
     """
@@ -78,8 +79,11 @@ def _default_out(inp: Path, suffix: str) -> Path:
               "often a few % smaller). Default: baseline, Huffman-optimized.")
 @click.option("--max-pixels", type=int, default=250_000_000, show_default=True,
               help="Refuse inputs larger than this many pixels.")
+@click.option("--pack", type=click.Choice(["jxl"]), default=None,
+              help="Store the lossless JPEG XL form (about 10-20% smaller; `regen-codec unpack` "
+                   "gives back the exact JPEG). Not every viewer opens JPEG XL.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists (never the input).")
-def encode(input, output, quality, model_id, subsampling, progressive, max_pixels, force):
+def encode(input, output, quality, model_id, subsampling, progressive, max_pixels, pack, force):
     """Compress INPUT (PNG, JPEG, TIFF, WebP, ...) into a standard JPEG for regeneration.
 
     EXIF orientation is applied and the ICC profile kept. Alpha is composited over white,
@@ -89,16 +93,19 @@ def encode(input, output, quality, model_id, subsampling, progressive, max_pixel
     from .api import encode as api_encode
     from .fileio import atomic_write, check_output
 
-    output = output or _default_out(input, ".rc.jpg")
+    output = output or _default_out(input, ".rc.jxl" if pack else ".rc.jpg")
     check_output(output, [input], force)
     data = api_encode(input, quality=quality or DEFAULT_QUALITY, model=model_id,
-                      subsampling=subsampling, progressive=progressive, max_pixels=max_pixels)
+                      subsampling=subsampling, progressive=progressive, max_pixels=max_pixels,
+                      pack=pack)
     atomic_write(output, data)
     from .api import info
 
     i = info(data)
-    click.echo(f"{output}: {i.width}x{i.height}, {i.bytes} bytes, {i.bits_per_pixel:.3f} bpp, "
-               f"quality {quality or DEFAULT_QUALITY}, model {model_id}")
+    packed = f", packed as JPEG XL ({i.bytes} bytes as JPEG)" if i.packed_bytes else ""
+    click.echo(f"{output}: {i.width}x{i.height}, {len(data)} bytes, "
+               f"{len(data) * 8 / (i.width * i.height):.3f} bpp, quality "
+               f"{quality or DEFAULT_QUALITY}, model {model_id}{packed}")
 
 
 @cli.command()
@@ -141,7 +148,11 @@ def info(file, as_json):
         click.echo(json.dumps(asdict(i), indent=2))
         return
     click.echo(f"file:            {file}")
-    click.echo(f"size:            {i.width}x{i.height} pixels, {i.bytes} bytes, "
+    if i.packed_bytes:
+        click.echo(f"packed:          JPEG XL, {i.packed_bytes} bytes "
+                   f"({i.packed_bytes * 8 / (i.width * i.height):.3f} bpp); "
+                   f"`regen-codec unpack` restores the JPEG below")
+    click.echo(f"size:            {i.width}x{i.height} pixels, {i.bytes} bytes as JPEG, "
                f"{i.bits_per_pixel:.3f} bits per pixel")
     click.echo(f"JPEG quality:    ~{i.estimated_quality} (estimated from the luma table)")
     click.echo(f"subsampling:     {i.subsampling}{', progressive' if i.progressive else ''}")
@@ -153,6 +164,46 @@ def info(file, as_json):
                    f"encoder {m['encoder_version']}")
         click.echo(f"model:           {m['model_id']} (sha256 {m['model_sha256']})")
         click.echo(f"original size:   {m['width']}x{m['height']}")
+
+
+@cli.command()
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Packed file [default: INPUT name with .jxl].")
+@click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists (never the input).")
+def pack(input, output, force):
+    """Store a JPEG losslessly as JPEG XL (smaller; `unpack` returns the identical bytes).
+
+    The round trip is verified before anything is written; a JPEG that does not come back
+    bit-exact is refused.
+    """
+    from .fileio import atomic_write, check_output, read_bytes
+    from .pack import pack as do_pack
+
+    output = output or _default_out(input, ".jxl")
+    check_output(output, [input], force)
+    data = read_bytes(input)
+    packed = do_pack(data)
+    atomic_write(output, packed)
+    click.echo(f"{output}: {len(packed)} bytes ({100 * (1 - len(packed) / len(data)):.1f}% "
+               f"smaller than the {len(data)}-byte JPEG)")
+
+
+@cli.command()
+@click.argument("input", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="JPEG file [default: INPUT name with .jpg].")
+@click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists (never the input).")
+def unpack(input, output, force):
+    """Turn a packed JPEG XL file back into the exact JPEG it was made from."""
+    from .fileio import atomic_write, check_output, read_bytes
+    from .pack import unpack as do_unpack
+
+    output = output or _default_out(input, ".jpg")
+    check_output(output, [input], force)
+    data = do_unpack(read_bytes(input))
+    atomic_write(output, data)
+    click.echo(f"{output}: {len(data)} bytes")
 
 
 @cli.group(invoke_without_command=True)

@@ -1,0 +1,62 @@
+"""Lossless JPEG XL packing: exact bytes back, direct decode/info, refusals."""
+
+import numpy as np
+import pytest
+
+import codec
+from codec.container import read_meta
+from codec.errors import CodecError
+from codec.pack import is_jxl, pack, unpack
+
+
+def test_pack_unpack_is_bit_exact_with_metadata(cli, png_file, tmp_path):
+    jpg = tmp_path / "a.jpg"
+    assert cli("encode", png_file, "-o", jpg).exit_code == 0
+    r = cli("pack", jpg)
+    assert r.exit_code == 0, r.output
+    jxl = tmp_path / "a.jxl"
+    assert is_jxl(jxl.read_bytes()) and jxl.stat().st_size < jpg.stat().st_size
+    r = cli("unpack", jxl, "-o", tmp_path / "b.jpg")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "b.jpg").read_bytes() == jpg.read_bytes()
+    info = cli("info", tmp_path / "b.jpg")
+    assert "regen-fast" in info.stdout and "packed" not in info.stdout
+
+
+def test_encode_pack_then_decode_and_info_directly(cli, png_file, tmp_path, photo):
+    r = cli("encode", png_file, "--pack", "jxl")
+    assert r.exit_code == 0, r.output
+    packed = tmp_path / "photo.rc.jxl"
+    assert is_jxl(packed.read_bytes())
+    assert read_meta(unpack(packed.read_bytes())).model_id == "regen-fast"
+    info = cli("info", packed)
+    assert info.exit_code == 0 and "packed:" in info.stdout and "JPEG XL" in info.stdout
+    assert cli("decode", packed, "-o", tmp_path / "o.png").exit_code == 0
+    # the packed file restores to exactly what its JPEG form restores to
+    jpeg_form = unpack(packed.read_bytes())
+    assert np.array_equal(np.asarray(codec.decode(packed.read_bytes())),
+                          np.asarray(codec.decode(jpeg_form)))
+
+
+def test_refusals(cli, png_file, tmp_path):
+    with pytest.raises(CodecError, match="only JPEG"):
+        pack(png_file.read_bytes())
+    with pytest.raises(CodecError, match="not a JPEG XL"):
+        unpack(png_file.read_bytes())
+    packed = pack(codec.encode(png_file))
+    with pytest.raises(CodecError, match="already packed"):
+        pack(packed)
+    r = cli("unpack", png_file, "-o", tmp_path / "x.jpg")
+    assert r.exit_code == 2 and "not a JPEG XL" in r.stderr
+
+
+def test_round_trip_that_is_not_exact_is_refused(cli, png_file, tmp_path, monkeypatch):
+    import imagecodecs
+
+    real = imagecodecs.jpegxl_decode_jpeg
+    monkeypatch.setattr(imagecodecs, "jpegxl_decode_jpeg", lambda d: real(d)[:-2] + b"\x00\xff\xd9")
+    jpg = tmp_path / "a.jpg"
+    jpg.write_bytes(codec.encode(png_file))
+    r = cli("pack", jpg, "-o", tmp_path / "a.jxl")
+    assert r.exit_code == 2 and "not bit-exact" in r.stderr
+    assert not (tmp_path / "a.jxl").exists()
