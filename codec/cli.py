@@ -14,20 +14,18 @@ from pathlib import Path
 import click
 
 from .cli_train import train_group
+from .batch import CODED_SUFFIXES, IMAGE_SUFFIXES
 from .errors import CodecError
+from .fileops import show_warning
 
 EXIT_USER_ERROR = 2
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    click.echo(f"regen-codec: warning: {message}", err=True)
 
 
 class _Group(click.Group):
     """Turns CodecError (and disk errors) into one line on stderr and exit code 2."""
 
     def invoke(self, ctx):
-        warnings.showwarning = _show_warning
+        warnings.showwarning = show_warning
         try:
             return super().invoke(ctx)
         except CodecError as exc:
@@ -65,10 +63,47 @@ def _default_out(inp: Path, suffix: str) -> Path:
     return inp.with_name(inp.stem + suffix)
 
 
+def _is_batch(inputs: tuple[str, ...], output: Path | None) -> bool:
+    """Several inputs, a folder or a glob, or an existing folder as output: batch mode."""
+    return (len(inputs) > 1 or any(Path(i).is_dir() or any(c in i for c in "*?[") for i in inputs)
+            or (output is not None and output.is_dir()))
+
+
+def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str, work,
+               jobs: int, verb: str) -> None:
+    """Mirror the inputs into OUTPUT with a process pool; summary, exit 1 if any file failed."""
+    from . import batch
+
+    if output is None:
+        raise CodecError("several inputs: name an output folder with -o DIR")
+    if output.exists() and not output.is_dir():
+        raise CodecError(f"{output}: exists and is not a folder")
+    if not output.exists() and output.suffix.lower() in IMAGE_SUFFIXES | CODED_SUFFIXES:
+        raise CodecError(f"{output}: several inputs (or a folder) need an output folder, "
+                         f"not a file name")
+    found = batch.collect(list(inputs), suffixes)
+    if not found:
+        raise CodecError("no input files found")
+    output.mkdir(parents=True, exist_ok=True)
+    res = batch.run(batch.plan(found, output, out_suffix), work, n_jobs=jobs, desc=verb,
+                    progress=sys.stderr.isatty())
+    for src, msg in res.failed:
+        click.echo(f"regen-codec: failed: {src}: {msg}", err=True)
+    click.echo(f"{verb}: {len(res.done)} done, {len(res.skipped)} skipped (output exists), "
+               f"{len(res.failed)} failed; {res.bytes_in:,} bytes in, {res.bytes_out:,} out")
+    if res.failed:
+        sys.exit(1)
+
+
+_JOBS = click.option("-j", "--jobs", type=click.IntRange(1, None), default=1, show_default=True,
+                     help="Parallel worker processes for several files.")
+
+
 @cli.command()
-@click.argument("input", type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Output JPEG file [default: INPUT name with .rc.jpg].")
+              help="Output JPEG file [default: INPUT name with .rc.jpg]; with several inputs, "
+                   "folders or globs: the folder that mirrors their tree.")
 @click.option("-q", "--quality", type=click.IntRange(1, 100), default=None,
               help="JPEG quality 1-100 (higher = larger file, better picture) [default: 40].")
 @click.option("-m", "--model", "model_id", default="regen-fast", show_default=True,
@@ -82,37 +117,53 @@ def _default_out(inp: Path, suffix: str) -> Path:
 @click.option("--pack", type=click.Choice(["jxl"]), default=None,
               help="Store the lossless JPEG XL form (about 10-20% smaller; `regen-codec unpack` "
                    "gives back the exact JPEG). Not every viewer opens JPEG XL.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists (never the input).")
-def encode(input, output, quality, model_id, subsampling, progressive, max_pixels, pack, force):
-    """Compress INPUT (PNG, JPEG, TIFF, WebP, ...) into a standard JPEG for regeneration.
+@_JOBS
+@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
+              "Without it, a batch skips them, so a stopped run resumes.")
+def encode(inputs, output, quality, model_id, subsampling, progressive, max_pixels, pack, jobs,
+           force):
+    """Compress images (PNG, JPEG, TIFF, WebP, ...) into standard JPEGs for regeneration.
+
+    INPUTS are files, folders (searched recursively) or globs; several of them need
+    `-o DIR`, which mirrors their tree. A failed file does not stop a batch: it is reported
+    at the end and the exit code is 1.
 
     EXIF orientation is applied and the ICC profile kept. Alpha is composited over white,
     16-bit reduced to 8 bits, CMYK converted to sRGB: each with a warning.
     """
-    from .api import DEFAULT_QUALITY
-    from .api import encode as api_encode
-    from .fileio import atomic_write, check_output
+    from functools import partial
 
-    output = output or _default_out(input, ".rc.jxl" if pack else ".rc.jpg")
-    check_output(output, [input], force)
-    data = api_encode(input, quality=quality or DEFAULT_QUALITY, model=model_id,
-                      subsampling=subsampling, progressive=progressive, max_pixels=max_pixels,
-                      pack=pack)
-    atomic_write(output, data)
+    from .api import DEFAULT_QUALITY
+    from .fileops import encode_file
+
+    q = quality or DEFAULT_QUALITY
+    suffix = ".jxl" if pack else ".jpg"
+    work = partial(encode_file, quality=q, model=model_id, subsampling=subsampling,
+                   progressive=progressive, max_pixels=max_pixels, pack=pack, force=force)
+    if _is_batch(inputs, output):
+        from .registry import find_model
+
+        find_model(model_id)  # fail once, up front, for an unknown model
+        _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode")
+        return
+    src = Path(inputs[0])
+    output = output or _default_out(src, ".rc" + suffix)
+    n = work(src, output, name_warnings=False)
     from .api import info
 
-    i = info(data)
+    i = info(output)
     packed = f", packed as JPEG XL ({i.bytes} bytes as JPEG)" if i.packed_bytes else ""
-    click.echo(f"{output}: {i.width}x{i.height}, {len(data)} bytes, "
-               f"{len(data) * 8 / (i.width * i.height):.3f} bpp, quality "
-               f"{quality or DEFAULT_QUALITY}, model {model_id}{packed}")
+    click.echo(f"{output}: {i.width}x{i.height}, {n} bytes, {n * 8 / (i.width * i.height):.3f} "
+               f"bpp, quality {q}, model {model_id}{packed}")
 
 
 @cli.command()
-@click.argument("input", type=click.Path(path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Output image; its extension picks the format (.png .tif .webp .jpg .bmp .ppm) "
-                   "[default: INPUT name with .png].")
+                   "[default: INPUT name with .png]. With several inputs: the output folder.")
+@click.option("--format", "fmt", type=click.Choice(["png", "tif", "webp", "jpg", "bmp", "ppm"]),
+              default="png", show_default=True, help="Output format in batch mode.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where the network runs; auto = CUDA when available.")
 @click.option("--tile", type=click.IntRange(64, None), default=1024, show_default=True,
@@ -120,18 +171,31 @@ def encode(input, output, quality, model_id, subsampling, progressive, max_pixel
                    "depend on it beyond rounding).")
 @click.option("-m", "--model", "model_id", default=None,
               help="Use this network instead of the one the file names.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists (never the input).")
-def decode(input, output, device, tile, model_id, force):
-    """Restore a regen-codec JPEG with the network named in it (plain JPEGs: the default model)."""
-    from .api import decode as api_decode
-    from .fileio import atomic_write, check_output, image_bytes, read_bytes
+@_JOBS
+@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
+              "Without it, a batch skips them, so a stopped run resumes.")
+def decode(inputs, output, fmt, device, tile, model_id, jobs, force):
+    """Restore regen-codec JPEGs (or packed .jxl) with the network named in each file.
 
-    output = output or _default_out(input, ".png")
-    check_output(output, [input], force)
-    img = api_decode(read_bytes(input), device=device, model=model_id, tile=tile,
-                     progress=sys.stderr.isatty())
-    atomic_write(output, image_bytes(img, output.suffix))
-    click.echo(f"{output}: {img.width}x{img.height}")
+    Plain JPEGs without regen-codec metadata use the default model (with a warning).
+    INPUTS are files, folders (searched recursively for .jpg/.jpeg/.jxl) or globs; several of
+    them need `-o DIR`, which mirrors their tree.
+    """
+    from functools import partial
+
+    from .fileops import decode_file
+
+    work = partial(decode_file, device=device, tile=tile, model=model_id, force=force)
+    if _is_batch(inputs, output):
+        _run_batch(inputs, output, CODED_SUFFIXES, "." + fmt, work, jobs, "decode")
+        return
+    src = Path(inputs[0])
+    output = output or _default_out(src, ".png")
+    work(src, output, progress=sys.stderr.isatty(), name_warnings=False)
+    from PIL import Image
+
+    with Image.open(output) as im:
+        click.echo(f"{output}: {im.width}x{im.height}")
 
 
 @cli.command()

@@ -66,8 +66,9 @@ def test_missing_input(cli, tmp_path):
     assert _listing(tmp_path) == []
 
 
-def test_directory_as_input(cli, tmp_path):
-    _assert_user_error(cli("encode", tmp_path, "-o", tmp_path / "o.jpg"), "directory")
+def test_directory_as_input_needs_an_output_folder(cli, tmp_path):
+    _assert_user_error(cli("encode", tmp_path, "-o", tmp_path / "o.jpg"), "output folder")
+    _assert_user_error(cli("encode", tmp_path, "-o", tmp_path / "out"), "no input files")
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads any file")

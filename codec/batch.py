@@ -1,0 +1,128 @@
+"""Many files at once: collect inputs (files, folders, globs), mirror the tree into an output
+folder, run a local process pool with a progress bar, skip what is already done, and report
+failures at the end instead of stopping on the first one.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tqdm import tqdm
+
+from .errors import CodecError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".ppm", ".gif"}
+CODED_SUFFIXES = {".jpg", ".jpeg", ".jxl"}
+
+
+@dataclass
+class Job:
+    src: Path
+    dst: Path
+
+
+@dataclass
+class BatchResult:
+    done: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+
+def collect(paths: list[str], suffixes: set[str]) -> list[tuple[Path, Path]]:
+    """(file, path relative to the output folder) for every input: files as named, folders
+    searched recursively for `suffixes`, and glob patterns (`**` allowed)."""
+    found: list[tuple[Path, Path]] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                if f.is_file() and f.suffix.lower() in suffixes and not f.name.startswith("."):
+                    found.append((f, f.relative_to(p)))
+        elif p.is_file():
+            found.append((p, Path(p.name)))
+        elif any(ch in raw for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(raw, recursive=True))
+            found += [(m, Path(m.name)) for m in matches if m.is_file()]
+            if not matches:
+                raise CodecError(f"{raw}: no file matches")
+        else:
+            raise CodecError(f"{raw}: no such file or directory")
+    return found
+
+
+def plan(inputs: list[tuple[Path, Path]], out_dir: Path, suffix: str) -> list[Job]:
+    """Jobs writing `out_dir/<relative path>` with `suffix`; two inputs may not share an output."""
+    jobs, seen = [], {}
+    for src, rel in inputs:
+        dst = out_dir / rel.with_suffix(suffix)
+        if dst in seen:
+            raise CodecError(f"{seen[dst]} and {src} would both be written to {dst}")
+        seen[dst] = src
+        jobs.append(Job(src, dst))
+    return jobs
+
+
+def _init_worker(threads: int) -> None:
+    import warnings
+
+    import torch
+
+    from .fileops import show_warning
+
+    torch.set_num_threads(threads)
+    warnings.showwarning = show_warning
+
+
+def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
+        desc: str = "files", progress: bool = True) -> BatchResult:
+    """Run `work(src, dst) -> bytes written` for every job whose output does not exist yet."""
+    res = BatchResult()
+    todo = []
+    for j in jobs:
+        if j.dst.exists():
+            res.skipped.append(j.src)
+        else:
+            todo.append(j)
+            for stale in j.dst.parent.glob(f".{j.dst.name}.*.part"):  # left by a killed run
+                stale.unlink(missing_ok=True)
+    bar = tqdm(total=len(todo), desc=desc, unit="file", disable=not progress, dynamic_ncols=True)
+
+    def record(job: Job, outcome) -> None:
+        if isinstance(outcome, BaseException):
+            res.failed.append((job.src, str(outcome) if isinstance(outcome, CodecError)
+                               else f"{outcome.__class__.__name__}: {outcome}"))
+        else:
+            res.done.append(job.src)
+            res.bytes_in += job.src.stat().st_size
+            res.bytes_out += outcome
+        bar.update(1)
+        bar.set_postfix(failed=len(res.failed), refresh=False)
+
+    if n_jobs <= 1:
+        for job in todo:
+            job.dst.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                record(job, work(job.src, job.dst))
+            except (CodecError, OSError) as exc:
+                record(job, exc)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // n_jobs)
+        with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(threads,)) as pool:
+            futures = {}
+            for job in todo:
+                job.dst.parent.mkdir(parents=True, exist_ok=True)
+                futures[pool.submit(work, job.src, job.dst)] = job
+            for fut in as_completed(futures):
+                try:
+                    record(futures[fut], fut.result())
+                except Exception as exc:  # a worker's error, re-raised here
+                    record(futures[fut], exc)
+    bar.close()
+    return res

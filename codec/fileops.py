@@ -1,0 +1,60 @@
+"""One file in, one file out: the work behind `encode` and `decode`, for one file or a batch.
+
+Each function checks the output (never an input, never an existing file unless `force`),
+writes atomically, and returns the number of bytes written. Conversion warnings are re-issued
+with the file's name, so a batch log says which file they concern.
+"""
+
+from __future__ import annotations
+
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from .fileio import atomic_write, check_output, image_bytes, read_bytes
+from .imageio import CodecWarning
+
+
+def show_warning(message, category, filename, lineno, file=None, line=None):
+    """How regen-codec prints a warning: one line on stderr."""
+    click.echo(f"regen-codec: warning: {message}", err=True)
+
+
+@contextmanager
+def _warnings_named(src: Path, name_it: bool):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        warnings.warn(f"{src}: {w.message}" if name_it else str(w.message), w.category)
+
+
+def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: str = "4:2:0",
+                progressive: bool = False, max_pixels: int, pack: str | None = None,
+                force: bool = False, name_warnings: bool = True) -> int:
+    from .api import encode
+
+    check_output(dst, [src], force)
+    with _warnings_named(src, name_warnings):
+        data = encode(src, quality=quality, model=model, subsampling=subsampling,
+                      progressive=progressive, max_pixels=max_pixels, pack=pack)
+    atomic_write(dst, data)
+    return len(data)
+
+
+def decode_file(src: Path, dst: Path, *, device: str = "auto", tile: int = 1024,
+                model: str | None = None, force: bool = False, progress: bool = False,
+                name_warnings: bool = True) -> int:
+    from .api import decode
+
+    check_output(dst, [src], force)
+    with _warnings_named(src, name_warnings):
+        img = decode(read_bytes(src), device=device, model=model, tile=tile, progress=progress)
+    data = image_bytes(img, dst.suffix)
+    atomic_write(dst, data)
+    return len(data)
+
+
+__all__ = ["encode_file", "decode_file", "show_warning", "CodecWarning"]

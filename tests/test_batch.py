@@ -1,0 +1,59 @@
+"""Batch encode/decode: tree mirroring, resume by skipping, failures summarized, process pool."""
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def _tree(root: Path, photo):
+    (root / "a" / "b").mkdir(parents=True)
+    Image.fromarray(photo).save(root / "one.png")
+    Image.fromarray(photo[:64, :80]).save(root / "a" / "two.png")
+    Image.fromarray(photo[10:90, 20:100]).save(root / "a" / "b" / "three.jpg", quality=90)
+    (root / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"garbage" * 10)
+    (root / "a" / "notes.txt").write_text("not an image, not picked up")
+
+
+def test_batch_encode_decode_mirrors_tree_and_resumes(cli, tmp_path, photo):
+    src = tmp_path / "src"
+    _tree(src, photo)
+    out = tmp_path / "out"
+    r = cli("encode", src, "-o", out, "-q", 30)
+    assert r.exit_code == 1, r.output  # one broken file
+    assert "3 done, 0 skipped" in r.stdout and "1 failed" in r.stdout
+    assert "failed:" in r.stderr and "broken.png" in r.stderr
+    made = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert made == ["a/b/three.jpg", "a/two.jpg", "one.jpg"]
+    # originals untouched, no temporary files left
+    assert not list(tmp_path.rglob("*.part"))
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.jpg")}
+    (out / "a" / "two.jpg").unlink()
+    r = cli("encode", src, "-o", out, "-q", 30)
+    assert "1 done, 2 skipped" in r.stdout
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items() if p.exists() and p.name != "two.jpg")
+
+    dec = tmp_path / "dec"
+    r = cli("decode", out, "-o", dec, "--jobs", 2)
+    assert r.exit_code == 0, r.output
+    assert "3 done" in r.stdout
+    back = np.asarray(Image.open(dec / "a" / "two.png"))
+    assert back.shape == (64, 80, 3)
+
+
+def test_glob_and_several_files(cli, tmp_path, photo):
+    src = tmp_path / "src"
+    _tree(src, photo)
+    out = tmp_path / "g"
+    r = cli("encode", str(src / "**" / "*.png"), "-o", out)
+    assert r.exit_code == 1  # broken.png matches too
+    assert (out / "one.jpg").is_file() and (out / "two.jpg").is_file()
+    r = cli("encode", src / "one.png", src / "a" / "two.png", "-o", tmp_path / "h")
+    assert r.exit_code == 0 and "2 done" in r.stdout
+
+
+def test_several_inputs_need_output_folder(cli, tmp_path, photo):
+    src = tmp_path / "src"
+    _tree(src, photo)
+    r = cli("encode", src / "one.png", src / "a" / "two.png")
+    assert r.exit_code == 2 and "-o DIR" in r.stderr
