@@ -117,11 +117,20 @@ _JOBS = click.option("-j", "--jobs", type=click.IntRange(1, None), default=1, sh
 @click.option("--pack", type=click.Choice(["jxl"]), default=None,
               help="Store the lossless JPEG XL form (about 10-20% smaller; `regen-codec unpack` "
                    "gives back the exact JPEG). Not every viewer opens JPEG XL.")
+@click.option("--target-msssim", type=click.FloatRange(0, 1), default=None,
+              help="Instead of --quality: the smallest file whose regenerated decode reaches "
+                   "this MS-SSIM against the input (decoder in the loop).")
+@click.option("--target-psnr", type=click.FloatRange(0, None), default=None,
+              help="Likewise, for a PSNR in dB.")
+@click.option("--max-bytes", type=click.IntRange(1, None), default=None,
+              help="Instead of --quality: the highest quality whose JPEG fits in N bytes.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Where the decoder runs during a --target search.")
 @_JOBS
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
-def encode(inputs, output, quality, model_id, subsampling, progressive, max_pixels, pack, jobs,
-           force):
+def encode(inputs, output, quality, model_id, subsampling, progressive, max_pixels, pack,
+           target_msssim, target_psnr, max_bytes, device, jobs, force):
     """Compress images (PNG, JPEG, TIFF, WebP, ...) into standard JPEGs for regeneration.
 
     INPUTS are files, folders (searched recursively) or globs; several of them need
@@ -138,8 +147,17 @@ def encode(inputs, output, quality, model_id, subsampling, progressive, max_pixe
 
     q = quality or DEFAULT_QUALITY
     suffix = ".jxl" if pack else ".jpg"
+    target = None
+    if any(v is not None for v in (target_msssim, target_psnr, max_bytes)):
+        from .target import Target
+
+        if quality is not None:
+            raise CodecError("--quality and a target (--target-msssim, --target-psnr, "
+                             "--max-bytes) exclude each other")
+        target = Target(msssim=target_msssim, psnr=target_psnr, max_bytes=max_bytes)
     work = partial(encode_file, quality=q, model=model_id, subsampling=subsampling,
-                   progressive=progressive, max_pixels=max_pixels, pack=pack, force=force)
+                   progressive=progressive, max_pixels=max_pixels, pack=pack, force=force,
+                   target=target, device=device)
     if _is_batch(inputs, output):
         from .registry import find_model
 
@@ -154,7 +172,8 @@ def encode(inputs, output, quality, model_id, subsampling, progressive, max_pixe
     i = info(output)
     packed = f", packed as JPEG XL ({i.bytes} bytes as JPEG)" if i.packed_bytes else ""
     click.echo(f"{output}: {i.width}x{i.height}, {n} bytes, {n * 8 / (i.width * i.height):.3f} "
-               f"bpp, quality {q}, model {model_id}{packed}")
+               f"bpp, quality {'~' + str(i.estimated_quality) if target else q}, "
+               f"model {model_id}{packed}")
 
 
 @cli.command()
@@ -228,6 +247,49 @@ def info(file, as_json):
                    f"encoder {m['encoder_version']}")
         click.echo(f"model:           {m['model_id']} (sha256 {m['model_sha256']})")
         click.echo(f"original size:   {m['width']}x{m['height']}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--sample", type=click.IntRange(1, None), default=50, show_default=True,
+              help="Files converted to measure the saving (all when fewer).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the sample.")
+@click.option("--target-msssim", type=click.FloatRange(0, 1), default=None,
+              help="Each file must reach this MS-SSIM against the source as decoded.")
+@click.option("--target-psnr", type=click.FloatRange(0, None), default=None,
+              help="Each file must reach this PSNR (dB) against the source as decoded.")
+@click.option("--match-jpeg-quality", type=click.IntRange(1, 100), default=None,
+              help="Each file must look as good (MS-SSIM) as the source re-saved as a plain JPEG "
+                   "at this quality [default target: 75].")
+@click.option("-m", "--model", "model_id", default="regen-fast", show_default=True,
+              help="Restoration network.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Where the decoder runs during the search.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) instead of a table.")
+def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality, model_id,
+             device, as_json):
+    """Estimate the disk saved by converting a tree of images (JPEG, PNG, TIFF, WebP).
+
+    Converts a seeded sample to the smallest regen-codec file meeting the target (decoder in
+    the loop) and projects the saving, with a 95% bootstrap confidence interval, onto the
+    whole tree and per format; also with JPEG XL packing, and the time it would take here.
+    """
+    from .estimate import estimate as run_estimate
+    from .estimate import render
+    from .regen.infer import pick_device
+    from .target import Target
+
+    n_targets = sum(v is not None for v in (target_msssim, target_psnr, match_jpeg_quality))
+    if n_targets > 1:
+        raise CodecError("give one target: --target-msssim, --target-psnr or --match-jpeg-quality")
+    target = None
+    if target_msssim is not None or target_psnr is not None:
+        target = Target(msssim=target_msssim, psnr=target_psnr)
+    elif match_jpeg_quality is None:
+        match_jpeg_quality = 75
+    e = run_estimate(list(paths), target, match_jpeg_quality, sample=sample, seed=seed,
+                     model=model_id, device=pick_device(device), progress=sys.stderr.isatty())
+    click.echo(json.dumps(e.to_dict(), indent=2) if as_json else render(e))
 
 
 @cli.command()

@@ -33,15 +33,46 @@ def _warnings_named(src: Path, name_it: bool):
 
 def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: str = "4:2:0",
                 progressive: bool = False, max_pixels: int, pack: str | None = None,
-                force: bool = False, name_warnings: bool = True) -> int:
+                force: bool = False, name_warnings: bool = True, target=None,
+                device: str = "auto") -> int:
+    """Encode one file; with a `target.Target`, search the quality with the decoder in the loop."""
     from .api import encode
 
     check_output(dst, [src], force)
     with _warnings_named(src, name_warnings):
-        data = encode(src, quality=quality, model=model, subsampling=subsampling,
-                      progressive=progressive, max_pixels=max_pixels, pack=pack)
+        if target is None:
+            data = encode(src, quality=quality, model=model, subsampling=subsampling,
+                          progressive=progressive, max_pixels=max_pixels, pack=pack)
+        else:
+            data = _encode_targeted(src, target, model, subsampling, progressive, max_pixels,
+                                    pack, device)
     atomic_write(dst, data)
     return len(data)
+
+
+def _encode_targeted(src, target, model, subsampling, progressive, max_pixels, pack, device):
+    from .errors import CodecError
+    from .imageio import load_image
+    from .pack import pack as pack_jxl
+    from .regen.infer import pick_device
+    from .target import encode_to_target
+
+    res = encode_to_target(load_image(src, max_pixels=max_pixels), target, model,
+                           device=pick_device(device), subsampling=subsampling,
+                           progressive=progressive)
+    if res.quality is None:
+        p = res.probes[-1]
+        got = (f"MS-SSIM {p.msssim:.4f}" if p.msssim is not None else
+               f"PSNR {p.psnr:.2f} dB" if p.psnr is not None else f"{p.bytes} bytes")
+        raise CodecError(f"cannot reach {target.describe()} at any quality "
+                         f"(quality {p.quality} gives {got})")
+    b = res.best
+    got = (f"MS-SSIM {b.msssim:.4f}" if b.msssim is not None else
+           f"PSNR {b.psnr:.2f} dB" if b.psnr is not None else f"{b.bytes} bytes")
+    note = "" if res.monotonic else " (quality was not monotonic in the setting here)"
+    click.echo(f"{src}: chose quality {res.quality}: {got}, {b.bytes} bytes, for "
+               f"{target.describe()}; {len(res.probes)} settings tried{note}", err=True)
+    return pack_jxl(res.data) if pack else res.data
 
 
 def decode_file(src: Path, dst: Path, *, device: str = "auto", tile: int = 1024,

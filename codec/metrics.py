@@ -18,7 +18,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()
+    return torch.from_numpy(np.require(a, requirements=["C", "W"])).permute(2, 0, 1)[None].float()
 
 
 def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,0 +1,169 @@
+"""Savings estimate for a tree of existing images, before anything is converted.
+
+A seeded sample of the files is converted with the decoder in the loop (the smallest
+regen-codec file meeting the quality target); the sample's saving, with a bootstrap 95%
+confidence interval, is projected onto the whole tree, overall and per format.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from .batch import collect
+from .errors import CodecError
+from .imageio import load_image
+from .pack import pack as pack_jxl
+from .target import Target, encode_to_target, reference_quality
+
+SOURCE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
+BOOTSTRAP = 2000
+
+
+@dataclass
+class FileEstimate:
+    path: str
+    format: str
+    megapixels: float
+    current_bytes: int
+    projected_bytes: int | None  # None: the target cannot be met (the file would stay as is)
+    packed_bytes: int | None
+    quality: int | None
+    achieved: float | None
+    seconds: float
+
+
+@dataclass
+class Estimate:
+    files_in_tree: int
+    tree_bytes: int
+    tree_megapixels: float
+    sample: list[FileEstimate]
+    target: str
+    saving_pct: float
+    saving_ci95: tuple[float, float]
+    saving_packed_pct: float | None
+    projected_tree_bytes: int
+    per_format: dict = field(default_factory=dict)
+    cannot_meet: list[str] = field(default_factory=list)
+    seconds_per_megapixel: float = 0.0
+    projected_hours_this_machine: float = 0.0
+    device: str = "cpu"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _format_of(path: Path) -> str:
+    s = path.suffix.lower()
+    return {".jpeg": "jpeg", ".jpg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}.get(s, s.lstrip("."))
+
+
+def _megapixels(path: Path) -> float:
+    try:
+        with Image.open(path) as im:
+            return im.width * im.height / 1e6
+    except Exception:
+        return 0.0
+
+
+def _saving(cur: np.ndarray, proj: np.ndarray) -> float:
+    return 100.0 * (1 - proj.sum() / cur.sum())
+
+
+def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality: int | None = None,
+             sample: int = 50, seed: int = 0, model: str = "regen-fast", device: str = "cpu",
+             progress: bool = True, pack: bool = True) -> Estimate:
+    """Convert a seeded sample to the target and project the saving onto the whole tree."""
+    files = [f for f, _ in collect(paths, SOURCE_SUFFIXES)]
+    if not files:
+        raise CodecError("no images (JPEG, PNG, TIFF, WebP) found")
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(len(files), size=min(sample, len(files)), replace=False))
+    rows: list[FileEstimate] = []
+    for i in tqdm(chosen, desc="estimating", unit="file", disable=not progress):
+        path = files[i]
+        t = time.perf_counter()
+        try:
+            src = load_image(path)
+        except CodecError as exc:
+            tqdm.write(f"regen-codec: skipped {path}: {exc}")
+            continue
+        tgt = target or Target(msssim=reference_quality(src.rgb, match_jpeg_quality))
+        res = encode_to_target(src, tgt, model, device=device)
+        b = res.best
+        rows.append(FileEstimate(
+            path=str(path), format=_format_of(path), megapixels=src.size[0] * src.size[1] / 1e6,
+            current_bytes=path.stat().st_size,
+            projected_bytes=len(res.data) if res.data else None,
+            packed_bytes=len(pack_jxl(res.data)) if (pack and res.data) else None,
+            quality=res.quality, achieved=(b.msssim if b and b.msssim is not None else
+                                           b.psnr if b else None),
+            seconds=time.perf_counter() - t))
+    if not rows:
+        raise CodecError("no sampled file could be read")
+    cur = np.array([r.current_bytes for r in rows], float)
+    # a file that cannot meet the target is kept as it is
+    proj = np.array([r.projected_bytes or r.current_bytes for r in rows], float)
+    packed = np.array([min(r.packed_bytes or r.current_bytes, r.current_bytes) for r in rows], float)
+    boots = []
+    for _ in range(BOOTSTRAP):
+        idx = rng.integers(0, len(rows), len(rows))
+        boots.append(_saving(cur[idx], proj[idx]))
+    saving = _saving(cur, proj)
+    sizes = {f: f.stat().st_size for f in files}
+    tree_bytes = sum(sizes.values())
+    per_format = {}
+    for fmt in sorted({_format_of(f) for f in files}):
+        tb = sum(s for f, s in sizes.items() if _format_of(f) == fmt)
+        sel = [k for k, r in enumerate(rows) if r.format == fmt]
+        sv = _saving(cur[sel], proj[sel]) if sel else saving  # unsampled formats: overall rate
+        per_format[fmt] = {"files": sum(_format_of(f) == fmt for f in files), "bytes": tb,
+                           "sampled": len(sel), "saving_pct": sv,
+                           "projected_bytes": int(tb * (1 - sv / 100))}
+    tree_mp = sum(_megapixels(f) for f in files)
+    sec_per_mp = sum(r.seconds for r in rows) / max(1e-9, sum(r.megapixels for r in rows))
+    return Estimate(
+        files_in_tree=len(files), tree_bytes=tree_bytes, tree_megapixels=tree_mp, sample=rows,
+        target=(target.describe() if target else
+                f"as good as JPEG quality {match_jpeg_quality} (MS-SSIM)"),
+        saving_pct=saving, saving_ci95=(float(np.percentile(boots, 2.5)),
+                                        float(np.percentile(boots, 97.5))),
+        saving_packed_pct=_saving(cur, packed) if pack else None,
+        projected_tree_bytes=sum(v["projected_bytes"] for v in per_format.values()),
+        per_format=per_format, cannot_meet=[r.path for r in rows if r.projected_bytes is None],
+        seconds_per_megapixel=sec_per_mp, projected_hours_this_machine=tree_mp * sec_per_mp / 3600,
+        device=device)
+
+
+def render(e: Estimate) -> str:
+    """The table for people."""
+    gb = 1e9
+    lines = [
+        f"target: {e.target}; sample: {len(e.sample)} of {e.files_in_tree} files",
+        f"current size of the tree:   {e.tree_bytes / gb:10.3f} GB",
+        f"projected size:             {e.projected_tree_bytes / gb:10.3f} GB",
+        f"saving:                     {e.saving_pct:9.1f} %   (95% CI {e.saving_ci95[0]:.1f} to "
+        f"{e.saving_ci95[1]:.1f} %, bootstrap over the sample)",
+    ]
+    if e.saving_packed_pct is not None:
+        lines.append(f"saving with --pack jxl:     {e.saving_packed_pct:9.1f} %")
+    lines += ["", f"{'format':<8}{'files':>8}{'sampled':>9}{'now (GB)':>12}{'after (GB)':>12}{'saving':>9}"]
+    for fmt, v in e.per_format.items():
+        lines.append(f"{fmt:<8}{v['files']:>8}{v['sampled']:>9}{v['bytes'] / gb:>12.3f}"
+                     f"{v['projected_bytes'] / gb:>12.3f}{v['saving_pct']:>8.1f}%")
+    lines += ["", f"conversion time on this machine ({e.device}): {e.seconds_per_megapixel:.2f} s "
+              f"per megapixel with the target search, about {e.projected_hours_this_machine:.2f} "
+              f"hours for the tree ({e.tree_megapixels:.1f} megapixels)"]
+    if e.cannot_meet:
+        lines += ["", f"{len(e.cannot_meet)} sampled file(s) cannot meet the target (kept as is):"]
+        lines += [f"  {p}" for p in e.cannot_meet]
+    return "\n".join(lines)
+
+
+__all__ = ["estimate", "render", "Estimate", "FileEstimate"]

@@ -1,0 +1,149 @@
+"""Quality-targeted encoding: the smallest regen-codec file whose regenerated decode meets a
+target (MS-SSIM or PSNR against the source), or the best one that fits a byte budget.
+
+The quality setting is searched with the decoder in the loop. Size and quality are nearly but
+not strictly monotonic in the setting, so after a bisection the search also tries the settings
+just below the one it found, and checks every evaluated point for a violation of monotonicity
+(reported, never assumed away).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from . import metrics
+from .errors import CodecError
+from .imageio import SourceImage
+from .jpeg import cond_vector, decode_jpeg, encode_jpeg
+from .regen.infer import regenerate
+
+PROBE_BELOW = 2  # extra settings tried below the bisection's answer
+
+
+@dataclass
+class Target:
+    """What a file must achieve: one of msssim / psnr (minimums) or max_bytes."""
+
+    msssim: float | None = None
+    psnr: float | None = None
+    max_bytes: int | None = None
+
+    def __post_init__(self):
+        if sum(v is not None for v in (self.msssim, self.psnr, self.max_bytes)) != 1:
+            raise CodecError("give exactly one target: MS-SSIM, PSNR or a byte budget")
+
+    def describe(self) -> str:
+        if self.msssim is not None:
+            return f"MS-SSIM >= {self.msssim:.4f}"
+        if self.psnr is not None:
+            return f"PSNR >= {self.psnr:.2f} dB"
+        return f"at most {self.max_bytes} bytes"
+
+
+@dataclass
+class Probe:
+    quality: int
+    bytes: int
+    msssim: float | None = None
+    psnr: float | None = None
+    ok: bool = False
+
+
+@dataclass
+class SearchResult:
+    quality: int | None  # None: no setting meets the target
+    data: bytes | None
+    probes: list[Probe] = field(default_factory=list)
+    monotonic: bool = True
+
+    @property
+    def best(self) -> Probe | None:
+        return next((p for p in self.probes if p.quality == self.quality), None)
+
+
+def search(src: SourceImage, target: Target, make_file, net, device: str = "cpu",
+           tile: int = 1024) -> SearchResult:
+    """Search quality 1-100 for the smallest file meeting `target`.
+
+    `make_file(quality) -> bytes` writes the candidate file (a regen-codec JPEG).
+    """
+    cache: dict[int, tuple[Probe, bytes]] = {}
+
+    def probe(q: int) -> Probe:
+        if q in cache:
+            return cache[q][0]
+        data = make_file(q)
+        p = Probe(q, len(data))
+        if target.max_bytes is not None:
+            p.ok = p.bytes <= target.max_bytes
+        else:
+            coded, info = decode_jpeg(data)
+            out = regenerate(net, coded, cond_vector(info), device=device, tile=tile)
+            if target.msssim is not None:
+                p.msssim = metrics.ms_ssim(src.rgb, out)
+                p.ok = p.msssim >= target.msssim
+            else:
+                p.psnr = metrics.psnr(src.rgb, out)
+                p.ok = p.psnr >= target.psnr
+        cache[q] = (p, data)
+        return p
+
+    budget = target.max_bytes is not None
+    lo, hi = 1, 100
+    # Bisection: for quality targets find the lowest passing setting, for a byte budget the
+    # highest passing one.
+    if budget:
+        if not probe(1).ok:
+            return SearchResult(None, None, [cache[1][0]])
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            lo, hi = (mid, hi) if probe(mid).ok else (lo, mid - 1)
+        found = lo
+        for q in range(found + 1, min(100, found + PROBE_BELOW) + 1):
+            probe(q)
+    else:
+        if not probe(100).ok:
+            return SearchResult(None, None, [cache[100][0]])
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if probe(mid).ok else (mid + 1, hi)
+        found = lo
+        for q in range(max(1, found - PROBE_BELOW), found):
+            probe(q)
+    probes = sorted((v[0] for v in cache.values()), key=lambda p: p.quality)
+    ok = [p for p in probes if p.ok]
+    # quality targets: the smallest passing file; byte budget: the best passing quality
+    best = min(ok, key=lambda p: p.bytes) if not budget else max(ok, key=lambda p: p.quality)
+    flags = [p.ok for p in probes]
+    monotonic = flags == sorted(flags, reverse=budget)
+    return SearchResult(best.quality, cache[best.quality][1], probes, monotonic)
+
+
+def encode_to_target(src: SourceImage, target: Target, model_id: str, *, device: str = "cpu",
+                     subsampling: str = "4:2:0", progressive: bool = False,
+                     tile: int = 1024) -> SearchResult:
+    """The search above with regen-codec's own encoder and the model's decoder."""
+    from . import __version__
+    from .container import RegenMeta, write_meta
+    from .registry import find_model, load_model
+
+    info = find_model(model_id)
+    net = load_model(model_id, device=device)
+    meta = RegenMeta(mode="regen", model_id=info.id, model_sha256=info.sha256,
+                     width=src.size[0], height=src.size[1], encoder_version=__version__)
+    img = Image.fromarray(src.rgb)
+
+    def make_file(q: int) -> bytes:
+        return write_meta(encode_jpeg(img, q, subsampling, progressive=progressive,
+                                      icc_profile=src.icc_profile, exif=src.exif), meta)
+
+    return search(src, target, make_file, net, device=device, tile=tile)
+
+
+def reference_quality(rgb: np.ndarray, jpeg_quality: int) -> float:
+    """MS-SSIM of `rgb` re-saved as a plain Pillow JPEG at `jpeg_quality` (the 'look like' bar)."""
+    coded, _ = decode_jpeg(encode_jpeg(Image.fromarray(rgb), jpeg_quality, optimize=False))
+    return metrics.ms_ssim(rgb, coded)

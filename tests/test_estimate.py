@@ -1,0 +1,39 @@
+"""Savings estimate on a small mixed tree: table, JSON, confidence interval, formats."""
+
+import json
+
+from PIL import Image
+
+
+def test_estimate_json_and_table(cli, tmp_path, photo):
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(photo[:, i * 10:i * 10 + 120]).save(tree / f"p{i}.png")
+    Image.fromarray(photo).save(tree / "sub" / "a.jpg", quality=95)
+    Image.fromarray(photo).save(tree / "sub" / "b.tif")
+    r = cli("estimate", tree, "--sample", 4, "--match-jpeg-quality", 60, "--json")
+    assert r.exit_code == 0, r.output
+    e = json.loads(r.stdout)
+    assert e["files_in_tree"] == 5 and len(e["sample"]) == 4
+    lo, hi = e["saving_ci95"]
+    assert lo <= e["saving_pct"] <= hi
+    assert set(e["per_format"]) == {"png", "jpeg", "tiff"}
+    assert e["tree_bytes"] == sum(p.stat().st_size for p in tree.rglob("*") if p.is_file())
+    for row in e["sample"]:
+        assert row["projected_bytes"] is None or row["projected_bytes"] > 0
+    assert e["saving_packed_pct"] >= e["saving_pct"]
+    r = cli("estimate", tree, "--sample", 2, "--target-psnr", 28)
+    assert r.exit_code == 0 and "saving:" in r.stdout and "95% CI" in r.stdout
+
+
+def test_estimate_reports_impossible_targets(cli, tmp_path, photo):
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    r = cli("estimate", tmp_path, "--target-psnr", 80)
+    assert r.exit_code == 0, r.output
+    assert "cannot meet the target" in r.stdout and "a.png" in r.stdout
+
+
+def test_estimate_needs_images(cli, tmp_path):
+    r = cli("estimate", tmp_path)
+    assert r.exit_code == 2 and "no images" in r.stderr

@@ -1,0 +1,46 @@
+"""Quality-targeted encoding: the search, its answer checked by decoding, and impossible targets."""
+
+import numpy as np
+import pytest
+
+import codec
+from codec import metrics
+from codec.errors import CodecError
+from codec.imageio import load_image
+from codec.target import Target, encode_to_target
+
+
+def test_msssim_target_is_met_by_the_smallest_passing_probe(photo):
+    res = encode_to_target(load_image(photo), Target(msssim=0.95), "regen-fast")
+    assert res.quality is not None and 1 <= res.quality <= 100
+    out = np.asarray(codec.decode(res.data, device="cpu"))
+    assert metrics.ms_ssim(photo, out) >= 0.95
+    passing = [p for p in res.probes if p.ok]
+    assert res.best.bytes == min(p.bytes for p in passing)
+    below = [p for p in res.probes if p.quality < res.quality]
+    assert below, "the search must look below its answer"
+
+
+def test_byte_budget(photo):
+    res = encode_to_target(load_image(photo), Target(max_bytes=3000), "regen-fast")
+    assert len(res.data) <= 3000
+    assert all(p.bytes > 3000 for p in res.probes if p.quality > res.quality)
+
+
+def test_impossible_target_is_a_clear_error(cli, png_file, tmp_path):
+    r = cli("encode", png_file, "-o", tmp_path / "o.jpg", "--target-psnr", 90)
+    assert r.exit_code == 2 and "cannot reach PSNR >= 90.00 dB" in r.stderr
+    assert not (tmp_path / "o.jpg").exists()
+
+
+def test_cli_reports_the_choice(cli, png_file, tmp_path):
+    r = cli("encode", png_file, "-o", tmp_path / "o.jpg", "--target-psnr", 30)
+    assert r.exit_code == 0, r.output
+    assert "chose quality" in r.stderr and "PSNR" in r.stderr
+
+
+def test_target_and_quality_exclude_each_other(cli, png_file, tmp_path):
+    r = cli("encode", png_file, "-o", tmp_path / "o.jpg", "--target-psnr", 30, "-q", 50)
+    assert r.exit_code == 2 and "exclude" in r.stderr
+    with pytest.raises(CodecError):
+        Target(psnr=30, msssim=0.9)
