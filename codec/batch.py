@@ -80,9 +80,37 @@ def _init_worker(threads: int) -> None:
     warnings.showwarning = show_warning
 
 
+def cluster_map(fn: Callable, items: list, scheduler: str):
+    """Yield (item, result or exception) of `fn(item)` run on a Dask cluster, as they finish.
+
+    Workers must see the same file paths (shared storage); each picks its GPU when it has one.
+    """
+    try:
+        from distributed import Client, as_completed as dask_completed
+    except ImportError:
+        raise CodecError("--scheduler needs dask.distributed: pip install 'regen-codec[cluster]'") from None
+    try:
+        client = Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise CodecError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
+    with client:
+        futures = {client.submit(fn, it, pure=False): k for k, it in enumerate(items)}
+        for fut in dask_completed(futures):
+            try:
+                yield items[futures[fut]], fut.result()
+            except Exception as exc:  # the worker's exception, re-raised here
+                yield items[futures[fut]], exc
+
+
+def _work_job(job: Job, work):
+    job.dst.parent.mkdir(parents=True, exist_ok=True)
+    return work(job.src, job.dst)
+
+
 def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
-        desc: str = "files", progress: bool = True) -> BatchResult:
-    """Run `work(src, dst) -> bytes written` for every job whose output does not exist yet."""
+        desc: str = "files", progress: bool = True, scheduler: str | None = None) -> BatchResult:
+    """Run `work(src, dst) -> bytes written` for every job whose output does not exist yet:
+    in this process, in a local pool of `n_jobs` processes, or on a Dask `scheduler`."""
     res = BatchResult()
     todo = []
     for j in jobs:
@@ -105,7 +133,12 @@ def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
         bar.update(1)
         bar.set_postfix(failed=len(res.failed), refresh=False)
 
-    if n_jobs <= 1:
+    if scheduler:
+        from functools import partial
+
+        for job, outcome in cluster_map(partial(_work_job, work=work), todo, scheduler):
+            record(job, outcome)
+    elif n_jobs <= 1:
         for job in todo:
             job.dst.parent.mkdir(parents=True, exist_ok=True)
             try:

@@ -70,7 +70,7 @@ def _is_batch(inputs: tuple[str, ...], output: Path | None) -> bool:
 
 
 def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str, work,
-               jobs: int, verb: str) -> None:
+               jobs: int, verb: str, scheduler: str | None = None) -> None:
     """Mirror the inputs into OUTPUT with a process pool; summary, exit 1 if any file failed."""
     from . import batch
 
@@ -86,7 +86,7 @@ def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str,
         raise CodecError("no input files found")
     output.mkdir(parents=True, exist_ok=True)
     res = batch.run(batch.plan(found, output, out_suffix), work, n_jobs=jobs, desc=verb,
-                    progress=sys.stderr.isatty())
+                    progress=sys.stderr.isatty(), scheduler=scheduler)
     for src, msg in res.failed:
         click.echo(f"regen-codec: failed: {src}: {msg}", err=True)
     click.echo(f"{verb}: {len(res.done)} done, {len(res.skipped)} skipped (output exists), "
@@ -97,6 +97,9 @@ def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str,
 
 _JOBS = click.option("-j", "--jobs", type=click.IntRange(1, None), default=1, show_default=True,
                      help="Parallel worker processes for several files.")
+_SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
+                          help="Run on an existing Dask cluster (e.g. tcp://host:8786) instead of "
+                               "locally; workers must see the same paths and use their GPU if any.")
 
 
 @cli.command()
@@ -127,10 +130,11 @@ _JOBS = click.option("-j", "--jobs", type=click.IntRange(1, None), default=1, sh
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where the decoder runs during a --target search.")
 @_JOBS
+@_SCHEDULER
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
 def encode(inputs, output, quality, model_id, subsampling, progressive, max_pixels, pack,
-           target_msssim, target_psnr, max_bytes, device, jobs, force):
+           target_msssim, target_psnr, max_bytes, device, jobs, scheduler, force):
     """Compress images (PNG, JPEG, TIFF, WebP, ...) into standard JPEGs for regeneration.
 
     INPUTS are files, folders (searched recursively) or globs; several of them need
@@ -162,7 +166,7 @@ def encode(inputs, output, quality, model_id, subsampling, progressive, max_pixe
         from .registry import find_model
 
         find_model(model_id)  # fail once, up front, for an unknown model
-        _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode")
+        _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode", scheduler)
         return
     src = Path(inputs[0])
     output = output or _default_out(src, ".rc" + suffix)
@@ -191,9 +195,10 @@ def encode(inputs, output, quality, model_id, subsampling, progressive, max_pixe
 @click.option("-m", "--model", "model_id", default=None,
               help="Use this network instead of the one the file names.")
 @_JOBS
+@_SCHEDULER
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
-def decode(inputs, output, fmt, device, tile, model_id, jobs, force):
+def decode(inputs, output, fmt, device, tile, model_id, jobs, scheduler, force):
     """Restore regen-codec JPEGs (or packed .jxl) with the network named in each file.
 
     Plain JPEGs without regen-codec metadata use the default model (with a warning).
@@ -206,7 +211,7 @@ def decode(inputs, output, fmt, device, tile, model_id, jobs, force):
 
     work = partial(decode_file, device=device, tile=tile, model=model_id, force=force)
     if _is_batch(inputs, output):
-        _run_batch(inputs, output, CODED_SUFFIXES, "." + fmt, work, jobs, "decode")
+        _run_batch(inputs, output, CODED_SUFFIXES, "." + fmt, work, jobs, "decode", scheduler)
         return
     src = Path(inputs[0])
     output = output or _default_out(src, ".png")
@@ -266,8 +271,9 @@ def info(file, as_json):
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where the decoder runs during the search.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) instead of a table.")
+@_SCHEDULER
 def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality, model_id,
-             device, as_json):
+             device, as_json, scheduler):
     """Estimate the disk saved by converting a tree of images (JPEG, PNG, TIFF, WebP).
 
     Converts a seeded sample to the smallest regen-codec file meeting the target (decoder in
@@ -288,7 +294,8 @@ def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality
     elif match_jpeg_quality is None:
         match_jpeg_quality = 75
     e = run_estimate(list(paths), target, match_jpeg_quality, sample=sample, seed=seed,
-                     model=model_id, device=pick_device(device), progress=sys.stderr.isatty())
+                     model=model_id, device=device if scheduler else pick_device(device),
+                     progress=sys.stderr.isatty(), scheduler=scheduler)
     click.echo(json.dumps(e.to_dict(), indent=2) if as_json else render(e))
 
 

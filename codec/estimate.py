@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from .batch import collect
+from .batch import cluster_map, collect
 from .errors import CodecError
 from .imageio import load_image
 from .pack import pack as pack_jxl
@@ -76,35 +77,56 @@ def _saving(cur: np.ndarray, proj: np.ndarray) -> float:
     return 100.0 * (1 - proj.sum() / cur.sum())
 
 
+def _catch(fn, arg):
+    try:
+        return fn(arg)
+    except CodecError as exc:
+        return exc
+
+
+def estimate_file(path: Path, target: Target | None, match_jpeg_quality: int | None,
+                  model: str, device: str, pack: bool) -> FileEstimate:
+    """The smallest regen-codec file meeting the target for one source file."""
+    from .regen.infer import pick_device
+
+    t = time.perf_counter()
+    src = load_image(path)
+    tgt = target or Target(msssim=reference_quality(src.rgb, match_jpeg_quality))
+    res = encode_to_target(src, tgt, model, device=pick_device(device))
+    b = res.best
+    return FileEstimate(
+        path=str(path), format=_format_of(path), megapixels=src.size[0] * src.size[1] / 1e6,
+        current_bytes=path.stat().st_size, projected_bytes=len(res.data) if res.data else None,
+        packed_bytes=len(pack_jxl(res.data)) if (pack and res.data) else None,
+        quality=res.quality,
+        achieved=(b.msssim if b and b.msssim is not None else b.psnr if b else None),
+        seconds=time.perf_counter() - t)
+
+
 def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality: int | None = None,
              sample: int = 50, seed: int = 0, model: str = "regen-fast", device: str = "cpu",
-             progress: bool = True, pack: bool = True) -> Estimate:
+             progress: bool = True, pack: bool = True, scheduler: str | None = None) -> Estimate:
     """Convert a seeded sample to the target and project the saving onto the whole tree."""
     files = [f for f, _ in collect(paths, SOURCE_SUFFIXES)]
     if not files:
         raise CodecError("no images (JPEG, PNG, TIFF, WebP) found")
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(files), size=min(sample, len(files)), replace=False))
+    picked = [files[i] for i in chosen]
+    one = partial(estimate_file, target=target, match_jpeg_quality=match_jpeg_quality,
+                  model=model, device=device, pack=pack)
+    if scheduler:
+        outcomes = ((p, r) for p, r in cluster_map(one, picked, scheduler))
+    else:
+        outcomes = ((p, _catch(one, p)) for p in picked)
     rows: list[FileEstimate] = []
-    for i in tqdm(chosen, desc="estimating", unit="file", disable=not progress):
-        path = files[i]
-        t = time.perf_counter()
-        try:
-            src = load_image(path)
-        except CodecError as exc:
-            tqdm.write(f"regen-codec: skipped {path}: {exc}")
-            continue
-        tgt = target or Target(msssim=reference_quality(src.rgb, match_jpeg_quality))
-        res = encode_to_target(src, tgt, model, device=device)
-        b = res.best
-        rows.append(FileEstimate(
-            path=str(path), format=_format_of(path), megapixels=src.size[0] * src.size[1] / 1e6,
-            current_bytes=path.stat().st_size,
-            projected_bytes=len(res.data) if res.data else None,
-            packed_bytes=len(pack_jxl(res.data)) if (pack and res.data) else None,
-            quality=res.quality, achieved=(b.msssim if b and b.msssim is not None else
-                                           b.psnr if b else None),
-            seconds=time.perf_counter() - t))
+    for path, r in tqdm(outcomes, total=len(picked), desc="estimating", unit="file",
+                        disable=not progress):
+        if isinstance(r, Exception):
+            tqdm.write(f"regen-codec: skipped {path}: {r}")
+        else:
+            rows.append(r)
+    rows.sort(key=lambda r: r.path)  # cluster results arrive in any order
     if not rows:
         raise CodecError("no sampled file could be read")
     cur = np.array([r.current_bytes for r in rows], float)
