@@ -22,7 +22,7 @@ from .jpeg import cond_vector, decode_jpeg, encode_jpeg, open_jpeg, read_info
 from .pack import as_jpeg, is_jxl
 from .pack import pack as pack_jxl
 from .regen.infer import pick_device, regenerate
-from .registry import DEFAULT_MODEL, find_model
+from .registry import DEFAULT_COMREC, DEFAULT_MODEL, find_model
 from .registry import load_model as _registry_load
 
 DEFAULT_QUALITY = 40
@@ -34,24 +34,40 @@ def load_model(model_id: str = DEFAULT_MODEL, device: str = "cpu", sha256: str |
     return _registry_load(model_id, sha256=sha256, device=pick_device(device))
 
 
-def encode(image, quality: int = DEFAULT_QUALITY, model: str = DEFAULT_MODEL, *,
+def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
            subsampling: str = "4:2:0", progressive: bool = False,
-           max_pixels: int = DEFAULT_MAX_PIXELS, pack: str | None = None) -> bytes:
+           max_pixels: int = DEFAULT_MAX_PIXELS, pack: str | None = None,
+           mode: str = "regen", device: str = "cpu") -> bytes:
     """A standard JPEG of `image` (path, bytes, PIL image or HxWx3 uint8 array) that names `model`.
 
     Conversions of unusual inputs (alpha, 16-bit, CMYK, ...) are reported as CodecWarning.
     `pack="jxl"` returns the lossless JPEG XL form of that JPEG instead (see codec.pack).
+    `mode="comrec"` stores a compact half-size image made by the model's ComCNN (its
+    RecCNN restores it); `model` then names a comrec model (default `comrec-fast`).
     """
     if pack not in (None, "jxl"):
         raise CodecError(f"unknown packing {pack!r} (only 'jxl')")
+    if mode not in ("regen", "comrec"):
+        raise CodecError(f"unknown mode {mode!r} (regen or comrec)")
+    model = model or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
     info = find_model(model)
-    if info.mode != "regen":
-        raise CodecError(f"model {model!r} is a {info.mode} model, not a regeneration model")
+    if info.mode != mode:
+        raise CodecError(f"model {model!r} is a {info.mode} model, not a {mode} model")
     src = load_image(image, max_pixels=max_pixels)
-    data = encode_jpeg(Image.fromarray(src.rgb), quality, subsampling, optimize=True,
+    extra = {}
+    pixels = src.rgb
+    if mode == "comrec":
+        from .comcnn.infer import compact
+
+        com_info = find_model(f"{model}-com")
+        com = _registry_load(com_info.id, device=pick_device(device))
+        pixels = compact(com, src.rgb, device=pick_device(device))
+        extra = {"comcnn_id": com_info.id, "comcnn_sha256": com_info.sha256}
+    data = encode_jpeg(Image.fromarray(pixels), quality, subsampling, optimize=True,
                        progressive=progressive, icc_profile=src.icc_profile, exif=src.exif)
-    meta = RegenMeta(mode="regen", model_id=info.id, model_sha256=info.sha256,
-                     width=src.size[0], height=src.size[1], encoder_version=__version__)
+    meta = RegenMeta(mode=mode, model_id=info.id, model_sha256=info.sha256,
+                     width=src.size[0], height=src.size[1], encoder_version=__version__,
+                     extra=extra)
     data = write_meta(data, meta)
     return pack_jxl(data) if pack == "jxl" else data
 
@@ -69,8 +85,6 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
         data = read_bytes(Path(data))
     data = as_jpeg(bytes(data))
     meta = read_meta(data)
-    if meta is not None and meta.mode != "regen":
-        raise CodecError(f"mode {meta.mode!r} is not supported by regen-codec {__version__}")
     sha = None
     if model is None and meta is not None:
         model, sha = meta.model_id, meta.model_sha256
@@ -82,7 +96,13 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
     net = _registry_load(model, sha256=sha, device=dev)
     rgb, jinfo = decode_jpeg(data)
     icc = open_jpeg(data).info.get("icc_profile")
-    out = regenerate(net, rgb, cond_vector(jinfo), device=dev, tile=tile, progress=progress)
+    if meta is not None and meta.mode == "comrec":
+        from .reccnn.infer import restore
+
+        out = restore(net, rgb, cond_vector(jinfo), (meta.height, meta.width), device=dev,
+                      tile=tile, progress=progress)
+    else:
+        out = regenerate(net, rgb, cond_vector(jinfo), device=dev, tile=tile, progress=progress)
     img = Image.fromarray(out)
     if meta is not None and (meta.width, meta.height) != img.size:
         raise CodecError(f"decoded size {img.size} differs from the size in the metadata "

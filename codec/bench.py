@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -59,6 +60,34 @@ def _pil_codec(fmt: str, **opts) -> tuple[Callable, Callable]:
     return enc, dec
 
 
+def _half_encode(img: np.ndarray, q: int) -> bytes:
+    import torch
+
+    from .comcnn.model import downscale
+    from .jpeg import encode_jpeg
+
+    x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255
+    small = (downscale(x)[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+    data = encode_jpeg(Image.fromarray(small), q)
+    return data + f"SIZE{img.shape[0]}x{img.shape[1]}".encode()  # trailer: original size
+
+
+def _half_decode(data: bytes) -> np.ndarray:
+    from .reccnn.infer import upscale_image
+
+    i = data.rindex(b"SIZE")
+    h, w = map(int, data[i + 4:].decode().split("x"))
+    return upscale_image(decode_jpeg(data[:i])[0], (h, w))
+
+
+def _comrec_encode(img: np.ndarray, q: int, model: str) -> bytes:
+    return api.encode(img, quality=q, model=model, mode="comrec")
+
+
+def _comrec_decode(data: bytes, device: str) -> np.ndarray:
+    return np.asarray(api.decode(data, device=device))
+
+
 def available_methods(device: str = "cpu") -> dict[str, Method]:
     """Every method this installation can run, by name."""
     import PIL
@@ -80,7 +109,15 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
         out["jxl"] = Method("jxl", "JPEG XL (pillow-jxl-plugin)", *_pil_codec("JXL"))
     except ImportError:
         pass
+    out["half-bicubic"] = Method(
+        "half-bicubic", "no network: bicubic 2x downscale, JPEG (Huffman-optimized), bicubic "
+        "2x upscale (the file carries a 14-byte size trailer)", _half_encode, _half_decode)
     for m in list_models():
+        if m.mode == "comrec":
+            out[m.id] = Method(
+                m.id, f"regen-codec comrec {m.id} (sha256 {m.sha256[:8]}), RecCNN "
+                f"{m.macs_per_pixel} MACs/pixel", partial(_comrec_encode, model=m.id),
+                partial(_comrec_decode, device=device), version=m.sha256[:8])
         if m.mode != "regen":
             continue
 

@@ -109,8 +109,12 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
                    "folders or globs: the folder that mirrors their tree.")
 @click.option("-q", "--quality", type=click.IntRange(1, 100), default=None,
               help="JPEG quality 1-100 (higher = larger file, better picture) [default: 40].")
-@click.option("-m", "--model", "model_id", default="regen-fast", show_default=True,
-              help="Restoration network recorded in the file (see `regen-codec models`).")
+@click.option("--mode", type=click.Choice(["regen", "comrec"]), default="regen", show_default=True,
+              help="regen: full-size JPEG restored by a regeneration network; comrec: a compact "
+                   "half-size JPEG made by ComCNN and restored by RecCNN (cheaper at low rates).")
+@click.option("-m", "--model", "model_id", default=None,
+              help="Network recorded in the file (see `regen-codec models`) [default: regen-fast, "
+                   "or comrec-fast with --mode comrec].")
 @click.option("--subsampling", type=click.Choice(["4:2:0", "4:2:2", "4:4:4"]), default="4:2:0",
               show_default=True, help="Chroma subsampling of the JPEG.")
 @click.option("--progressive", is_flag=True, help="Write a progressive JPEG (same pixels, "
@@ -133,7 +137,7 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 @_SCHEDULER
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
-def encode(inputs, output, quality, model_id, subsampling, progressive, max_pixels, pack,
+def encode(inputs, output, quality, mode, model_id, subsampling, progressive, max_pixels, pack,
            target_msssim, target_psnr, max_bytes, device, jobs, scheduler, force):
     """Compress images (PNG, JPEG, TIFF, WebP, ...) into standard JPEGs for regeneration.
 
@@ -158,10 +162,15 @@ def encode(inputs, output, quality, model_id, subsampling, progressive, max_pixe
         if quality is not None:
             raise CodecError("--quality and a target (--target-msssim, --target-psnr, "
                              "--max-bytes) exclude each other")
+        if mode != "regen":
+            raise CodecError("quality targets work with --mode regen only, for now")
         target = Target(msssim=target_msssim, psnr=target_psnr, max_bytes=max_bytes)
+    from .registry import DEFAULT_COMREC, DEFAULT_MODEL
+
+    model_id = model_id or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
     work = partial(encode_file, quality=q, model=model_id, subsampling=subsampling,
                    progressive=progressive, max_pixels=max_pixels, pack=pack, force=force,
-                   target=target, device=device)
+                   target=target, device=device, mode=mode)
     if _is_batch(inputs, output):
         from .registry import find_model
 

@@ -65,3 +65,51 @@ def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, wi
     out = train(cfg, resume=resume)
     if out:
         click.echo(f"wrote {out}")
+
+
+@train_group.command("comrec")
+@click.option("--data", "data", multiple=True, type=click.Path(exists=True, file_okay=False),
+              required=True, help="Folder of training images (repeatable).")
+@click.option("--id", "model_id", required=True,
+              help="ID of the RecCNN; the ComCNN is registered as ID-com.")
+@click.option("--standin", type=click.Choice(["jpeg", "identity"]), default="jpeg",
+              show_default=True, help="What replaces the JPEG codec while ComCNN trains.")
+@click.option("--rounds", default=6, show_default=True, help="Most alternation rounds.")
+@click.option("--rec-steps", default=500, show_default=True, help="RecCNN steps per round.")
+@click.option("--com-steps", default=300, show_default=True, help="ComCNN steps per round.")
+@click.option("--patience", default=1, show_default=True,
+              help="Rounds without validation gain before stopping.")
+@click.option("--batch", default=16, show_default=True, help="Crops per step.")
+@click.option("--patch", default=128, show_default=True, help="Crop side (even).")
+@click.option("--lr", default=5e-4, show_default=True, help="Adam learning rate.")
+@click.option("--qmax", default=60, show_default=True, help="Highest training quality (5..qmax).")
+@click.option("--seed", default=0, show_default=True, help="Random seed.")
+@click.option("--init-rec", default="", help="Start RecCNN from this installed model ID.")
+@click.option("--com-width", default=32, show_default=True, help="ComCNN channels.")
+@click.option("--rec-width1", default=32, show_default=True, help="RecCNN half-res channels.")
+@click.option("--rec-width2", default=64, show_default=True, help="RecCNN quarter-res channels.")
+@click.option("--rec-depth", default=6, show_default=True, help="RecCNN quarter-res layers.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Run folder [default: runs/ID].")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
+              help="Where the two weight files go [default: the run folder].")
+@click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
+def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience, batch, patch,
+                 lr, qmax, seed, init_rec, com_width, rec_width1, rec_width2, rec_depth, workdir,
+                 export_dir, resume):
+    """Train ComCNN + RecCNN in alternation (the JPEG codec between them is not differentiable).
+
+    Each round trains RecCNN on real JPEG outputs of the frozen ComCNN, then ComCNN through
+    the frozen RecCNN with the codec replaced by --standin. Stops when validation (real
+    codec, MS-SSIM dB at qualities 10/30/50) stops improving; log.csv holds the history.
+    """
+    from .reccnn.train import ComrecConfig, train_comrec as run
+
+    cfg = ComrecConfig(data=list(data), id=model_id, standin=standin, rounds=rounds,
+                       rec_steps=rec_steps, com_steps=com_steps, patience=patience, batch=batch,
+                       patch=patch, lr=lr, qmax=qmax, seed=seed, init_rec=init_rec,
+                       workdir=workdir or f"runs/{model_id}", export_dir=export_dir or "",
+                       com_arch=dict(width=com_width),
+                       rec_arch=dict(width1=rec_width1, width2=rec_width2, depth=rec_depth))
+    for p in run(cfg, resume=resume):
+        click.echo(f"wrote {p}")

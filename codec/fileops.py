@@ -34,7 +34,7 @@ def _warnings_named(src: Path, name_it: bool):
 def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: str = "4:2:0",
                 progressive: bool = False, max_pixels: int, pack: str | None = None,
                 force: bool = False, name_warnings: bool = True, target=None,
-                device: str = "auto") -> int:
+                device: str = "auto", mode: str = "regen") -> int:
     """Encode one file; with a `target.Target`, search the quality with the decoder in the loop."""
     from .api import encode
 
@@ -42,7 +42,8 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
     with _warnings_named(src, name_warnings):
         if target is None:
             data = encode(src, quality=quality, model=model, subsampling=subsampling,
-                          progressive=progressive, max_pixels=max_pixels, pack=pack)
+                          progressive=progressive, max_pixels=max_pixels, pack=pack, mode=mode,
+                          device=device)
         else:
             data = _encode_targeted(src, target, model, subsampling, progressive, max_pixels,
                                     pack, device)

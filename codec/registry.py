@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,12 +20,16 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .errors import CodecError
+from .comcnn.model import ComCNN
+from .reccnn.model import RecCNN
 from .regen.model import RegenNet
 
 #: Architecture name -> constructor; the zoo's building blocks.
-ARCHITECTURES: dict[str, type[torch.nn.Module]] = {"regen-unet": RegenNet}
+ARCHITECTURES: dict[str, type[torch.nn.Module]] = {
+    "regen-unet": RegenNet, "comcnn": ComCNN, "reccnn": RecCNN}
 
 DEFAULT_MODEL = "regen-fast"
+DEFAULT_COMREC = "comrec-fast"
 BUILTIN_DIR = Path(__file__).parent / "models"
 ENV_USER_DIR = "REGEN_CODEC_MODELS"
 
@@ -77,10 +82,10 @@ def count_macs_per_pixel(model: torch.nn.Module, size: int = 64) -> int:
     from .jpeg import COND_DIM
 
     x = torch.zeros(1, 3, size, size)
-    c = torch.zeros(1, COND_DIM)
+    args = (x,) if isinstance(model, ComCNN) else (x, torch.zeros(1, COND_DIM))
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        model(x, c)
+        model(*args)
     return int(round(counter.get_total_flops() / 2 / (size * size)))
 
 
@@ -158,11 +163,17 @@ def save_model(model: torch.nn.Module, model_id: str, directory: Path, *, arch: 
     save_file(state, str(tmp), metadata=metadata)
     digest = file_sha256(tmp)
     final = directory / f"{model_id}-{digest[:8]}.safetensors"
-    for old in directory.glob(f"{model_id}-*.safetensors"):
+    for old in _versions(directory, model_id):
         if old != final:
             old.unlink()
     os.replace(tmp, final)
     return final
+
+
+def _versions(directory: Path, model_id: str) -> list[Path]:
+    """Weight files of exactly this ID (`<id>-<8 hex>.safetensors`; not `<id>-com-...`)."""
+    pat = re.compile(re.escape(model_id) + r"-[0-9a-f]{8}\.safetensors")
+    return [p for p in directory.glob("*.safetensors") if pat.fullmatch(p.name)]
 
 
 def import_model(path: Path, force: bool = False) -> ModelInfo:
@@ -184,7 +195,7 @@ def import_model(path: Path, force: bool = False) -> ModelInfo:
     tmp = dest_dir / f".{dest.name}.part"
     shutil.copyfile(path, tmp)
     os.replace(tmp, dest)
-    for old in dest_dir.glob(f"{info.id}-*.safetensors"):
+    for old in _versions(dest_dir, info.id):
         if old != dest:
             old.unlink()
     return _read_info(dest, builtin=False)

@@ -1,0 +1,230 @@
+"""Alternating training of ComCNN and RecCNN (the codec in between is not differentiable).
+
+Each round: (1) RecCNN trains on real codec outputs of the current, frozen ComCNN: compact
+image -> 8-bit -> real JPEG at a random quality -> decode -> upscale -> RecCNN; (2) ComCNN
+trains through the frozen RecCNN with the codec replaced by a stand-in (`identity` or the
+differentiable `jpeg` approximation). Rounds repeat until the validation score (mean
+MS-SSIM dB of the real pipeline at the validation qualities) stops improving.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from pytorch_msssim import ms_ssim
+from tqdm import tqdm
+
+from .. import metrics
+from ..comcnn.model import ComCNN
+from ..comcnn.standin import STANDINS
+from ..jpeg import cond_vector, encode_jpeg, open_jpeg, read_info
+from ..regen import data as D
+from ..registry import save_model
+from .model import RecCNN, upscale
+
+VAL_QUALITIES = (10, 30, 50)
+
+
+@dataclass
+class ComrecConfig:
+    data: list[str]
+    id: str
+    standin: str = "jpeg"
+    rounds: int = 6
+    rec_steps: int = 500
+    com_steps: int = 300
+    batch: int = 16
+    patch: int = 128
+    lr: float = 5e-4
+    seed: int = 0
+    msssim_weight: float = 0.5
+    qmin: int = 5
+    qmax: int = 60
+    patience: int = 1
+    val_images: int = 24
+    workdir: str = ""
+    export_dir: str = ""
+    rec_arch: dict = field(default_factory=dict)
+    com_arch: dict = field(default_factory=dict)
+    init_rec: str = ""  # start RecCNN from this regen/comrec model ID (or "")
+
+
+def _t(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.require(a, requirements=["C", "W"])).permute(0, 3, 1, 2).float() / 255
+
+
+def _loss(out, target, w):
+    loss = F.l1_loss(out, target)
+    if w > 0:
+        win = 7 if min(out.shape[-2:]) > 96 else 3
+        loss = loss + w * (1 - ms_ssim(out.clamp(0, 1), target, data_range=1.0, win_size=win))
+    return loss
+
+
+def real_codec(compact: torch.Tensor, qualities) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Compact images through the real JPEG codec: (decoded [0,1], cond vectors, byte counts)."""
+    arrs = (compact.detach().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+    decs, conds, sizes = [], [], []
+    for a, q in zip(arrs, qualities):
+        data = encode_jpeg(Image.fromarray(a), int(q), "4:2:0")
+        im = open_jpeg(data)
+        conds.append(cond_vector(read_info(im)))
+        decs.append(np.array(im.convert("RGB")))
+        sizes.append(len(data))
+    return _t(np.stack(decs)), torch.from_numpy(np.stack(conds)), sizes
+
+
+def _tables(q: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The real luma / chroma tables Pillow writes at quality q (natural order)."""
+    im = open_jpeg(encode_jpeg(Image.new("RGB", (8, 8)), q, "4:2:0"))
+    info = read_info(im)
+    return (torch.tensor(info.qtables[0], dtype=torch.float32),
+            torch.tensor(info.qtables[1], dtype=torch.float32))
+
+
+def pipeline(com, rec, x: torch.Tensor, qualities) -> tuple[torch.Tensor, list[int]]:
+    """The real encode/decode of a batch: restored images and file sizes."""
+    dec, cond, sizes = real_codec(com(x), qualities)
+    return rec(upscale(dec, x.shape[-2:]), cond), sizes
+
+
+def validate(com, rec, val: np.ndarray) -> dict:
+    com.eval(), rec.eval()
+    row = {}
+    with torch.no_grad():
+        for q in VAL_QUALITIES:
+            ms, ps, bpp = [], [], []
+            for img in val:
+                out, sizes = pipeline(com, rec, _t(img[None]), [q])
+                res = (out.clamp(0, 1) * 255).round().byte()[0].permute(1, 2, 0).numpy()
+                ms.append(metrics.db(metrics.ms_ssim(img, res)))
+                ps.append(metrics.psnr(img, res))
+                bpp.append(sizes[0] * 8 / (img.shape[0] * img.shape[1]))
+            row[f"msssim_db_q{q}"], row[f"psnr_q{q}"], row[f"bpp_q{q}"] = (
+                float(np.mean(ms)), float(np.mean(ps)), float(np.mean(bpp)))
+    row["score"] = float(np.mean([row[f"msssim_db_q{q}"] for q in VAL_QUALITIES]))
+    com.train(), rec.train()
+    return row
+
+
+def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
+    """Alternate until validation stops improving; export the best pair; returns their paths."""
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    work = Path(cfg.workdir or f"runs/{cfg.id}")
+    work.mkdir(parents=True, exist_ok=True)
+    ckpt = work / "checkpoint.pt"
+    if ckpt.exists() and not resume:
+        raise SystemExit(f"{ckpt} exists: pass --resume to continue it, or choose another --workdir")
+    files = D.list_images([Path(d) for d in cfg.data])
+    tr, va = D.split(files)
+    pool_path, val_path = work / "pool-train.npy", work / "pool-val.npy"
+    if not pool_path.exists():
+        np.save(pool_path, D.build_pool(tr, cfg.patch, cfg.seed))
+    if not val_path.exists():
+        try:
+            val = D.build_pool(va, 192, cfg.seed + 1, 1)
+        except ValueError:
+            val = np.load(pool_path)[: cfg.val_images]
+        np.save(val_path, val)
+    pool, val = np.load(pool_path), np.load(val_path)[: cfg.val_images]
+
+    com = ComCNN(**cfg.com_arch)
+    rec = RecCNN(**cfg.rec_arch)
+    if cfg.init_rec:
+        from ..registry import load_model
+
+        src = load_model(cfg.init_rec)
+        rec = RecCNN(**src.config)
+        rec.load_state_dict(src.state_dict())
+    rec.train()
+    opt_rec = torch.optim.Adam(rec.parameters(), lr=cfg.lr)
+    opt_com = torch.optim.Adam(com.parameters(), lr=cfg.lr)
+    state = {"round": 0, "best": -1e9, "best_round": -1, "bad": 0, "elapsed": 0.0}
+    if resume and ckpt.exists():
+        ck = torch.load(ckpt, weights_only=True)
+        com.load_state_dict(ck["com"]), rec.load_state_dict(ck["rec"])
+        opt_com.load_state_dict(ck["opt_com"]), opt_rec.load_state_dict(ck["opt_rec"])
+        state = json.loads(ck["state"])
+        rng.bit_generator.state = json.loads(ck["rng"])
+    standin = STANDINS[cfg.standin]
+    tables = {q: _tables(q) for q in range(cfg.qmin, cfg.qmax + 1)}
+    conds = {q: cond_vector(read_info(open_jpeg(encode_jpeg(Image.new("RGB", (8, 8)), q, "4:2:0"))))
+             for q in tables}  # what RecCNN sees for a real file at each quality
+    log = work / "log.csv"
+    fields = ["round", "phase_loss_rec", "phase_loss_com", "elapsed_s", "score"] + [
+        f"{k}_q{q}" for q in VAL_QUALITIES for k in ("msssim_db", "psnr", "bpp")]
+    if not log.exists():
+        with open(log, "w", newline="") as f:
+            csv.DictWriter(f, fields).writeheader()
+    (work / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    def batch():
+        idx = rng.integers(0, len(pool), cfg.batch)
+        imgs = [np.ascontiguousarray(np.rot90(pool[i], rng.integers(0, 4))) for i in idx]
+        return _t(np.stack(imgs)), rng.integers(cfg.qmin, cfg.qmax + 1, cfg.batch)
+
+    while state["round"] < cfg.rounds and state["bad"] <= cfg.patience:
+        t0 = time.time()
+        r = state["round"] + 1
+        losses_r, losses_c = [], []
+        com.eval()
+        for _ in tqdm(range(cfg.rec_steps), desc=f"round {r}: RecCNN", leave=False):
+            x, qs = batch()
+            with torch.no_grad():
+                dec, cond, _ = real_codec(com(x), qs)
+            loss = _loss(rec(upscale(dec, x.shape[-2:]), cond), x, cfg.msssim_weight)
+            opt_rec.zero_grad(), loss.backward(), opt_rec.step()
+            losses_r.append(loss.item())
+        com.train()
+        rec.eval().requires_grad_(False)
+        for _ in tqdm(range(cfg.com_steps), desc=f"round {r}: ComCNN ({cfg.standin})", leave=False):
+            x, qs = batch()
+            comp = com(x)
+            coded = torch.cat([standin(comp[i:i + 1], *tables[int(q)]) for i, q in enumerate(qs)])
+            cond = torch.from_numpy(np.stack([conds[int(q)] for q in qs]))
+            out = rec(upscale(coded, x.shape[-2:]), cond)
+            loss = _loss(out, x, cfg.msssim_weight)
+            opt_com.zero_grad(), loss.backward(), opt_com.step()
+            losses_c.append(loss.item())
+        rec.train().requires_grad_(True)
+        row = validate(com, rec, val)
+        state["elapsed"] += time.time() - t0
+        row.update({"round": r, "phase_loss_rec": float(np.mean(losses_r)),
+                    "phase_loss_com": float(np.mean(losses_c)), "elapsed_s": round(state["elapsed"], 1)})
+        with open(log, "a", newline="") as f:
+            csv.DictWriter(f, fields).writerow(row)
+        tqdm.write(f"round {r}: validation MS-SSIM {row['score']:.3f} dB "
+                   f"(best {max(state['best'], row['score']):.3f})")
+        state["round"] = r
+        if row["score"] > state["best"]:
+            state.update(best=row["score"], best_round=r, bad=0)
+            torch.save({"com": com.state_dict(), "rec": rec.state_dict()}, work / "best.pt")
+        else:
+            state["bad"] += 1
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save({"com": com.state_dict(), "rec": rec.state_dict(), "opt_com": opt_com.state_dict(),
+                    "opt_rec": opt_rec.state_dict(), "state": json.dumps(state),
+                    "rng": json.dumps(rng.bit_generator.state)}, tmp)
+        os.replace(tmp, ckpt)
+    best = torch.load(work / "best.pt", weights_only=True)
+    com.load_state_dict(best["com"]), rec.load_state_dict(best["rec"])
+    out_dir = Path(cfg.export_dir) if cfg.export_dir else work
+    com_path = save_model(com, f"{cfg.id}-com", out_dir, arch="comcnn", mode="comcnn",
+                          summary=f"ComCNN of {cfg.id} ({cfg.standin} stand-in)")
+    rec_path = save_model(rec, cfg.id, out_dir, arch="reccnn", mode="comrec",
+                          summary=f"RecCNN of {cfg.id}; encoder network {cfg.id}-com")
+    (work / "train_record.json").write_text(json.dumps({
+        "config": asdict(cfg), "rounds": state["round"], "best_round": state["best_round"],
+        "best_score_msssim_db": state["best"], "wall_time_s": round(state["elapsed"], 1),
+        "weights": [str(com_path), str(rec_path)]}, indent=2))
+    return com_path, rec_path

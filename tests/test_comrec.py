@@ -1,0 +1,98 @@
+"""The two-network mode: file format, odd sizes, tiling, the differentiable JPEG stand-in."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import codec
+from codec.comcnn.infer import compact
+from codec.comcnn.model import ComCNN, downscale
+from codec.comcnn.standin import identity_standin, jpeg_standin
+from codec.container import read_meta
+from codec.jpeg import decode_jpeg, encode_jpeg
+from codec.reccnn.infer import upscale_image
+from codec.reccnn.model import RecCNN, upscale
+from codec.registry import import_model, save_model
+
+
+@pytest.fixture()
+def tiny_comrec(tmp_path, user_models):
+    torch.manual_seed(0)
+    com, rec = ComCNN(width=8), RecCNN(width1=8, width2=8, depth=1)
+    torch.nn.init.normal_(com.tail.weight, std=0.01)
+    torch.nn.init.normal_(rec.tail.weight, std=0.01)
+    d = tmp_path / "export"
+    import_model(save_model(com, "tiny-cr-com", d, arch="comcnn", mode="comcnn", summary="t"))
+    import_model(save_model(rec, "tiny-cr", d, arch="reccnn", mode="comrec", summary="t"))
+    return "tiny-cr"
+
+
+def test_comrec_file_is_a_half_size_jpeg_that_decodes_to_full_size(tiny_comrec, odd_photo):
+    data = codec.encode(odd_photo, quality=30, mode="comrec", model=tiny_comrec)
+    meta = read_meta(data)
+    assert meta.mode == "comrec" and meta.model_id == "tiny-cr"
+    assert meta.extra["comcnn_id"] == "tiny-cr-com" and len(meta.extra["comcnn_sha256"]) == 64
+    h, w = odd_photo.shape[:2]
+    assert Image.open(io.BytesIO(data)).size == ((w + 1) // 2, (h + 1) // 2)
+    out = codec.decode(data)
+    assert out.size == (w, h)
+
+
+def test_cli_comrec_and_wrong_model_kind(cli, tiny_comrec, png_file, tmp_path):
+    r = cli("encode", png_file, "-o", tmp_path / "c.jpg", "--mode", "comrec", "-m", tiny_comrec)
+    assert r.exit_code == 0, r.output
+    assert cli("info", tmp_path / "c.jpg").stdout.count("comrec") >= 1
+    r = cli("encode", png_file, "-o", tmp_path / "d.jpg", "--mode", "comrec", "-m", "regen-fast")
+    assert r.exit_code == 2 and "not a comrec model" in r.stderr
+
+
+def test_untrained_comcnn_is_the_bicubic_baseline(photo):
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
+    assert torch.allclose(ComCNN()(x), downscale(x))
+
+
+def test_compact_tiles_match_whole(photo):
+    torch.manual_seed(1)
+    com = ComCNN(width=8).eval()
+    torch.nn.init.normal_(com.tail.weight, std=0.05)
+    img = np.ascontiguousarray(np.concatenate([photo, photo[::-1]], 0)[:, :167])  # odd width
+    whole, tiled = compact(com, img, tile=4096), compact(com, img, tile=64)
+    assert whole.shape == (120, 84, 3)
+    assert np.abs(whole.astype(int) - tiled).max() <= 1
+
+
+def test_upscale_strips_match_whole(odd_photo):
+    small = odd_photo[::2, ::2]
+    size = (2 * small.shape[0] - 1, 2 * small.shape[1] - 1)
+    import codec.reccnn.infer as ri
+
+    whole = upscale_image(small, size)
+    old = ri.STRIP
+    ri.STRIP = 5
+    try:
+        strips = upscale_image(small, size)
+    finally:
+        ri.STRIP = old
+    assert whole.shape == (*size, 3) and np.array_equal(whole, strips)
+    t = torch.from_numpy(small).permute(2, 0, 1)[None].float() / 255
+    ref = (upscale(t, size)[0] * 255).round().byte().permute(1, 2, 0).numpy()
+    assert np.array_equal(ref, whole)
+
+
+def test_jpeg_standin_tracks_the_real_codec_and_passes_gradients(photo):
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float().div(255).requires_grad_()
+    from codec.reccnn.train import _tables
+
+    for q in (20, 60):
+        real, _ = decode_jpeg(encode_jpeg(Image.fromarray(photo), q, "4:2:0"))
+        approx = jpeg_standin(x, *_tables(q))
+        a = (approx[0].detach() * 255).round().byte().permute(1, 2, 0).numpy()
+        err_approx = np.abs(a.astype(int) - real).mean()
+        err_identity = np.abs(photo.astype(int) - real).mean()
+        assert err_approx < 0.6 * err_identity, (q, err_approx, err_identity)
+    approx.mean().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert torch.equal(identity_standin(x.detach()), (x.detach() * 255).round() / 255)
