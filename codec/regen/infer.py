@@ -31,7 +31,8 @@ def pick_device(device: str = "auto") -> str:
 def _run(model, tile: np.ndarray, cond: torch.Tensor, device: str) -> np.ndarray:
     x = torch.from_numpy(np.array(tile)).to(device)  # a writable copy of the tile
     with torch.inference_mode():
-        y = model(x.permute(2, 0, 1)[None].float().div_(255), cond)
+        x = x.permute(2, 0, 1)[None].float().div_(255).contiguous(memory_format=torch.channels_last)
+        y = model(x, cond)
         return y[0].clamp_(0, 1).mul_(255).round_().byte().permute(1, 2, 0).cpu().numpy()
 
 
