@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import CodecError
+from .fileio import read_bytes
 
 #: Inputs above this many pixels are refused unless the caller raises the limit.
 DEFAULT_MAX_PIXELS = 250_000_000
@@ -67,20 +68,12 @@ def _is_16bit(im: Image.Image, raw: bytes | None) -> bool:
 def _open(src, name: str) -> tuple[Image.Image, bytes | None]:
     raw = None
     if isinstance(src, (str, Path)):
-        path = Path(src)
-        if not path.exists():
-            raise CodecError(f"{name}: no such file")
-        if path.is_dir():
-            raise CodecError(f"{name}: is a directory, not an image")
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise CodecError(f"{name}: cannot read ({exc.strerror or exc})") from None
+        raw = read_bytes(Path(src))
     elif isinstance(src, (bytes, bytearray, memoryview)):
         raw = bytes(src)
-    if raw is not None:
         if not raw:
             raise CodecError(f"{name}: empty file")
+    if raw is not None:
         try:
             return Image.open(io.BytesIO(raw)), raw
         except UnidentifiedImageError:

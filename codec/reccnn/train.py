@@ -18,9 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
-from pytorch_msssim import ms_ssim
 from tqdm import tqdm
 
 from .. import metrics
@@ -28,6 +26,7 @@ from ..comcnn.model import ComCNN
 from ..comcnn.standin import STANDINS
 from ..jpeg import cond_vector, encode_jpeg, open_jpeg, read_info
 from ..regen import data as D
+from ..regen.train import restoration_loss, to_tensor
 from ..registry import save_model
 from .model import RecCNN, upscale
 
@@ -58,18 +57,6 @@ class ComrecConfig:
     init_rec: str = ""  # start RecCNN from this regen/comrec model ID (or "")
 
 
-def _t(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.require(a, requirements=["C", "W"])).permute(0, 3, 1, 2).float() / 255
-
-
-def _loss(out, target, w):
-    loss = F.l1_loss(out, target)
-    if w > 0:
-        win = 7 if min(out.shape[-2:]) > 96 else 3
-        loss = loss + w * (1 - ms_ssim(out.clamp(0, 1), target, data_range=1.0, win_size=win))
-    return loss
-
-
 def real_codec(compact: torch.Tensor, qualities) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """Compact images through the real JPEG codec: (decoded [0,1], cond vectors, byte counts)."""
     arrs = (compact.detach().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
@@ -80,7 +67,7 @@ def real_codec(compact: torch.Tensor, qualities) -> tuple[torch.Tensor, torch.Te
         conds.append(cond_vector(read_info(im)))
         decs.append(np.array(im.convert("RGB")))
         sizes.append(len(data))
-    return _t(np.stack(decs)), torch.from_numpy(np.stack(conds)), sizes
+    return to_tensor(np.stack(decs)), torch.from_numpy(np.stack(conds)), sizes
 
 
 def _tables(q: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,7 +91,7 @@ def validate(com, rec, val: np.ndarray) -> dict:
         for q in VAL_QUALITIES:
             ms, ps, bpp = [], [], []
             for img in val:
-                out, sizes = pipeline(com, rec, _t(img[None]), [q])
+                out, sizes = pipeline(com, rec, to_tensor(img[None]), [q])
                 res = (out.clamp(0, 1) * 255).round().byte()[0].permute(1, 2, 0).numpy()
                 ms.append(metrics.db(metrics.ms_ssim(img, res)))
                 ps.append(metrics.psnr(img, res))
@@ -171,7 +158,7 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
     def batch():
         idx = rng.integers(0, len(pool), cfg.batch)
         imgs = [np.ascontiguousarray(np.rot90(pool[i], rng.integers(0, 4))) for i in idx]
-        return _t(np.stack(imgs)), rng.integers(cfg.qmin, cfg.qmax + 1, cfg.batch)
+        return to_tensor(np.stack(imgs)), rng.integers(cfg.qmin, cfg.qmax + 1, cfg.batch)
 
     while state["round"] < cfg.rounds and state["bad"] <= cfg.patience:
         t0 = time.time()
@@ -182,7 +169,7 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
             x, qs = batch()
             with torch.no_grad():
                 dec, cond, _ = real_codec(com(x), qs)
-            loss = _loss(rec(upscale(dec, x.shape[-2:]), cond), x, cfg.msssim_weight)
+            loss = restoration_loss(rec(upscale(dec, x.shape[-2:]), cond), x, cfg.msssim_weight)
             opt_rec.zero_grad(), loss.backward(), opt_rec.step()
             losses_r.append(loss.item())
         com.train()
@@ -193,7 +180,7 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
             coded = torch.cat([standin(comp[i:i + 1], *tables[int(q)]) for i, q in enumerate(qs)])
             cond = torch.from_numpy(np.stack([conds[int(q)] for q in qs]))
             out = rec(upscale(coded, x.shape[-2:]), cond)
-            loss = _loss(out, x, cfg.msssim_weight)
+            loss = restoration_loss(out, x, cfg.msssim_weight)
             opt_com.zero_grad(), loss.backward(), opt_com.step()
             losses_c.append(loss.item())
         rec.train().requires_grad_(True)

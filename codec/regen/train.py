@@ -56,11 +56,13 @@ class TrainConfig:
     val_fraction: float | None = None  # None: one file in 25 held out (see data.split)
 
 
-def _to_tensor(a: np.ndarray, device) -> torch.Tensor:
-    return torch.from_numpy(a).to(device).permute(0, 3, 1, 2).float().div_(255)
+def to_tensor(a: np.ndarray, device="cpu") -> torch.Tensor:
+    """(B,H,W,3) uint8 -> (B,3,H,W) float in [0,1]."""
+    return torch.from_numpy(np.require(a, requirements=["C", "W"])).to(device).permute(
+        0, 3, 1, 2).float().div_(255)
 
 
-def _loss(out: torch.Tensor, target: torch.Tensor, w: float) -> torch.Tensor:
+def restoration_loss(out: torch.Tensor, target: torch.Tensor, w: float) -> torch.Tensor:
     loss = F.l1_loss(out, target)
     if w > 0:
         side = min(out.shape[-2:])
@@ -101,7 +103,7 @@ def validate(model, val_pool: np.ndarray, device) -> dict:
             gp, gm = [], []
             for img in val_pool:
                 dec, c = D.jpeg_roundtrip(img, q, "4:2:0")
-                out = model(_to_tensor(dec[None], device), torch.from_numpy(c[None]).to(device))
+                out = model(to_tensor(dec[None], device), torch.from_numpy(c[None]).to(device))
                 res = (out.clamp(0, 1) * 255).round().byte()[0].permute(1, 2, 0).cpu().numpy()
                 gp.append(metrics.psnr(img, res) - metrics.psnr(img, dec))
                 gm.append(metrics.db(metrics.ms_ssim(img, res)) - metrics.db(metrics.ms_ssim(img, dec)))
@@ -223,10 +225,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
     t0 = time.time()
     while step < cfg.steps:
         b = D.sample_batch(pool, cfg.batch, rng)
-        x = _to_tensor(b.coded, device)
-        y = _to_tensor(b.clean, device)
+        x = to_tensor(b.coded, device)
+        y = to_tensor(b.clean, device)
         c = torch.from_numpy(b.cond).to(device)
-        loss = _loss(net(x, c), y, cfg.msssim_weight)
+        loss = restoration_loss(net(x, c), y, cfg.msssim_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
