@@ -24,6 +24,7 @@ from .pack import pack as pack_jxl
 from .regen.infer import pick_device, regenerate
 from .registry import DEFAULT_COMREC, DEFAULT_MODEL, find_model
 from .registry import load_model as _registry_load
+from .tables import DEFAULT_TABLES, get_table_set
 
 DEFAULT_QUALITY = 40
 DEFAULT_TILE = 1024
@@ -35,12 +36,14 @@ def load_model(model_id: str = DEFAULT_MODEL, device: str = "cpu", sha256: str |
 
 
 def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
-           subsampling: str = "4:2:0", progressive: bool = False,
+           subsampling: str | None = None, tables: str = DEFAULT_TABLES, progressive: bool = False,
            max_pixels: int = DEFAULT_MAX_PIXELS, pack: str | None = None,
            mode: str = "regen", device: str = "cpu") -> bytes:
     """A standard JPEG of `image` (path, bytes, PIL image or HxWx3 uint8 array) that names `model`.
 
     Conversions of unusual inputs (alpha, 16-bit, CMYK, ...) are reported as CodecWarning.
+    `tables` names the quantization table set (codec.tables) that turns `quality` into tables;
+    `subsampling` overrides its per-quality choice of chroma subsampling.
     `pack="jxl"` returns the lossless JPEG XL form of that JPEG instead (see codec.pack).
     `mode="comrec"` stores a compact half-size image made by the model's ComCNN (its
     RecCNN restores it); `model` then names a comrec model (default `comrec-fast`).
@@ -53,6 +56,7 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
     info = find_model(model)
     if info.mode != mode:
         raise CodecError(f"model {model!r} is a {info.mode} model, not a {mode} model")
+    ts = get_table_set(tables)
     src = load_image(image, max_pixels=max_pixels)
     extra = {}
     pixels = src.rgb
@@ -63,11 +67,12 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
         com = _registry_load(com_info.id, device=pick_device(device))
         pixels = compact(com, src.rgb, device=pick_device(device))
         extra = {"comcnn_id": com_info.id, "comcnn_sha256": com_info.sha256}
-    data = encode_jpeg(Image.fromarray(pixels), quality, subsampling, optimize=True,
-                       progressive=progressive, icc_profile=src.icc_profile, exif=src.exif)
+    data = encode_jpeg(Image.fromarray(pixels), quality, subsampling or ts.subsampling_for(quality),
+                       optimize=True, progressive=progressive, icc_profile=src.icc_profile,
+                       exif=src.exif, qtables=ts.qtables(quality))
     meta = RegenMeta(mode=mode, model_id=info.id, model_sha256=info.sha256,
                      width=src.size[0], height=src.size[1], encoder_version=__version__,
-                     extra=extra)
+                     tables=ts.name, extra=extra)
     data = write_meta(data, meta)
     return pack_jxl(data) if pack == "jxl" else data
 

@@ -27,6 +27,7 @@ from .bench_report import BASELINE, write_outputs
 from .jpeg import decode_jpeg
 from .pack import as_jpeg
 from .registry import list_models
+from .tables import TABLE_SETS
 
 DEFAULT_QUALITIES = tuple(range(5, 100, 5))
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
@@ -121,20 +122,22 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
         if m.mode != "regen":
             continue
 
-        def enc(img, q, _id=m.id):
-            return api.encode(img, quality=q, model=_id)
-
-        def dec(data, _id=m.id):
-            return np.asarray(api.decode(data, device=device, model=_id))
-
         desc = f"regen-codec {m.id} (sha256 {m.sha256[:8]}), {m.macs_per_pixel} MACs/pixel"
-        out[m.id] = Method(m.id, desc, enc, dec, restores_jpeg=True, version=m.sha256[:8])
+        for ts in TABLE_SETS.values():
+            # `<id>`: standard tables, 4:2:0; `<id>@<set>`: a tuned table set (codec.tables)
+            name = m.id if ts.name == "standard" else f"{m.id}@{ts.name}"
+            tdesc = desc + ("" if ts.name == "standard" else f", table set {ts.name}")
 
-        def enc_packed(img, q, _id=m.id):
-            return api.encode(img, quality=q, model=_id, pack="jxl")
+            def enc(img, q, _id=m.id, _ts=ts.name, **kw):
+                return api.encode(img, quality=q, model=_id, tables=_ts, **kw)
 
-        out[f"{m.id}+jxl"] = Method(f"{m.id}+jxl", desc + ", packed as JPEG XL", enc_packed,
-                                    dec, restores_jpeg=True, version=m.sha256[:8])
+            def dec(data, _id=m.id):
+                return np.asarray(api.decode(data, device=device, model=_id))
+
+            out[name] = Method(name, tdesc, enc, dec, restores_jpeg=True, version=m.sha256[:8])
+            out[f"{name}+jxl"] = Method(f"{name}+jxl", tdesc + ", packed as JPEG XL",
+                                        partial(enc, pack="jxl"), dec, restores_jpeg=True,
+                                        version=m.sha256[:8])
     return out
 
 

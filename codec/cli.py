@@ -17,6 +17,7 @@ from .cli_train import train_group
 from .batch import CODED_SUFFIXES, IMAGE_SUFFIXES
 from .errors import CodecError
 from .fileops import show_warning
+from .tables import DEFAULT_TABLES, TABLE_SETS
 
 EXIT_USER_ERROR = 2
 
@@ -115,8 +116,13 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 @click.option("-m", "--model", "model_id", default=None,
               help="Network recorded in the file (see `regen-codec models`) [default: regen-fast, "
                    "or comrec-fast with --mode comrec].")
-@click.option("--subsampling", type=click.Choice(["4:2:0", "4:2:2", "4:4:4"]), default="4:2:0",
-              show_default=True, help="Chroma subsampling of the JPEG.")
+@click.option("--tables", type=click.Choice(list(TABLE_SETS)), default=None,
+              help="Quantization table set that maps --quality to JPEG tables: standard = IJG "
+                   "tables; regen-v1 = tuned for the regeneration decoder (see README) "
+                   f"[default: {DEFAULT_TABLES}].")
+@click.option("--subsampling", type=click.Choice(["4:2:0", "4:2:2", "4:4:4"]), default=None,
+              help="Chroma subsampling of the JPEG [default: the table set's choice for the "
+                   "quality; 4:2:0 with standard tables].")
 @click.option("--progressive", is_flag=True, help="Write a progressive JPEG (same pixels, "
               "often a few % smaller). Default: baseline, Huffman-optimized.")
 @click.option("--max-pixels", type=int, default=250_000_000, show_default=True,
@@ -137,7 +143,7 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 @_SCHEDULER
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
-def encode(inputs, output, quality, mode, model_id, subsampling, progressive, max_pixels, pack,
+def encode(inputs, output, quality, mode, model_id, tables, subsampling, progressive, max_pixels, pack,
            target_msssim, target_psnr, max_bytes, device, jobs, scheduler, force):
     """Compress images (PNG, JPEG, TIFF, WebP, ...) into standard JPEGs for regeneration.
 
@@ -168,7 +174,7 @@ def encode(inputs, output, quality, mode, model_id, subsampling, progressive, ma
     from .registry import DEFAULT_COMREC, DEFAULT_MODEL
 
     model_id = model_id or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
-    work = partial(encode_file, quality=q, model=model_id, subsampling=subsampling,
+    work = partial(encode_file, quality=q, model=model_id, subsampling=subsampling, tables=tables,
                    progressive=progressive, max_pixels=max_pixels, pack=pack, force=force,
                    target=target, device=device, mode=mode)
     if _is_batch(inputs, output):

@@ -29,6 +29,7 @@ class RegenMeta:
     height: int
     encoder_version: str
     format_version: int = FORMAT_VERSION
+    tables: str = "standard"  # the table set (codec.tables) the encoder used
     extra: dict = field(default_factory=dict)  # mode-specific fields (e.g. a second network)
 
     def to_bytes(self) -> bytes:

@@ -31,27 +31,31 @@ def _warnings_named(src: Path, name_it: bool):
         warnings.warn(f"{src}: {w.message}" if name_it else str(w.message), w.category)
 
 
-def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: str = "4:2:0",
+def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: str | None = None,
+                tables: str | None = None,
                 progressive: bool = False, max_pixels: int, pack: str | None = None,
                 force: bool = False, name_warnings: bool = True, target=None,
                 device: str = "auto", mode: str = "regen") -> int:
     """Encode one file; with a `target.Target`, search the quality with the decoder in the loop."""
     from .api import encode
+    from .tables import DEFAULT_TABLES
 
+    tables = tables or DEFAULT_TABLES
     check_output(dst, [src], force)
     with _warnings_named(src, name_warnings):
         if target is None:
             data = encode(src, quality=quality, model=model, subsampling=subsampling,
-                          progressive=progressive, max_pixels=max_pixels, pack=pack, mode=mode,
+                          tables=tables, progressive=progressive, max_pixels=max_pixels, pack=pack, mode=mode,
                           device=device)
         else:
-            data = _encode_targeted(src, target, model, subsampling, progressive, max_pixels,
-                                    pack, device)
+            data = _encode_targeted(src, target, model, subsampling, tables, progressive,
+                                    max_pixels, pack, device)
     atomic_write(dst, data)
     return len(data)
 
 
-def _encode_targeted(src, target, model, subsampling, progressive, max_pixels, pack, device):
+def _encode_targeted(src, target, model, subsampling, tables, progressive, max_pixels, pack,
+                     device):
     from .errors import CodecError
     from .imageio import load_image
     from .pack import pack as pack_jxl
@@ -59,7 +63,7 @@ def _encode_targeted(src, target, model, subsampling, progressive, max_pixels, p
     from .target import encode_to_target
 
     res = encode_to_target(load_image(src, max_pixels=max_pixels), target, model,
-                           device=pick_device(device), subsampling=subsampling,
+                           device=pick_device(device), subsampling=subsampling, tables=tables,
                            progressive=progressive)
     if res.quality is None:
         p = res.probes[-1]

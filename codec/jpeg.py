@@ -48,7 +48,11 @@ def encode_jpeg(img: Image.Image, quality: int, subsampling: str = "4:2:0", *,
                 optimize: bool = True, progressive: bool = False,
                 icc_profile: bytes | None = None, exif: bytes | None = None,
                 qtables=None) -> bytes:
-    """Encode an RGB image as a baseline (or progressive) JPEG; Huffman tables optimized by default."""
+    """Encode an RGB image as a baseline (or progressive) JPEG; Huffman tables optimized by default.
+
+    `qtables` ([luma, chroma], natural order) replaces the tables that `quality` would give;
+    they are written as they are (Pillow would otherwise rescale them by the quality).
+    """
     if not 1 <= int(quality) <= 100:
         raise CodecError(f"quality must be between 1 and 100, got {quality}")
     if subsampling not in SUBSAMPLINGS:
@@ -60,7 +64,8 @@ def encode_jpeg(img: Image.Image, quality: int, subsampling: str = "4:2:0", *,
     if exif:
         kwargs["exif"] = exif
     if qtables is not None:
-        kwargs["qtables"] = qtables
+        kwargs["qtables"] = [list(t) for t in qtables]
+        kwargs["quality"] = 50  # libjpeg scales custom tables by the quality: 50 keeps them
     buf = io.BytesIO()
     img.save(buf, "JPEG", **kwargs)
     return buf.getvalue()

@@ -123,22 +123,26 @@ def search(src: SourceImage, target: Target, make_file, net, device: str = "cpu"
 
 
 def encode_to_target(src: SourceImage, target: Target, model_id: str, *, device: str = "cpu",
-                     subsampling: str = "4:2:0", progressive: bool = False,
-                     tile: int = 1024) -> SearchResult:
+                     subsampling: str | None = None, tables: str | None = None,
+                     progressive: bool = False, tile: int = 1024) -> SearchResult:
     """The search above with regen-codec's own encoder and the model's decoder."""
     from . import __version__
     from .container import RegenMeta, write_meta
     from .registry import find_model, load_model
+    from .tables import DEFAULT_TABLES, get_table_set
 
+    ts = get_table_set(tables or DEFAULT_TABLES)
     info = find_model(model_id)
     net = load_model(model_id, device=device)
     meta = RegenMeta(mode="regen", model_id=info.id, model_sha256=info.sha256,
-                     width=src.size[0], height=src.size[1], encoder_version=__version__)
+                     width=src.size[0], height=src.size[1], encoder_version=__version__,
+                     tables=ts.name)
     img = Image.fromarray(src.rgb)
 
     def make_file(q: int) -> bytes:
-        return write_meta(encode_jpeg(img, q, subsampling, progressive=progressive,
-                                      icc_profile=src.icc_profile, exif=src.exif), meta)
+        return write_meta(encode_jpeg(img, q, subsampling or ts.subsampling_for(q),
+                                      progressive=progressive, icc_profile=src.icc_profile,
+                                      exif=src.exif, qtables=ts.qtables(q)), meta)
 
     return search(src, target, make_file, net, device=device, tile=tile)
 
