@@ -45,23 +45,30 @@ def train_group():
 @click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=None,
               help="Hold out this fraction of the files (lowest name hashes) for validation "
                    "[default: one file in 25].")
+@click.option("--tables", "tables", multiple=True, metavar="SET",
+              help="Also code half of the crops with this quantization table set (repeatable; "
+                   "see codec/tables.py), so the network learns the tuned tables too.")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
 def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, width1, width2,
                 depth, val_every, ckpt_every, workdir, export_dir, device, summary, init, val_fraction,
-                resume):
+                tables, resume):
     """Train a regeneration network on random crops JPEG-coded at random qualities (5-95).
 
     Progress bar, checkpoints every --ckpt-every steps, `--resume` continues a killed run.
     Works on CPU, on one GPU, or under `torchrun --nproc_per_node N` (DistributedDataParallel).
     """
     from .regen.train import TrainConfig, train
+    from .tables import get_table_set
+
+    for t in tables:
+        get_table_set(t)  # an unknown set fails before any work
 
     cfg = TrainConfig(data=list(data), id=model_id, steps=steps, batch=batch, patch=patch, lr=lr,
                       seed=seed, msssim_weight=msssim_weight, val_every=val_every,
                       ckpt_every=ckpt_every, workdir=workdir or f"runs/{model_id}",
                       export_dir=export_dir or "", device=device, summary=summary,
                       arch=dict(width1=width1, width2=width2, depth=depth), init=init,
-                      val_fraction=val_fraction)
+                      val_fraction=val_fraction, tables=list(tables))
     out = train(cfg, resume=resume)
     if out:
         click.echo(f"wrote {out}")

@@ -62,3 +62,21 @@ def test_two_processes_with_gloo(train_dir, tmp_path):
     assert '"world size 2' in record or "world size 2" in record
     assert len(list(work.glob("ddp-*.safetensors"))) == 1
     assert np.isfinite(float(_rows(work)[-1]["loss"]))
+
+
+def test_batches_mix_in_table_sets(photo):
+    """With --tables, part of each batch is coded with the set's tables (seen in the condition)."""
+    from codec.jpeg import JpegInfo, cond_vector
+    from codec.regen.data import sample_batch
+    from codec.tables import TableSet
+
+    ts = TableSet("t", luma_tilt=1.0, subsampling=((100, "4:4:4"),))
+    pool = np.stack([photo[:64, :64]] * 4)
+    b = sample_batch(pool, 64, np.random.default_rng(0), table_sets=(ts,), tuned_prob=0.5)
+    tuned = 0
+    for c in b.cond:
+        for q in range(5, 96):
+            if np.allclose(c, cond_vector(JpegInfo(64, 64, ts.qtables(q), "4:4:4", 3))):
+                tuned += 1
+                break
+    assert 16 < tuned < 48

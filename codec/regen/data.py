@@ -76,9 +76,10 @@ def build_pool(files: list[Path], patch: int, seed: int, max_per_image: int = 48
     return np.stack(crops)
 
 
-def jpeg_roundtrip(img: np.ndarray, quality: int, subsampling: str) -> tuple[np.ndarray, np.ndarray]:
+def jpeg_roundtrip(img: np.ndarray, quality: int, subsampling: str,
+                   qtables=None) -> tuple[np.ndarray, np.ndarray]:
     """(decoded uint8 image, conditioning vector) of one JPEG coding, exactly as `decode` sees it."""
-    data = encode_jpeg(Image.fromarray(img), quality, subsampling, optimize=False)
+    data = encode_jpeg(Image.fromarray(img), quality, subsampling, optimize=False, qtables=qtables)
     im = open_jpeg(data)
     info = read_info(im)
     return np.array(im.convert("RGB")), cond_vector(info)
@@ -93,8 +94,13 @@ class Batch:
 
 def sample_batch(pool: np.ndarray, batch: int, rng: np.random.Generator,
                  qmin: int = 5, qmax: int = 95,
-                 sub_probs: tuple[float, float, float] = (0.1, 0.1, 0.8)) -> Batch:
-    """Random crops with flips/rotations, each JPEG-coded at a random quality and subsampling."""
+                 sub_probs: tuple[float, float, float] = (0.1, 0.1, 0.8),
+                 table_sets: tuple = (), tuned_prob: float = 0.5) -> Batch:
+    """Random crops with flips/rotations, each JPEG-coded at a random quality and subsampling.
+
+    With `table_sets` (codec.tables.TableSet), a `tuned_prob` share of the crops is coded with
+    one of those sets instead (its tables, and its subsampling for the quality).
+    """
     clean, coded, cond = [], [], []
     for i in rng.integers(0, len(pool), batch):
         img = pool[i]
@@ -103,7 +109,11 @@ def sample_batch(pool: np.ndarray, batch: int, rng: np.random.Generator,
         img = np.ascontiguousarray(np.rot90(img, rng.integers(0, 4)))
         q = int(rng.integers(qmin, qmax + 1))
         sub = SUBSAMPLINGS[rng.choice(3, p=sub_probs)]
-        dec, c = jpeg_roundtrip(img, q, sub)
+        tables = None
+        if table_sets and rng.random() < tuned_prob:
+            ts = table_sets[rng.integers(len(table_sets))]
+            sub, tables = ts.subsampling_for(q), ts.qtables(q)
+        dec, c = jpeg_roundtrip(img, q, sub, tables)
         clean.append(img)
         coded.append(dec)
         cond.append(c)

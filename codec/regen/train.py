@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from .. import metrics
 from ..registry import save_model
+from ..tables import get_table_set
 from . import data as D
 from .model import RegenNet
 
@@ -54,6 +55,7 @@ class TrainConfig:
     summary: str = ""
     init: str = ""  # start from these weights (an installed model ID or a .safetensors file)
     val_fraction: float | None = None  # None: one file in 25 held out (see data.split)
+    tables: list[str] = field(default_factory=list)  # table sets for half of the crops
 
 
 def to_tensor(a: np.ndarray, device="cpu") -> torch.Tensor:
@@ -176,6 +178,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
         if rank != 0:
             pool = np.load(workdir / "pool-train.npy")
 
+    table_sets = tuple(get_table_set(t) for t in cfg.tables)
     model = RegenNet(**cfg.arch)
     if cfg.init:
         model = _initial_weights(cfg.init)
@@ -224,7 +227,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
     losses = []
     t0 = time.time()
     while step < cfg.steps:
-        b = D.sample_batch(pool, cfg.batch, rng)
+        b = D.sample_batch(pool, cfg.batch, rng, table_sets=table_sets)
         x = to_tensor(b.coded, device)
         y = to_tensor(b.clean, device)
         c = torch.from_numpy(b.cond).to(device)
