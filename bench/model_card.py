@@ -1,0 +1,110 @@
+"""Write a shipped model's card (codec/models/<id>.md) from its training record and bench results.
+
+Every figure in a card comes from a file: runs/<id>/train_record.json and log.csv (written by
+`regen-codec train`), the weights' own metadata, and the summary.json of each bench results
+folder named with --results. Run after training and benchmarking:
+
+    .venv/bin/python bench/model_card.py regen-fast --results bench/results/kodak
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+root = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(root))
+
+from codec.registry import find_model  # noqa: E402
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{v:+.1f}%"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("id")
+    ap.add_argument("--results", type=Path, action="append", default=[],
+                    help="bench results folder (repeatable)")
+    ap.add_argument("--compare", default=None, help="another model to compare with in each folder")
+    ap.add_argument("--note", action="append", default=[], help="a paragraph to add (repeatable)")
+    ap.add_argument("--workdir", type=Path, default=None)
+    a = ap.parse_args()
+    info = find_model(a.id)
+    work = a.workdir or root / "runs" / a.id
+    rec = json.loads((work / "train_record.json").read_text())
+    log = list(csv.DictReader(open(work / "log.csv")))
+    cfg = rec["config"]
+    cmd = rec["command"].split(" ", 1)[1] if " " in rec["command"] else rec["command"]
+    cmd = "regen-codec " + cmd.split("train ", 1)[-1] if "train " in cmd else cmd
+    if not cmd.startswith("regen-codec train"):
+        cmd = "regen-codec train " + cmd.split("regen-codec ", 1)[-1]
+    cmd = cmd.replace(str(root.parent / "shared"), "../shared")
+    L = [f"# {a.id}", "", info.summary, "",
+         "| | |", "|---|---|",
+         f"| file | `{info.path.name}` |", f"| sha256 | `{info.sha256}` |",
+         f"| mode | {info.mode} |", f"| architecture | `{info.arch}` {json.dumps(cfg['arch'])} |",
+         f"| parameters | {info.params:,} |",
+         f"| multiply-accumulates per pixel | {info.macs_per_pixel:,} (PyTorch FlopCounterMode) |", "",
+         "## Training", "",
+         "```sh", cmd, "```", "",
+         f"- data: {', '.join(Path(d).name for d in cfg['data'])} from `../shared/data/train` "
+         f"({rec['train_files']} training files, {rec['val_files']} held out for validation by "
+         f"file-name hash; {rec['train_crops']:,} random {cfg['patch']}px crops; JPEG-sourced "
+         "images downscaled first)",
+         f"- initialized from: {cfg['init'] or 'random (seed)'}"
+         + (f"; table sets mixed in: {', '.join(cfg['tables'])}" if cfg.get("tables") else ""),
+         f"- {rec['steps']:,} steps of batch {cfg['batch']}, Adam, peak lr {cfg['lr']}, 500-step "
+         f"warm-up then cosine; loss L1 + {cfg['msssim_weight']} (1 - MS-SSIM); seed {cfg['seed']}",
+         f"- JPEG qualities uniform in 5-95, subsampling 4:2:0 (80%), 4:2:2 and 4:4:4 (10% each), "
+         "coded by the same Pillow encoder as `encode`",
+         f"- wall time {rec['wall_time_s'] / 60:.0f} min on {rec['hardware']}, torch {rec['torch']}",
+         "- log and curves: `log.csv`, `curves.png` in the run folder (not committed)", ""]
+    val = [r for r in log if r.get("psnr_gain_q10")]
+    if val:
+        last = val[-1]
+        qs = sorted({int(k.split("_q")[1]) for k in last if k.startswith("psnr_gain_q")})
+        L += [f"## Validation (held-out crops of the training pool, step {last['step']})", "",
+              "| JPEG quality | " + " | ".join(map(str, qs)) + " |", "|---" * (len(qs) + 1) + "|",
+              "| PSNR gain (dB) | " + " | ".join(f"{float(last[f'psnr_gain_q{q}']):+.2f}" for q in qs) + " |",
+              "| MS-SSIM gain (dB) | " + " | ".join(
+                  f"{float(last[f'msssim_db_gain_q{q}']):+.2f}" for q in qs) + " |", ""]
+    for res in a.results:
+        s = json.loads((res / "summary.json").read_text())
+        rel = res.resolve().relative_to(root)
+        L += [f"## Measured: `{rel}`", ""]
+        bd = s["bd_rate"].get(a.id)
+        if bd:
+            L.append(f"- BD-rate against plain Pillow JPEG: MS-SSIM (dB) {_pct(bd['msssim_db'])}, "
+                     f"PSNR {_pct(bd['psnr'])}")
+        for extra in (f"{a.id}+jxl", a.compare):
+            if extra and extra in s["bd_rate"]:
+                b = s["bd_rate"][extra]
+                L.append(f"- {extra}, for comparison: MS-SSIM (dB) {_pct(b['msssim_db'])}, "
+                         f"PSNR {_pct(b['psnr'])}")
+        reg, gain = s["regressions"].get(a.id, {}), s["gains"].get(a.id, {})
+        if reg:
+            qs = sorted(reg, key=int)
+            L += ["", "| quality | " + " | ".join(qs) + " |", "|---" * (len(qs) + 1) + "|",
+                  "| images worse than plain decode (PSNR or MS-SSIM) | "
+                  + " | ".join(str(reg[q]["either"]) for q in qs) + " |",
+                  "| PSNR gain (dB) | " + " | ".join(f"{gain[q]['psnr_db']:+.2f}" for q in qs) + " |",
+                  "| MS-SSIM gain (dB) | " + " | ".join(f"{gain[q]['msssim_db']:+.2f}" for q in qs) + " |"]
+        sp = s["speed"].get(a.id)
+        if sp:
+            L += ["", f"- decode speed {sp['decode_mpx_s']:.2f} MP/s on this benchmark's machine "
+                      f"(plain JPEG decode {s['speed']['jpeg']['decode_mpx_s']:.0f} MP/s, same run)"]
+        L.append("")
+    L += a.note
+    L += ["", "Card written by `.venv/bin/python bench/model_card.py "
+          + " ".join(sys.argv[1:]).replace(str(root) + "/", "") + "`.", ""]
+    (info.path.parent / f"{a.id}.md").write_text("\n".join(L))
+    print(f"wrote {info.path.parent / f'{a.id}.md'}")
+
+
+if __name__ == "__main__":
+    main()
