@@ -54,8 +54,10 @@ def load_crops(shared: Path, n: int, size: int = 176) -> list[np.ndarray]:
     return crops[:n]
 
 
-def evaluate(model, crops, ts: TableSet, sub: str | None = None) -> dict:
-    """Mean bpp and regenerated / plain quality at each quality setting (CompressAI-style dicts)."""
+def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None) -> dict:
+    """Mean bpp and regenerated / plain quality at each quality setting (CompressAI-style dicts).
+
+    `post(jpeg_bytes, quality) -> jpeg_bytes` rewrites each file (e.g. coefficient pruning)."""
     out = {k: [] for k in ("bpp", "psnr-rgb", "ms-ssim-db", "plain-psnr-rgb", "plain-ms-ssim-db")}
     for q in QUALITIES:
         s = sub or ts.subsampling_for(q)
@@ -63,6 +65,8 @@ def evaluate(model, crops, ts: TableSet, sub: str | None = None) -> dict:
         dec, conds, nbytes = [], [], []
         for c in crops:
             data = encode_jpeg(Image.fromarray(c), q, s, qtables=tables)
+            if post is not None:
+                data = post(data, q)
             im = open_jpeg(data)
             conds.append(cond_vector(read_info(im)))
             dec.append(np.asarray(im.convert("RGB")))
