@@ -1,8 +1,10 @@
 """Write a shipped model's card (codec/models/<id>.md) from its training record and bench results.
 
-Every figure in a card comes from a file: runs/<id>/train_record.json and log.csv (written by
-`regen-codec train`), the weights' own metadata, and the summary.json of each bench results
-folder named with --results. Run after training and benchmarking:
+Every figure in a card comes from a file: train_record.json and log.csv (written by
+`regen-codec train` into runs/<id>/, which is not committed: this script copies them, with
+curves.png, into bench/results/training/<id>/ so they are kept), the weights' own metadata, and
+the summary.json of each bench results folder named with --results. Run after training and
+benchmarking:
 
     .venv/bin/python bench/model_card.py regen-fast --results bench/results/kodak
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -36,8 +39,14 @@ def main() -> None:
     a = ap.parse_args()
     info = find_model(a.id)
     work = a.workdir or root / "runs" / a.id
-    rec = json.loads((work / "train_record.json").read_text())
-    log = list(csv.DictReader(open(work / "log.csv")))
+    kept = root / "bench/results/training" / a.id
+    if (work / "train_record.json").exists():
+        kept.mkdir(parents=True, exist_ok=True)
+        for name in ("train_record.json", "log.csv", "curves.png"):
+            if (work / name).exists():
+                shutil.copyfile(work / name, kept / name)
+    rec = json.loads((kept / "train_record.json").read_text())
+    log = list(csv.DictReader(open(kept / "log.csv"))) if (kept / "log.csv").exists() else []
     cfg = rec["config"]
     cmd = rec["command"].split(" ", 1)[1] if " " in rec["command"] else rec["command"]
     cmd = "regen-codec " + cmd.split("train ", 1)[-1] if "train " in cmd else cmd
@@ -47,23 +56,27 @@ def main() -> None:
     L = [f"# {a.id}", "", info.summary, "",
          "| | |", "|---|---|",
          f"| file | `{info.path.name}` |", f"| sha256 | `{info.sha256}` |",
-         f"| mode | {info.mode} |", f"| architecture | `{info.arch}` {json.dumps(cfg['arch'])} |",
+         f"| mode | {info.mode} |", f"| architecture | `{info.arch}` {json.dumps(info.config)} |",
          f"| parameters | {info.params:,} |",
          f"| multiply-accumulates per pixel | {info.macs_per_pixel:,} (PyTorch FlopCounterMode) |", "",
          "## Training", "",
          "```sh", cmd, "```", "",
          f"- data: {', '.join(Path(d).name for d in cfg['data'])} from `../shared/data/train` "
          f"({rec['train_files']} training files, {rec['val_files']} held out for validation by "
-         f"file-name hash; {rec['train_crops']:,} random {cfg['patch']}px crops; JPEG-sourced "
-         "images downscaled first)",
+         f"file-name hash; " + (f"{rec['train_crops']:,} " if rec.get("train_crops") else "")
+         + f"random {cfg['patch']}px crops; JPEG-sourced images downscaled first)",
          f"- initialized from: {cfg['init'] or 'random (seed)'}"
          + (f"; table sets mixed in: {', '.join(cfg['tables'])}" if cfg.get("tables") else ""),
          f"- {rec['steps']:,} steps of batch {cfg['batch']}, Adam, peak lr {cfg['lr']}, 500-step "
          f"warm-up then cosine; loss L1 + {cfg['msssim_weight']} (1 - MS-SSIM); seed {cfg['seed']}",
          f"- JPEG qualities uniform in 5-95, subsampling 4:2:0 (80%), 4:2:2 and 4:4:4 (10% each), "
          "coded by the same Pillow encoder as `encode`",
-         f"- wall time {rec['wall_time_s'] / 60:.0f} min on {rec['hardware']}, torch {rec['torch']}",
-         "- log and curves: `log.csv`, `curves.png` in the run folder (not committed)", ""]
+         (f"- wall time {rec['wall_time_s'] / 60:.0f} min" if rec.get("wall_time_s") else
+          "- wall time not recorded") + f" on {rec['hardware']}, torch {rec['torch']}",
+         f"- record, log and curves: `{kept.relative_to(root)}/`"
+         + ("" if log else " (the log of this run was lost; see the note below)"), ""]
+    if rec.get("reconstructed"):
+        L += [f"Note on this record: {rec['reconstructed']}", ""]
     val = [r for r in log if r.get("psnr_gain_q10")]
     if val:
         last = val[-1]

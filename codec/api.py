@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -17,12 +18,12 @@ from PIL import Image
 from . import __version__
 from .container import RegenMeta, read_meta, write_meta
 from .errors import CodecError
-from .imageio import DEFAULT_MAX_PIXELS, CodecWarning, load_image
+from .imageio import DEFAULT_MAX_PIXELS, CodecWarning, SourceImage, load_image
 from .jpeg import cond_vector, decode_jpeg, encode_jpeg, open_jpeg, read_info
 from .pack import as_jpeg, is_jxl
 from .pack import pack as pack_jxl
 from .regen.infer import pick_device, regenerate
-from .registry import DEFAULT_COMREC, DEFAULT_MODEL, find_model
+from .registry import DEFAULT_COMREC, DEFAULT_MODE, DEFAULT_MODEL, find_model
 from .registry import load_model as _registry_load
 from .tables import DEFAULT_TABLES, get_table_set
 
@@ -35,21 +36,15 @@ def load_model(model_id: str = DEFAULT_MODEL, device: str = "cpu", sha256: str |
     return _registry_load(model_id, sha256=sha256, device=pick_device(device))
 
 
-def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
-           subsampling: str | None = None, tables: str = DEFAULT_TABLES, progressive: bool = False,
-           max_pixels: int = DEFAULT_MAX_PIXELS, pack: str | None = None,
-           mode: str = "regen", device: str = "cpu") -> bytes:
-    """A standard JPEG of `image` (path, bytes, PIL image or HxWx3 uint8 array) that names `model`.
+MODES = ("auto", "regen", "comrec")
 
-    Conversions of unusual inputs (alpha, 16-bit, CMYK, ...) are reported as CodecWarning.
-    `tables` names the quantization table set (codec.tables) that turns `quality` into tables;
-    `subsampling` overrides its per-quality choice of chroma subsampling.
-    `pack="jxl"` returns the lossless JPEG XL form of that JPEG instead (see codec.pack).
-    `mode="comrec"` stores a compact half-size image made by the model's ComCNN (its
-    RecCNN restores it); `model` then names a comrec model (default `comrec-fast`).
-    """
-    if pack not in (None, "jxl"):
-        raise CodecError(f"unknown packing {pack!r} (only 'jxl')")
+
+def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, *,
+               tables: str = DEFAULT_TABLES, subsampling: str | None = None,
+               progressive: bool = False, device: str = "cpu") -> Callable[[int], bytes]:
+    """A function quality -> regen-codec JPEG bytes of `src` in one mode (regen or comrec).
+
+    The expensive part (ComCNN, in comrec mode) runs once, so a quality search is cheap."""
     if mode not in ("regen", "comrec"):
         raise CodecError(f"unknown mode {mode!r} (regen or comrec)")
     model = model or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
@@ -57,7 +52,6 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
     if info.mode != mode:
         raise CodecError(f"model {model!r} is a {info.mode} model, not a {mode} model")
     ts = get_table_set(tables)
-    src = load_image(image, max_pixels=max_pixels)
     extra = {}
     pixels = src.rgb
     if mode == "comrec":
@@ -67,14 +61,52 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
         com = _registry_load(com_info.id, device=pick_device(device))
         pixels = compact(com, src.rgb, device=pick_device(device))
         extra = {"comcnn_id": com_info.id, "comcnn_sha256": com_info.sha256}
-    data = encode_jpeg(Image.fromarray(pixels), quality, subsampling or ts.subsampling_for(quality),
-                       optimize=True, progressive=progressive, icc_profile=src.icc_profile,
-                       exif=src.exif, qtables=ts.qtables(quality))
+    img = Image.fromarray(pixels)
     meta = RegenMeta(mode=mode, model_id=info.id, model_sha256=info.sha256,
                      width=src.size[0], height=src.size[1], encoder_version=__version__,
                      tables=ts.name, extra=extra)
-    data = write_meta(data, meta)
+
+    def make(quality: int) -> bytes:
+        data = encode_jpeg(img, quality, subsampling or ts.subsampling_for(quality), optimize=True,
+                           progressive=progressive, icc_profile=src.icc_profile, exif=src.exif,
+                           qtables=ts.qtables(quality))
+        return write_meta(data, meta)
+
+    return make
+
+
+def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
+           subsampling: str | None = None, tables: str = DEFAULT_TABLES, progressive: bool = False,
+           max_pixels: int = DEFAULT_MAX_PIXELS, pack: str | None = None,
+           mode: str = DEFAULT_MODE, device: str = "cpu") -> bytes:
+    """A standard JPEG of `image` (path, bytes, PIL image or HxWx3 uint8 array) that names `model`.
+
+    Conversions of unusual inputs (alpha, 16-bit, CMYK, ...) are reported as CodecWarning.
+    `tables` names the quantization table set (codec.tables) that turns `quality` into tables;
+    `subsampling` overrides its per-quality choice of chroma subsampling.
+    `pack="jxl"` returns the lossless JPEG XL form of that JPEG instead (see codec.pack).
+    `mode="regen"` stores the full-size image, restored by a regeneration network `model`;
+    `mode="comrec"` a compact half-size image made by the model's ComCNN (its RecCNN restores
+    it; default `comrec-fast`); `mode="auto"` picks between them per image (codec.auto).
+    """
+    if pack not in (None, "jxl"):
+        raise CodecError(f"unknown packing {pack!r} (only 'jxl')")
+    if mode not in MODES:
+        raise CodecError(f"unknown mode {mode!r} ({', '.join(MODES)})")
+    src = load_image(image, max_pixels=max_pixels)
+    opts = dict(tables=tables, subsampling=subsampling, progressive=progressive, device=device)
+    if mode == "auto":
+        from .auto import choose
+
+        data = choose(src, quality, model, **opts).data
+    else:
+        data = file_maker(src, mode, model, **opts)(quality)
     return pack_jxl(data) if pack == "jxl" else data
+
+
+def restored_array(data: bytes, device: str = "cpu", tile: int = DEFAULT_TILE) -> np.ndarray:
+    """decode() as an HxWx3 uint8 array (what quality searches compare with the source)."""
+    return np.asarray(decode(data, device=device, tile=tile).convert("RGB"))
 
 
 def decode(data, device: str = "auto", *, model: str | None = None, tile: int = DEFAULT_TILE,

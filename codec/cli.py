@@ -17,6 +17,7 @@ from .cli_train import train_group
 from .batch import CODED_SUFFIXES, IMAGE_SUFFIXES
 from .errors import CodecError
 from .fileops import show_warning
+from .registry import DEFAULT_MODE
 from .tables import DEFAULT_TABLES, TABLE_SETS
 
 EXIT_USER_ERROR = 2
@@ -110,12 +111,14 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
                    "folders or globs: the folder that mirrors their tree.")
 @click.option("-q", "--quality", type=click.IntRange(1, 100), default=None,
               help="JPEG quality 1-100 (higher = larger file, better picture) [default: 40].")
-@click.option("--mode", type=click.Choice(["regen", "comrec"]), default="regen", show_default=True,
+@click.option("--mode", type=click.Choice(["auto", "regen", "comrec"]), default=None,
               help="regen: full-size JPEG restored by a regeneration network; comrec: a compact "
-                   "half-size JPEG made by ComCNN and restored by RecCNN (cheaper at low rates).")
+                   "half-size JPEG made by ComCNN and restored by RecCNN (cheaper at low rates); "
+                   "auto: per image, whichever restores better in the same bytes (README: "
+                   f"'Modes') [default: {DEFAULT_MODE}].")
 @click.option("-m", "--model", "model_id", default=None,
               help="Network recorded in the file (see `regen-codec models`) [default: regen-fast, "
-                   "or comrec-fast with --mode comrec].")
+                   "or comrec-fast with --mode comrec; with auto it replaces its mode's default].")
 @click.option("--tables", type=click.Choice(list(TABLE_SETS)), default=None,
               help="Quantization table set that maps --quality to JPEG tables: standard = IJG "
                    "tables; regen-v1 = tuned for the regeneration decoder (see README) "
@@ -168,19 +171,20 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
         if quality is not None:
             raise CodecError("--quality and a target (--target-msssim, --target-psnr, "
                              "--max-bytes) exclude each other")
-        if mode != "regen":
-            raise CodecError("quality targets work with --mode regen only, for now")
         target = Target(msssim=target_msssim, psnr=target_psnr, max_bytes=max_bytes)
     from .registry import DEFAULT_COMREC, DEFAULT_MODEL
 
-    model_id = model_id or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
+    mode = mode or DEFAULT_MODE
+    if mode != "auto":
+        model_id = model_id or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
     work = partial(encode_file, quality=q, model=model_id, subsampling=subsampling, tables=tables,
                    progressive=progressive, max_pixels=max_pixels, pack=pack, force=force,
                    target=target, device=device, mode=mode)
     if _is_batch(inputs, output):
         from .registry import find_model
 
-        find_model(model_id)  # fail once, up front, for an unknown model
+        if model_id:
+            find_model(model_id)  # fail once, up front, for an unknown model
         _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode", scheduler)
         return
     src = Path(inputs[0])
@@ -191,8 +195,8 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
     i = info(output)
     packed = f", packed as JPEG XL ({i.bytes} bytes as JPEG)" if i.packed_bytes else ""
     click.echo(f"{output}: {i.width}x{i.height}, {n} bytes, {n * 8 / (i.width * i.height):.3f} "
-               f"bpp, quality {'~' + str(i.estimated_quality) if target else q}, "
-               f"model {model_id}{packed}")
+               f"bpp, quality {'~' + str(i.estimated_quality) if target or mode == 'auto' else q}, "
+               f"mode {i.metadata['mode']}, model {i.metadata['model_id']}{packed}")
 
 
 @cli.command()

@@ -35,12 +35,14 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
                 tables: str | None = None,
                 progressive: bool = False, max_pixels: int, pack: str | None = None,
                 force: bool = False, name_warnings: bool = True, target=None,
-                device: str = "auto", mode: str = "regen") -> int:
+                device: str = "auto", mode: str | None = None) -> int:
     """Encode one file; with a `target.Target`, search the quality with the decoder in the loop."""
     from .api import encode
+    from .registry import DEFAULT_MODE
     from .tables import DEFAULT_TABLES
 
     tables = tables or DEFAULT_TABLES
+    mode = mode or DEFAULT_MODE
     check_output(dst, [src], force)
     with _warnings_named(src, name_warnings):
         if target is None:
@@ -49,13 +51,13 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
                           device=device)
         else:
             data = _encode_targeted(src, target, model, subsampling, tables, progressive,
-                                    max_pixels, pack, device)
+                                    max_pixels, pack, device, mode)
     atomic_write(dst, data)
     return len(data)
 
 
 def _encode_targeted(src, target, model, subsampling, tables, progressive, max_pixels, pack,
-                     device):
+                     device, mode):
     from .errors import CodecError
     from .imageio import load_image
     from .pack import pack as pack_jxl
@@ -64,7 +66,7 @@ def _encode_targeted(src, target, model, subsampling, tables, progressive, max_p
 
     res = encode_to_target(load_image(src, max_pixels=max_pixels), target, model,
                            device=pick_device(device), subsampling=subsampling, tables=tables,
-                           progressive=progressive)
+                           progressive=progressive, mode=mode)
     if res.quality is None:
         p = res.probes[-1]
         got = (f"MS-SSIM {p.msssim:.4f}" if p.msssim is not None else
@@ -75,7 +77,7 @@ def _encode_targeted(src, target, model, subsampling, tables, progressive, max_p
     got = (f"MS-SSIM {b.msssim:.4f}" if b.msssim is not None else
            f"PSNR {b.psnr:.2f} dB" if b.psnr is not None else f"{b.bytes} bytes")
     note = "" if res.monotonic else " (quality was not monotonic in the setting here)"
-    click.echo(f"{src}: chose quality {res.quality}: {got}, {b.bytes} bytes, for "
+    click.echo(f"{src}: chose quality {res.quality} ({res.mode} mode): {got}, {b.bytes} bytes, for "
                f"{target.describe()}; {len(res.probes)} settings tried{note}", err=True)
     return pack_jxl(res.data) if pack else res.data
 

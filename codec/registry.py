@@ -30,6 +30,7 @@ ARCHITECTURES: dict[str, type[torch.nn.Module]] = {
 
 DEFAULT_MODEL = "regen-fast"
 DEFAULT_COMREC = "comrec-fast"
+DEFAULT_MODE = "regen"  # encode's mode: "auto" once a comrec model ships (see codec.auto)
 BUILTIN_DIR = Path(__file__).parent / "models"
 ENV_USER_DIR = "REGEN_CODEC_MODELS"
 

@@ -17,8 +17,7 @@ from PIL import Image
 from . import metrics
 from .errors import CodecError
 from .imageio import SourceImage
-from .jpeg import cond_vector, decode_jpeg, encode_jpeg
-from .regen.infer import regenerate
+from .jpeg import decode_jpeg, encode_jpeg
 
 PROBE_BELOW = 2  # extra settings tried below the bisection's answer
 
@@ -58,17 +57,18 @@ class SearchResult:
     data: bytes | None
     probes: list[Probe] = field(default_factory=list)
     monotonic: bool = True
+    mode: str = "regen"
 
     @property
     def best(self) -> Probe | None:
         return next((p for p in self.probes if p.quality == self.quality), None)
 
 
-def search(src: SourceImage, target: Target, make_file, net, device: str = "cpu",
-           tile: int = 1024) -> SearchResult:
+def search(src: SourceImage, target: Target, make_file, restore) -> SearchResult:
     """Search quality 1-100 for the smallest file meeting `target`.
 
-    `make_file(quality) -> bytes` writes the candidate file (a regen-codec JPEG).
+    `make_file(quality) -> bytes` writes the candidate file (a regen-codec JPEG) and
+    `restore(bytes) -> HxWx3 uint8` decodes it the way `decode` does.
     """
     cache: dict[int, tuple[Probe, bytes]] = {}
 
@@ -80,8 +80,7 @@ def search(src: SourceImage, target: Target, make_file, net, device: str = "cpu"
         if target.max_bytes is not None:
             p.ok = p.bytes <= target.max_bytes
         else:
-            coded, info = decode_jpeg(data)
-            out = regenerate(net, coded, cond_vector(info), device=device, tile=tile)
+            out = restore(data)
             if target.msssim is not None:
                 p.msssim = metrics.ms_ssim(src.rgb, out)
                 p.ok = p.msssim >= target.msssim
@@ -122,29 +121,38 @@ def search(src: SourceImage, target: Target, make_file, net, device: str = "cpu"
     return SearchResult(best.quality, cache[best.quality][1], probes, monotonic)
 
 
-def encode_to_target(src: SourceImage, target: Target, model_id: str, *, device: str = "cpu",
-                     subsampling: str | None = None, tables: str | None = None,
-                     progressive: bool = False, tile: int = 1024) -> SearchResult:
-    """The search above with regen-codec's own encoder and the model's decoder."""
-    from . import __version__
-    from .container import RegenMeta, write_meta
-    from .registry import find_model, load_model
-    from .tables import DEFAULT_TABLES, get_table_set
+def encode_to_target(src: SourceImage, target: Target, model_id: str | None = None, *,
+                     device: str = "cpu", subsampling: str | None = None,
+                     tables: str | None = None, progressive: bool = False, tile: int = 1024,
+                     mode: str = "regen") -> SearchResult:
+    """The search above with regen-codec's own encoder and decoder, in one mode; `auto`
+    searches regen and comrec and keeps the smaller passing file (for a byte budget: the
+    one whose restored MS-SSIM is higher). The result's `mode` says which."""
+    from .api import file_maker, restored_array
+    from .tables import DEFAULT_TABLES
 
-    ts = get_table_set(tables or DEFAULT_TABLES)
-    info = find_model(model_id)
-    net = load_model(model_id, device=device)
-    meta = RegenMeta(mode="regen", model_id=info.id, model_sha256=info.sha256,
-                     width=src.size[0], height=src.size[1], encoder_version=__version__,
-                     tables=ts.name)
-    img = Image.fromarray(src.rgb)
+    def restore(data: bytes) -> np.ndarray:
+        return restored_array(data, device=device, tile=tile)
 
-    def make_file(q: int) -> bytes:
-        return write_meta(encode_jpeg(img, q, subsampling or ts.subsampling_for(q),
-                                      progressive=progressive, icc_profile=src.icc_profile,
-                                      exif=src.exif, qtables=ts.qtables(q)), meta)
+    opts = dict(tables=tables or DEFAULT_TABLES, subsampling=subsampling,
+                progressive=progressive, device=device)
+    if mode != "auto":
+        res = search(src, target, file_maker(src, mode, model_id, **opts), restore)
+        res.mode = mode
+        return res
+    from .auto import candidate_models
 
-    return search(src, target, make_file, net, device=device, tile=tile)
+    results = []
+    for m, mid in zip(("regen", "comrec"), candidate_models(model_id)):
+        res = search(src, target, file_maker(src, m, mid, **opts), restore)
+        res.mode = m
+        if res.quality is not None:
+            results.append(res)
+    if not results:
+        return res
+    if target.max_bytes is None:
+        return min(results, key=lambda r: len(r.data))
+    return max(results, key=lambda r: metrics.ms_ssim(src.rgb, restore(r.data)))
 
 
 def reference_quality(rgb: np.ndarray, jpeg_quality: int) -> float:

@@ -96,3 +96,43 @@ def test_jpeg_standin_tracks_the_real_codec_and_passes_gradients(photo):
     approx.mean().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert torch.equal(identity_standin(x.detach()), (x.detach() * 255).round() / 255)
+
+
+def test_auto_never_spends_more_than_regen_and_keeps_the_better(tiny_comrec, photo, monkeypatch):
+    from codec import auto, metrics
+    from codec.imageio import load_image
+
+    monkeypatch.setattr(auto, "DEFAULT_COMREC", tiny_comrec)
+    src = load_image(photo)
+    regen = codec.encode(photo, quality=10, mode="regen")
+    c = auto.choose(src, 10, tables="standard")
+    assert len(c.data) <= len(regen)
+    assert set(c.msssim) == {"regen", "comrec"}  # 10 is far below the threshold: both compared
+    assert c.mode == max(c.msssim, key=c.msssim.get) or c.msssim["regen"] == c.msssim["comrec"]
+    assert read_meta(c.data).mode == c.mode
+    got = metrics.ms_ssim(photo, np.asarray(codec.decode(c.data)))
+    assert got == pytest.approx(c.msssim[c.mode])
+    # above the rate threshold auto is plain regen, without decoding anything
+    hi = auto.choose(src, 95, tables="standard")
+    assert hi.mode == "regen" and hi.msssim == {} and hi.data == codec.encode(photo, 95, mode="regen")
+
+
+def test_auto_fits_comrec_within_the_regen_bytes():
+    from codec.auto import best_within
+
+    sizes = {q: 100 + 10 * q for q in range(1, 101)}
+    assert best_within(lambda q: b"x" * sizes[q], 650) == (55, b"x" * 650)
+    sizes[56] = 640  # a dip just above the bisection's answer is found
+    assert best_within(lambda q: b"x" * sizes[q], 650) == (56, b"x" * 640)
+    assert best_within(lambda q: b"x" * sizes[q], 50) is None
+
+
+def test_cli_auto_and_targets_in_auto_mode(cli, tiny_comrec, png_file, tmp_path):
+    r = cli("encode", png_file, "-o", tmp_path / "a.jpg", "--mode", "auto", "-m", tiny_comrec,
+            "-q", "10")
+    assert r.exit_code == 0, r.output
+    assert "mode " in r.stdout
+    r = cli("encode", png_file, "-o", tmp_path / "b.jpg", "--mode", "auto", "-m", tiny_comrec,
+            "--max-bytes", "3000")
+    assert r.exit_code == 0, r.output
+    assert "mode)" in r.stderr and (tmp_path / "b.jpg").stat().st_size <= 3000

@@ -1,0 +1,87 @@
+"""Where does the half-size route (comrec) stop beating the full-size one (regen)?
+
+Rate-quality curves of both modes (and of the no-network half-size route) on held-out crops of
+the training pool (the files `train regen` keeps aside; never Kodak), through the real
+`codec.encode` / `codec.decode`. Reports the crossover rate (bpp) in MS-SSIM dB, from which
+codec.auto.AUTO_MAX_BPP is set, and how often auto mode picks comrec per quality.
+
+    .venv/bin/python bench/comrec_crossover.py [--regen regen-fast] [--comrec comrec-fast]
+    -> bench/results/comrec/crossover.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tune_tables import load_crops, root  # noqa: E402
+
+import codec  # noqa: E402
+from codec import metrics  # noqa: E402
+from codec.auto import choose  # noqa: E402
+from codec.imageio import load_image  # noqa: E402
+from codec.tables import DEFAULT_TABLES  # noqa: E402
+
+QUALITIES = [5, 10, 15, 20, 30, 40, 50, 60, 75, 90]
+
+
+def curve(crops, mode: str, model: str) -> dict:
+    out = {"bpp": [], "ms-ssim-db": [], "psnr-rgb": []}
+    for q in tqdm(QUALITIES, desc=f"{mode} {model}", leave=False):
+        bpp, ms, ps = [], [], []
+        for c in crops:
+            data = codec.encode(c, q, model, mode=mode)
+            res = np.asarray(codec.decode(data, device="cpu"))
+            bpp.append(len(data) * 8 / (c.shape[0] * c.shape[1]))
+            ms.append(metrics.ms_ssim(c, res))
+            ps.append(metrics.psnr(c, res))
+        out["bpp"].append(float(np.mean(bpp)))
+        out["ms-ssim-db"].append(metrics.db(float(np.mean(ms))))
+        out["psnr-rgb"].append(float(np.mean(ps)))
+    return out
+
+
+def crossover(a: dict, b: dict, key: str = "ms-ssim-db") -> float | None:
+    """The highest rate (bpp) at which curve b is above curve a (log-rate interpolation)."""
+    la, lb = np.log(a["bpp"]), np.log(b["bpp"])
+    grid = np.linspace(max(la.min(), lb.min()), min(la.max(), lb.max()), 400)
+    better = np.interp(grid, lb, b[key]) > np.interp(grid, la, a[key])
+    return float(np.exp(grid[better].max())) if better.any() else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--regen", default="regen-fast")
+    ap.add_argument("--comrec", default="comrec-fast")
+    ap.add_argument("--crops", type=int, default=45)
+    ap.add_argument("--out", type=Path, default=root / "bench/results/comrec")
+    a = ap.parse_args()
+    t0 = time.time()
+    crops = load_crops(root.parent / "shared", a.crops)
+    regen = curve(crops, "regen", a.regen)
+    comrec = curve(crops, "comrec", a.comrec)
+    x = crossover(regen, comrec)
+    picks = {}
+    for q in tqdm(QUALITIES, desc="auto", leave=False):
+        modes = [choose(load_image(c), q, None, tables=DEFAULT_TABLES).mode for c in crops]
+        picks[q] = modes.count("comrec") / len(modes)
+    a.out.mkdir(parents=True, exist_ok=True)
+    res = {"crops": len(crops), "size": list(crops[0].shape[:2]), "tables": DEFAULT_TABLES,
+           "qualities": QUALITIES, a.regen: regen, a.comrec: comrec,
+           "crossover_bpp_msssim_db": x, "crossover_bpp_psnr": crossover(regen, comrec, "psnr-rgb"),
+           "auto_comrec_share_per_quality": picks, "seconds": round(time.time() - t0),
+           "reproduce": ".venv/bin/python bench/comrec_crossover.py"}
+    (a.out / "crossover.json").write_text(json.dumps(res, indent=1) + "\n")
+    print(json.dumps({k: res[k] for k in ("crossover_bpp_msssim_db", "crossover_bpp_psnr",
+                                          "auto_comrec_share_per_quality")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
