@@ -28,6 +28,35 @@ def _pct(v) -> str:
     return "n/a" if v is None else f"{v:+.1f}%"
 
 
+def _comrec_training(rec: dict, log: list[dict], cmd: str, kept: Path) -> list[str]:
+    """The training section of a comrec card: the alternation, round by round."""
+    cfg = rec["config"]
+    L = ["## Training (alternating)", "", "```sh", cmd, "```", "",
+         f"- data: {', '.join(Path(d).name for d in cfg['data'])} from `../shared/data/train` "
+         f"({rec['train_files']} training files, {rec['val_files']} held out for validation; "
+         + 
+         (f"{rec['train_crops']:,} " if rec.get("train_crops") else "") + f"random {cfg['patch']}px crops)",
+         f"- RecCNN initialized from: {cfg['init_rec'] or 'random (seed)'}; ComCNN starts as the "
+         "bicubic 2x downscale (its correction branch is zero-initialized)",
+         f"- each round: {cfg['rec_steps']} RecCNN steps on real JPEG codings (qualities "
+         f"{cfg['qmin']}-{cfg['qmax']}, 4:2:0) of the current ComCNN's output, then "
+         f"{cfg['com_steps']} ComCNN steps through the frozen RecCNN with the `{cfg['standin']}` "
+         f"stand-in for the codec; batch {cfg['batch']}, Adam lr {cfg['lr']}, loss L1 + "
+         f"{cfg['msssim_weight']} (1 - MS-SSIM), seed {cfg['seed']}",
+         f"- {rec['rounds']} rounds (at most {cfg['rounds']}, patience {cfg['patience']}); the "
+         f"best round ({rec['best_round']}) is exported",
+         f"- wall time {rec['wall_time_s'] / 60:.0f} min on {rec['hardware']}, torch {rec['torch']}",
+         f"- record and log: `{kept.relative_to(root)}/`", "",
+         "Validation (held-out crops, the real pipeline: ComCNN, JPEG, RecCNN), per round:", "",
+         "| round | score (mean MS-SSIM dB) | q10 MS-SSIM dB / bpp | q30 | q50 |",
+         "|---|---|---|---|---|"]
+    for r in log:
+        L.append(f"| {r['round']} | {float(r['score']):.3f} | " + " | ".join(
+            f"{float(r[f'msssim_db_q{q}']):.2f} / {float(r[f'bpp_q{q}']):.3f}" for q in (10, 30, 50))
+            + " |")
+    return L + [""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("id")
@@ -58,23 +87,31 @@ def main() -> None:
          f"| file | `{info.path.name}` |", f"| sha256 | `{info.sha256}` |",
          f"| mode | {info.mode} |", f"| architecture | `{info.arch}` {json.dumps(info.config)} |",
          f"| parameters | {info.params:,} |",
-         f"| multiply-accumulates per pixel | {info.macs_per_pixel:,} (PyTorch FlopCounterMode) |", "",
-         "## Training", "",
-         "```sh", cmd, "```", "",
-         f"- data: {', '.join(Path(d).name for d in cfg['data'])} from `../shared/data/train` "
-         f"({rec['train_files']} training files, {rec['val_files']} held out for validation by "
-         f"file-name hash; " + (f"{rec['train_crops']:,} " if rec.get("train_crops") else "")
-         + f"random {cfg['patch']}px crops; JPEG-sourced images downscaled first)",
-         f"- initialized from: {cfg['init'] or 'random (seed)'}"
-         + (f"; table sets mixed in: {', '.join(cfg['tables'])}" if cfg.get("tables") else ""),
-         f"- {rec['steps']:,} steps of batch {cfg['batch']}, Adam, peak lr {cfg['lr']}, 500-step "
-         f"warm-up then cosine; loss L1 + {cfg['msssim_weight']} (1 - MS-SSIM); seed {cfg['seed']}",
-         f"- JPEG qualities uniform in 5-95, subsampling 4:2:0 (80%), 4:2:2 and 4:4:4 (10% each), "
-         "coded by the same Pillow encoder as `encode`",
-         (f"- wall time {rec['wall_time_s'] / 60:.0f} min" if rec.get("wall_time_s") else
-          "- wall time not recorded") + f" on {rec['hardware']}, torch {rec['torch']}",
-         f"- record, log and curves: `{kept.relative_to(root)}/`"
-         + ("" if log else " (the log of this run was lost; see the note below)"), ""]
+         f"| multiply-accumulates per pixel | {info.macs_per_pixel:,} (PyTorch FlopCounterMode) |"]
+    if info.mode == "comrec":
+        com = find_model(f"{a.id}-com")
+        L += [f"| encoder network (ComCNN) | `{com.path.name}`, {com.params:,} parameters, "
+              f"{com.macs_per_pixel:,} MACs per input pixel, sha256 `{com.sha256}` |"]
+    L.append("")
+    if info.mode == "comrec":
+        L += _comrec_training(rec, log, cmd, kept)
+    else:
+        L += ["## Training", "",
+             "```sh", cmd, "```", "",
+             f"- data: {', '.join(Path(d).name for d in cfg['data'])} from `../shared/data/train` "
+             f"({rec['train_files']} training files, {rec['val_files']} held out for validation by "
+             f"file-name hash; " + (f"{rec['train_crops']:,} " if rec.get("train_crops") else "")
+             + f"random {cfg['patch']}px crops; JPEG-sourced images downscaled first)",
+             f"- initialized from: {cfg['init'] or 'random (seed)'}"
+             + (f"; table sets mixed in: {', '.join(cfg['tables'])}" if cfg.get("tables") else ""),
+             f"- {rec['steps']:,} steps of batch {cfg['batch']}, Adam, peak lr {cfg['lr']}, 500-step "
+             f"warm-up then cosine; loss L1 + {cfg['msssim_weight']} (1 - MS-SSIM); seed {cfg['seed']}",
+             f"- JPEG qualities uniform in 5-95, subsampling 4:2:0 (80%), 4:2:2 and 4:4:4 (10% each), "
+             "coded by the same Pillow encoder as `encode`",
+             (f"- wall time {rec['wall_time_s'] / 60:.0f} min" if rec.get("wall_time_s") else
+              "- wall time not recorded") + f" on {rec['hardware']}, torch {rec['torch']}",
+             f"- record, log and curves: `{kept.relative_to(root)}/`"
+             + ("" if log else " (the log of this run was lost; see the note below)"), ""]
     if rec.get("reconstructed"):
         L += [f"Note on this record: {rec['reconstructed']}", ""]
     val = [r for r in log if r.get("psnr_gain_q10")]

@@ -26,8 +26,8 @@ from . import api, metrics
 from .bench_report import BASELINE, write_outputs
 from .jpeg import decode_jpeg
 from .pack import as_jpeg
-from .registry import list_models
-from .tables import TABLE_SETS
+from .registry import DEFAULT_COMREC, DEFAULT_MODEL, list_models
+from .tables import DEFAULT_TABLES, TABLE_SETS
 
 DEFAULT_QUALITIES = tuple(range(5, 100, 5))
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
@@ -129,7 +129,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             tdesc = desc + ("" if ts.name == "standard" else f", table set {ts.name}")
 
             def enc(img, q, _id=m.id, _ts=ts.name, **kw):
-                return api.encode(img, quality=q, model=_id, tables=_ts, **kw)
+                return api.encode(img, quality=q, model=_id, tables=_ts, mode="regen", **kw)
 
             def dec(data, _id=m.id):
                 return np.asarray(api.decode(data, device=device, model=_id))
@@ -138,6 +138,22 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             out[f"{name}+jxl"] = Method(f"{name}+jxl", tdesc + ", packed as JPEG XL",
                                         partial(enc, pack="jxl"), dec, restores_jpeg=True,
                                         version=m.sha256[:8])
+    comrecs = [m for m in list_models() if m.mode == "comrec"]
+    if DEFAULT_COMREC in {m.id for m in comrecs} and DEFAULT_MODEL in out:
+        # the default pipeline with `--mode auto`: regen or comrec per image (codec.auto)
+        def auto_enc(img, q, **kw):
+            return api.encode(img, quality=q, mode="auto", tables=DEFAULT_TABLES, **kw)
+
+        def auto_dec(data):
+            return np.asarray(api.decode(data, device=device))
+
+        desc = (f"regen-codec --mode auto: {DEFAULT_MODEL} or {DEFAULT_COMREC} per image, table "
+                f"set {DEFAULT_TABLES}")
+        shas = {m.id: m.sha256[:8] for m in list_models()}
+        ver = f"{shas[DEFAULT_MODEL]}-{shas[DEFAULT_COMREC]}-{DEFAULT_TABLES}"
+        out["auto"] = Method("auto", desc, auto_enc, auto_dec, version=ver)
+        out["auto+jxl"] = Method("auto+jxl", desc + ", packed as JPEG XL",
+                                 partial(auto_enc, pack="jxl"), auto_dec, version=ver)
     return out
 
 

@@ -194,7 +194,8 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
 
     i = info(output)
     packed = f", packed as JPEG XL ({i.bytes} bytes as JPEG)" if i.packed_bytes else ""
-    click.echo(f"{output}: {i.width}x{i.height}, {n} bytes, {n * 8 / (i.width * i.height):.3f} "
+    w, h = (i.metadata["width"], i.metadata["height"]) if i.metadata else (i.width, i.height)
+    click.echo(f"{output}: {w}x{h}, {n} bytes, {n * 8 / (w * h):.3f} "
                f"bpp, quality {'~' + str(i.estimated_quality) if target or mode == 'auto' else q}, "
                f"mode {i.metadata['mode']}, model {i.metadata['model_id']}{packed}")
 

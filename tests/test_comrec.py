@@ -104,7 +104,7 @@ def test_auto_never_spends_more_than_regen_and_keeps_the_better(tiny_comrec, pho
 
     monkeypatch.setattr(auto, "DEFAULT_COMREC", tiny_comrec)
     src = load_image(photo)
-    regen = codec.encode(photo, quality=10, mode="regen")
+    regen = codec.encode(photo, quality=10, mode="regen", tables="standard")
     c = auto.choose(src, 10, tables="standard")
     assert len(c.data) <= len(regen)
     assert set(c.msssim) == {"regen", "comrec"}  # 10 is far below the threshold: both compared
@@ -114,7 +114,7 @@ def test_auto_never_spends_more_than_regen_and_keeps_the_better(tiny_comrec, pho
     assert got == pytest.approx(c.msssim[c.mode])
     # above the rate threshold auto is plain regen, without decoding anything
     hi = auto.choose(src, 95, tables="standard")
-    assert hi.mode == "regen" and hi.msssim == {} and hi.data == codec.encode(photo, 95, mode="regen")
+    assert hi.mode == "regen" and hi.msssim == {} and hi.data == codec.encode(photo, 95, mode="regen", tables="standard")
 
 
 def test_auto_fits_comrec_within_the_regen_bytes():

@@ -12,6 +12,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import platform
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -211,6 +213,10 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
     rec_path = save_model(rec, cfg.id, out_dir, arch="reccnn", mode="comrec",
                           summary=f"RecCNN of {cfg.id}; encoder network {cfg.id}-com")
     (work / "train_record.json").write_text(json.dumps({
+        "command": " ".join(sys.argv), "torch": torch.__version__,
+        "hardware": f"{platform.node()} ({platform.processor() or platform.machine()}, "
+                    f"{torch.get_num_threads()} threads, CPU)",
+        "train_files": len(tr), "val_files": len(va), "train_crops": int(len(pool)),
         "config": asdict(cfg), "rounds": state["round"], "best_round": state["best_round"],
         "best_score_msssim_db": state["best"], "wall_time_s": round(state["elapsed"], 1),
         "weights": [str(com_path), str(rec_path)]}, indent=2))

@@ -1,0 +1,58 @@
+"""BD-rates restricted to low rates (default: points at or below 0.35 bpp), pairwise.
+
+The comrec targets compare curves below 0.35 bpp over their overlapping range; the general
+report covers all qualities. Reads the CompressAI-format JSONs of a bench results folder and
+writes report-lowrate.md and lowrate.json beside them.
+
+    .venv/bin/python bench/lowrate_report.py bench/results/kodak-lowrate [--max-bpp 0.35]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from codec.bench_report import bd_rate  # noqa: E402
+
+PAIRS = [("comrec-fast", "half-bicubic"), ("comrec-fast", "regen-fast"),
+         ("comrec-fast", "jpeg"), ("half-bicubic", "regen-fast"), ("regen-fast", "jpeg"),
+         ("auto", "regen-fast@regen-v1"), ("auto", "half-bicubic"), ("auto", "jpeg")]
+
+
+def below(curve: dict, max_bpp: float) -> dict:
+    keep = [i for i, b in enumerate(curve["bpp"]) if b <= max_bpp]
+    return {k: [curve[k][i] for i in keep] for k in ("bpp", "psnr-rgb", "ms-ssim-db")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results", type=Path)
+    ap.add_argument("--max-bpp", type=float, default=0.35)
+    a = ap.parse_args()
+    curves = {p.stem: json.loads(p.read_text())["results"] for p in a.results.glob("*.json")
+              if "results" in json.loads(p.read_text())}
+    rows = []
+    for test, anchor in PAIRS:
+        if test not in curves or anchor not in curves:
+            continue
+        t, r = below(curves[test], a.max_bpp), below(curves[anchor], a.max_bpp)
+        rows.append({"test": test, "anchor": anchor, "points": [len(t["bpp"]), len(r["bpp"])],
+                     "bd_msssim_db": bd_rate(r, t, "ms-ssim-db"), "bd_psnr": bd_rate(r, t, "psnr-rgb")})
+    fmt = lambda v: "n/a" if v is None else f"{v:+.1f}%"  # noqa: E731
+    md = [f"# BD-rate at or below {a.max_bpp} bpp (Kodak, PCHIP, overlapping range)", "",
+          "| test | against | BD-rate MS-SSIM dB | BD-rate PSNR | points (test / anchor) |",
+          "|---|---|---|---|---|"]
+    md += [f"| {r['test']} | {r['anchor']} | {fmt(r['bd_msssim_db'])} | {fmt(r['bd_psnr'])} | "
+           f"{r['points'][0]} / {r['points'][1]} |" for r in rows]
+    md += ["", "Reproduce: `bench/run_lowrate.sh` (runs the bench, then this script).", ""]
+    (a.results / "report-lowrate.md").write_text("\n".join(md))
+    (a.results / "lowrate.json").write_text(json.dumps({"max_bpp": a.max_bpp, "rows": rows},
+                                                       indent=1) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
