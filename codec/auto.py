@@ -46,25 +46,12 @@ def candidate_models(model: str | None) -> tuple[str, str]:
 
 
 def best_within(make, max_bytes: int) -> tuple[int, bytes] | None:
-    """The highest quality whose file fits in `max_bytes` (bisection, then the settings just
-    above the answer are checked too, since size is not strictly monotonic in quality)."""
-    cache: dict[int, bytes] = {}
+    """The highest quality whose file fits in `max_bytes`: codec.target's byte-budget search
+    (bisection, then the settings just above the answer, since size is not strictly monotonic)."""
+    from .target import Target, search
 
-    def size(q: int) -> int:
-        if q not in cache:
-            cache[q] = make(q)
-        return len(cache[q])
-
-    if size(1) > max_bytes:
-        return None
-    lo, hi = 1, 100
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if size(mid) <= max_bytes else (lo, mid - 1)
-    for q in range(lo + 1, min(100, lo + 2) + 1):
-        size(q)
-    q = max(k for k, v in cache.items() if len(v) <= max_bytes)
-    return q, cache[q]
+    res = search(None, Target(max_bytes=max_bytes), make, restore=None)
+    return None if res.quality is None else (res.quality, res.data)
 
 
 def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: str,

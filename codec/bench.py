@@ -138,8 +138,8 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             out[f"{name}+jxl"] = Method(f"{name}+jxl", tdesc + ", packed as JPEG XL",
                                         partial(enc, pack="jxl"), dec, restores_jpeg=True,
                                         version=m.sha256[:8])
-    comrecs = [m for m in list_models() if m.mode == "comrec"]
-    if DEFAULT_COMREC in {m.id for m in comrecs} and DEFAULT_MODEL in out:
+    shas = {m.id: m.sha256[:8] for m in list_models()}
+    if DEFAULT_COMREC in shas and DEFAULT_MODEL in out:
         # the default pipeline with `--mode auto`: regen or comrec per image (codec.auto)
         def auto_enc(img, q, **kw):
             return api.encode(img, quality=q, mode="auto", tables=DEFAULT_TABLES, **kw)
@@ -149,7 +149,6 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
 
         desc = (f"regen-codec --mode auto: {DEFAULT_MODEL} or {DEFAULT_COMREC} per image, table "
                 f"set {DEFAULT_TABLES}")
-        shas = {m.id: m.sha256[:8] for m in list_models()}
         ver = f"{shas[DEFAULT_MODEL]}-{shas[DEFAULT_COMREC]}-{DEFAULT_TABLES}"
         out["auto"] = Method("auto", desc, auto_enc, auto_dec, version=ver)
         out["auto+jxl"] = Method("auto+jxl", desc + ", packed as JPEG XL",
