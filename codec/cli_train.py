@@ -92,6 +92,11 @@ def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, wi
 @click.option("--qmax", default=60, show_default=True, help="Highest training quality (5..qmax).")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
 @click.option("--init-rec", default="", help="Start RecCNN from this installed model ID.")
+@click.option("--init", "init_pair", default="",
+              help="Start both networks from an installed comrec pair (ID and ID-com).")
+@click.option("--rate-weight", default=0.0, show_default=True,
+              help="Add this times ComCNN's estimated bits per pixel (a differentiable proxy, "
+                   "about 0.4x the real count) to its loss, so it cannot buy quality with bytes.")
 @click.option("--com-width", default=32, show_default=True, help="ComCNN channels.")
 @click.option("--rec-width1", default=32, show_default=True, help="RecCNN half-res channels.")
 @click.option("--rec-width2", default=64, show_default=True, help="RecCNN quarter-res channels.")
@@ -102,19 +107,21 @@ def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, wi
               help="Where the two weight files go [default: the run folder].")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
 def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience, batch, patch,
-                 lr, qmax, seed, init_rec, com_width, rec_width1, rec_width2, rec_depth, workdir,
-                 export_dir, resume):
+                 lr, qmax, seed, init_rec, init_pair, rate_weight, com_width, rec_width1,
+                 rec_width2, rec_depth, workdir, export_dir, resume):
     """Train ComCNN + RecCNN in alternation (the JPEG codec between them is not differentiable).
 
     Each round trains RecCNN on real JPEG outputs of the frozen ComCNN, then ComCNN through
     the frozen RecCNN with the codec replaced by --standin. Stops when validation (real
-    codec, MS-SSIM dB at qualities 10/30/50) stops improving; log.csv holds the history.
+    codec at qualities 10/30/50, scored as MS-SSIM dB at 0.2/0.3/0.45 bpp) stops improving;
+    log.csv holds the history.
     """
     from .reccnn.train import ComrecConfig, train_comrec as run
 
     cfg = ComrecConfig(data=list(data), id=model_id, standin=standin, rounds=rounds,
                        rec_steps=rec_steps, com_steps=com_steps, patience=patience, batch=batch,
                        patch=patch, lr=lr, qmax=qmax, seed=seed, init_rec=init_rec,
+                       init=init_pair, rate_weight=rate_weight,
                        workdir=workdir or f"runs/{model_id}", export_dir=export_dir or "",
                        com_arch=dict(width=com_width),
                        rec_arch=dict(width1=rec_width1, width2=rec_width2, depth=rec_depth))

@@ -136,3 +136,20 @@ def test_cli_auto_and_targets_in_auto_mode(cli, tiny_comrec, png_file, tmp_path)
             "--max-bytes", "3000")
     assert r.exit_code == 0, r.output
     assert "mode)" in r.stderr and (tmp_path / "b.jpg").stat().st_size <= 3000
+
+
+def test_rate_proxy_follows_the_real_file_size_and_passes_gradients(photo):
+    from codec.comcnn.standin import rate_proxy
+    from codec.reccnn.train import _tables
+
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float().div(255).requires_grad_()
+    est, real = [], []
+    for q in (10, 30, 60, 90):
+        est.append(rate_proxy(x, *_tables(q)).item())
+        real.append(len(encode_jpeg(Image.fromarray(photo), q, "4:2:0")))
+    assert est == sorted(est) and real == sorted(real)  # both grow with quality
+    assert np.corrcoef(est, real)[0, 1] > 0.98
+    flat = torch.full_like(x, 0.5)
+    assert rate_proxy(flat, *_tables(60)).item() < 0.05 * est[2]  # nothing to code, ~no bits
+    rate_proxy(x, *_tables(30)).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0

@@ -80,3 +80,39 @@ def test_batches_mix_in_table_sets(photo):
                 tuned += 1
                 break
     assert 16 < tuned < 48
+
+
+def test_train_comrec_rounds_rate_term_resume_and_init(cli, train_dir, tmp_path, user_models):
+    tiny = ["--patch", "64", "--batch", "2", "--com-width", "4", "--rec-width1", "4",
+            "--rec-width2", "4", "--rec-depth", "1", "--rec-steps", "2", "--com-steps", "2"]
+    work = tmp_path / "cr"
+    r = cli("train", "comrec", "--data", train_dir, "--id", "tcr", "--rounds", "1",
+            "--rate-weight", "0.3", "--workdir", work, "--export", tmp_path / "out", *tiny)
+    assert r.exit_code == 0, r.output
+    r = cli("train", "comrec", "--data", train_dir, "--id", "tcr", "--rounds", "2", "--patience",
+            "5", "--rate-weight", "0.3", "--workdir", work, "--export", tmp_path / "out", "--resume",
+            *tiny)
+    assert r.exit_code == 0, r.output
+    rows = _rows(work)
+    assert [int(x["round"]) for x in rows] == [1, 2]
+    assert all(np.isfinite(float(x["score"])) and float(x["bpp_q10"]) > 0 for x in rows)
+    files = sorted(p.name for p in (tmp_path / "out").glob("*.safetensors"))
+    assert len(files) == 2 and files[1].startswith("tcr-com-")  # the best pair, once
+    for f in (tmp_path / "out").glob("*.safetensors"):
+        assert cli("models", "import", f).exit_code == 0
+    r = cli("train", "comrec", "--data", train_dir, "--id", "tcr2", "--rounds", "1", "--init",
+            "tcr", "--workdir", tmp_path / "cr2", *tiny)
+    assert r.exit_code == 0, r.output
+
+
+def test_rate_score_reads_the_curve_at_fixed_rates():
+    from codec.reccnn.train import SCORE_BPP, score_at_rates
+
+    # MS-SSIM dB = 10 + 4 * log2(bpp / 0.2): the score is the curve's mean at SCORE_BPP
+    row = {}
+    for q, b in zip((10, 30, 50), (0.1, 0.25, 0.7)):
+        row[f"bpp_q{q}"], row[f"msssim_db_q{q}"] = b, 10 + 4 * np.log2(b / 0.2)
+    want = np.mean([10 + 4 * np.log2(b / 0.2) for b in SCORE_BPP])
+    assert abs(score_at_rates(row) - want) < 1e-9
+    richer = dict(row, bpp_q10=0.12, bpp_q30=0.3, bpp_q50=0.84)  # same quality, more bytes
+    assert score_at_rates(richer) < score_at_rates(row)

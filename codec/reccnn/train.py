@@ -3,8 +3,11 @@
 Each round: (1) RecCNN trains on real codec outputs of the current, frozen ComCNN: compact
 image -> 8-bit -> real JPEG at a random quality -> decode -> upscale -> RecCNN; (2) ComCNN
 trains through the frozen RecCNN with the codec replaced by a stand-in (`identity` or the
-differentiable `jpeg` approximation). Rounds repeat until the validation score (mean
-MS-SSIM dB of the real pipeline at the validation qualities) stops improving.
+differentiable `jpeg` approximation), optionally with a rate term (`rate_weight` times the
+stand-in's bit estimate, codec.comcnn.standin.rate_proxy) so it cannot buy quality with bytes.
+Rounds repeat until the validation score stops improving: the real pipeline's MS-SSIM dB at
+fixed rates (SCORE_BPP), read off the curve through the validation qualities, so a round that
+gains quality only by spending more bytes does not count as better.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from tqdm import tqdm
 
 from .. import metrics
 from ..comcnn.model import ComCNN
-from ..comcnn.standin import STANDINS
+from ..comcnn.standin import STANDINS, rate_proxy
 from ..jpeg import cond_vector, encode_jpeg, open_jpeg, read_info
 from ..regen import data as D
 from ..regen.train import restoration_loss, to_tensor
@@ -33,6 +36,7 @@ from ..registry import save_model
 from .model import RecCNN, upscale
 
 VAL_QUALITIES = (10, 30, 50)
+SCORE_BPP = (0.2, 0.3, 0.45)  # rates (full-size bpp) at which the validation score is read
 
 
 @dataclass
@@ -57,6 +61,8 @@ class ComrecConfig:
     rec_arch: dict = field(default_factory=dict)
     com_arch: dict = field(default_factory=dict)
     init_rec: str = ""  # start RecCNN from this regen/comrec model ID (or "")
+    init: str = ""  # start both networks from this installed comrec pair (ID and ID-com)
+    rate_weight: float = 0.0  # ComCNN loss += rate_weight * estimated bits per full-size pixel
 
 
 def real_codec(compact: torch.Tensor, qualities) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
@@ -100,9 +106,23 @@ def validate(com, rec, val: np.ndarray) -> dict:
                 bpp.append(sizes[0] * 8 / (img.shape[0] * img.shape[1]))
             row[f"msssim_db_q{q}"], row[f"psnr_q{q}"], row[f"bpp_q{q}"] = (
                 float(np.mean(ms)), float(np.mean(ps)), float(np.mean(bpp)))
-    row["score"] = float(np.mean([row[f"msssim_db_q{q}"] for q in VAL_QUALITIES]))
+    row["score"] = score_at_rates(row)
+    row["msssim_db_mean"] = float(np.mean([row[f"msssim_db_q{q}"] for q in VAL_QUALITIES]))
     com.train(), rec.train()
     return row
+
+
+def score_at_rates(row: dict) -> float:
+    """Mean MS-SSIM dB at SCORE_BPP on the validation curve (linear in log bpp, extended
+    linearly past its ends), from a validation row's msssim_db_q* and bpp_q* columns."""
+    pts = sorted((float(row[f"bpp_q{q}"]), float(row[f"msssim_db_q{q}"])) for q in VAL_QUALITIES)
+    lb = np.log([b for b, _ in pts])
+    ms = np.array([m for _, m in pts])
+    out = []
+    for target in np.log(SCORE_BPP):
+        i = int(np.clip(np.searchsorted(lb, target) - 1, 0, len(lb) - 2))
+        out.append(ms[i] + (ms[i + 1] - ms[i]) * (target - lb[i]) / (lb[i + 1] - lb[i]))
+    return float(np.mean(out))
 
 
 def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
@@ -135,6 +155,12 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
         src = load_model(cfg.init_rec)
         rec = RecCNN(**src.config)
         rec.load_state_dict(src.state_dict())
+    if cfg.init:
+        from ..registry import load_model
+
+        src_rec, src_com = load_model(cfg.init), load_model(f"{cfg.init}-com")
+        rec, com = RecCNN(**src_rec.config), ComCNN(**src_com.config)
+        rec.load_state_dict(src_rec.state_dict()), com.load_state_dict(src_com.state_dict())
     rec.train()
     opt_rec = torch.optim.Adam(rec.parameters(), lr=cfg.lr)
     opt_com = torch.optim.Adam(com.parameters(), lr=cfg.lr)
@@ -150,7 +176,7 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
     conds = {q: cond_vector(read_info(open_jpeg(encode_jpeg(Image.new("RGB", (8, 8)), q, "4:2:0"))))
              for q in tables}  # what RecCNN sees for a real file at each quality
     log = work / "log.csv"
-    fields = ["round", "phase_loss_rec", "phase_loss_com", "elapsed_s", "score"] + [
+    fields = ["round", "phase_loss_rec", "phase_loss_com", "elapsed_s", "score", "msssim_db_mean"] + [
         f"{k}_q{q}" for q in VAL_QUALITIES for k in ("msssim_db", "psnr", "bpp")]
     if not log.exists():
         with open(log, "w", newline="") as f:
@@ -183,6 +209,10 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
             cond = torch.from_numpy(np.stack([conds[int(q)] for q in qs]))
             out = rec(upscale(coded, x.shape[-2:]), cond)
             loss = restoration_loss(out, x, cfg.msssim_weight)
+            if cfg.rate_weight:
+                bits = torch.cat([rate_proxy(comp[i:i + 1], *tables[int(q)])
+                                  for i, q in enumerate(qs)])  # per compact pixel
+                loss = loss + cfg.rate_weight * bits.mean() * comp[0, 0].numel() / x[0, 0].numel()
             opt_com.zero_grad(), loss.backward(), opt_com.step()
             losses_c.append(loss.item())
         rec.train().requires_grad_(True)
@@ -192,7 +222,7 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
                     "phase_loss_com": float(np.mean(losses_c)), "elapsed_s": round(state["elapsed"], 1)})
         with open(log, "a", newline="") as f:
             csv.DictWriter(f, fields).writerow(row)
-        tqdm.write(f"round {r}: validation MS-SSIM {row['score']:.3f} dB "
+        tqdm.write(f"round {r}: validation MS-SSIM at {SCORE_BPP} bpp {row['score']:.3f} dB "
                    f"(best {max(state['best'], row['score']):.3f})")
         state["round"] = r
         if row["score"] > state["best"]:
@@ -218,6 +248,6 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
                     f"{torch.get_num_threads()} threads, CPU)",
         "train_files": len(tr), "val_files": len(va), "train_crops": int(len(pool)),
         "config": asdict(cfg), "rounds": state["round"], "best_round": state["best_round"],
-        "best_score_msssim_db": state["best"], "wall_time_s": round(state["elapsed"], 1),
+        "best_score_msssim_db_at_rates": state["best"], "score_bpp": list(SCORE_BPP), "wall_time_s": round(state["elapsed"], 1),
         "weights": [str(com_path), str(rec_path)]}, indent=2))
     return com_path, rec_path
