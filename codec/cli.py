@@ -17,7 +17,7 @@ from .cli_train import train_group
 from .batch import CODED_SUFFIXES, IMAGE_SUFFIXES
 from .errors import CodecError
 from .fileops import show_warning
-from .registry import DEFAULT_MODE
+from .registry import DEFAULT_COMREC, DEFAULT_MODE, DEFAULT_MODEL
 from .tables import DEFAULT_TABLES, TABLE_SETS
 
 EXIT_USER_ERROR = 2
@@ -117,8 +117,8 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
                    "auto: per image, whichever restores better in the same bytes (README: "
                    f"'Modes') [default: {DEFAULT_MODE}].")
 @click.option("-m", "--model", "model_id", default=None,
-              help="Network recorded in the file (see `regen-codec models`) [default: regen-fast, "
-                   "or comrec-fast with --mode comrec; with auto it replaces its mode's default].")
+              help="Network recorded in the file (see `regen-codec models`) [default: "
+                   f"{DEFAULT_MODEL}, or {DEFAULT_COMREC} with --mode comrec; with auto it replaces its mode's default].")
 @click.option("--tables", type=click.Choice(list(TABLE_SETS)), default=None,
               help="Quantization table set that maps --quality to JPEG tables: standard = IJG "
                    "tables; regen-v1 = tuned for the regeneration decoder (see README) "
@@ -286,7 +286,7 @@ def info(file, as_json):
 @click.option("--match-jpeg-quality", type=click.IntRange(1, 100), default=None,
               help="Each file must look as good (MS-SSIM) as the source re-saved as a plain JPEG "
                    "at this quality [default target: 75].")
-@click.option("-m", "--model", "model_id", default="regen-fast", show_default=True,
+@click.option("-m", "--model", "model_id", default=DEFAULT_MODEL, show_default=True,
               help="Restoration network.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where the decoder runs during the search.")

@@ -20,6 +20,7 @@ from .batch import cluster_map, collect
 from .errors import CodecError
 from .imageio import load_image
 from .pack import pack as pack_jxl
+from .registry import DEFAULT_MODEL
 from .target import Target, encode_to_target, reference_quality
 
 SOURCE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
@@ -104,7 +105,7 @@ def estimate_file(path: Path, target: Target | None, match_jpeg_quality: int | N
 
 
 def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality: int | None = None,
-             sample: int = 50, seed: int = 0, model: str = "regen-fast", device: str = "cpu",
+             sample: int = 50, seed: int = 0, model: str = DEFAULT_MODEL, device: str = "cpu",
              progress: bool = True, pack: bool = True, scheduler: str | None = None) -> Estimate:
     """Convert a seeded sample to the target and project the saving onto the whole tree."""
     files = [f for f, _ in collect(paths, SOURCE_SUFFIXES)]

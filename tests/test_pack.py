@@ -5,6 +5,7 @@ import pytest
 
 import codec
 from codec.container import read_meta
+from codec.registry import DEFAULT_MODEL
 from codec.errors import CodecError
 from codec.pack import is_jxl, pack, unpack
 
@@ -28,7 +29,7 @@ def test_encode_pack_then_decode_and_info_directly(cli, png_file, tmp_path, phot
     assert r.exit_code == 0, r.output
     packed = tmp_path / "photo.rc.jxl"
     assert is_jxl(packed.read_bytes())
-    assert read_meta(unpack(packed.read_bytes())).model_id == "regen-fast"
+    assert read_meta(unpack(packed.read_bytes())).model_id == DEFAULT_MODEL
     info = cli("info", packed)
     assert info.exit_code == 0 and "packed:" in info.stdout and "JPEG XL" in info.stdout
     assert cli("decode", packed, "-o", tmp_path / "o.png").exit_code == 0
