@@ -67,7 +67,20 @@ def encode_jpeg(img: Image.Image, quality: int, subsampling: str = "4:2:0", *,
         kwargs["qtables"] = [list(t) for t in qtables]
         kwargs["quality"] = 50  # libjpeg scales custom tables by the quality: 50 keeps them
     buf = io.BytesIO()
-    img.save(buf, "JPEG", **kwargs)
+    try:
+        img.save(buf, "JPEG", **kwargs)
+    except OSError:
+        # Pillow sizes the buffer of an optimized JPEG from the quality it is given (50 with
+        # custom tables): a detailed image near lossless overflows it. Retry with room to spare.
+        from PIL import ImageFile
+
+        old, ImageFile.MAXBLOCK = ImageFile.MAXBLOCK, max(ImageFile.MAXBLOCK,
+                                                          8 * img.size[0] * img.size[1] + 65536)
+        try:
+            buf = io.BytesIO()
+            img.save(buf, "JPEG", **kwargs)
+        finally:
+            ImageFile.MAXBLOCK = old
     return buf.getvalue()
 
 

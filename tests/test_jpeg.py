@@ -55,3 +55,12 @@ def test_huffman_optimization_changes_bytes_not_pixels(photo):
     opt, plain = encode_jpeg(im, 40, optimize=True), encode_jpeg(im, 40, optimize=False)
     assert len(opt) < len(plain)
     assert np.array_equal(decode_jpeg(opt)[0], decode_jpeg(plain)[0])
+
+
+def test_near_lossless_noise_with_custom_tables_encodes():
+    # a detailed image with fine tables overflows the buffer Pillow sizes for quality 50
+    rng = np.random.default_rng(0)
+    noise = Image.fromarray(rng.integers(0, 256, (128, 192, 3), dtype=np.uint8))
+    ones = [[1] * 64, [1] * 64]
+    data = encode_jpeg(noise, 95, "4:4:4", qtables=ones)
+    assert len(data) > 128 * 192 and Image.open(io.BytesIO(data)).size == (192, 128)
