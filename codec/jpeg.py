@@ -7,6 +7,7 @@ and `decode` see exactly the same codec.
 from __future__ import annotations
 
 import io
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,19 @@ class JpegInfo:
         return estimate_quality(self.qtables[0])
 
 
+@contextmanager
+def _jpeg_buffer(nbytes: int):
+    """Let Pillow's JPEG encoder use an output buffer of at least nbytes while the block runs."""
+    from PIL import ImageFile
+
+    old = ImageFile.MAXBLOCK
+    ImageFile.MAXBLOCK = max(old, nbytes)
+    try:
+        yield
+    finally:
+        ImageFile.MAXBLOCK = old
+
+
 def encode_jpeg(img: Image.Image, quality: int, subsampling: str = "4:2:0", *,
                 optimize: bool = True, progressive: bool = False,
                 icc_profile: bytes | None = None, exif: bytes | None = None,
@@ -66,21 +80,19 @@ def encode_jpeg(img: Image.Image, quality: int, subsampling: str = "4:2:0", *,
     if qtables is not None:
         kwargs["qtables"] = [list(t) for t in qtables]
         kwargs["quality"] = 50  # libjpeg scales custom tables by the quality: 50 keeps them
+    # Pillow sizes the output buffer of an optimized or progressive JPEG from the quality it is
+    # given (50 with custom tables): one byte per pixel, which a detailed image near lossless
+    # overflows (libjpeg prints "Suspension not allowed here" and Pillow raises). Give it two,
+    # and eight if even that is not enough.
+    w, h = img.size
     buf = io.BytesIO()
     try:
-        img.save(buf, "JPEG", **kwargs)
-    except OSError:
-        # Pillow sizes the buffer of an optimized JPEG from the quality it is given (50 with
-        # custom tables): a detailed image near lossless overflows it. Retry with room to spare.
-        from PIL import ImageFile
-
-        old, ImageFile.MAXBLOCK = ImageFile.MAXBLOCK, max(ImageFile.MAXBLOCK,
-                                                          8 * img.size[0] * img.size[1] + 65536)
-        try:
-            buf = io.BytesIO()
+        with _jpeg_buffer(2 * w * h + 65536):
             img.save(buf, "JPEG", **kwargs)
-        finally:
-            ImageFile.MAXBLOCK = old
+    except OSError:
+        buf = io.BytesIO()
+        with _jpeg_buffer(8 * w * h + 65536):
+            img.save(buf, "JPEG", **kwargs)
     return buf.getvalue()
 
 
