@@ -5,7 +5,7 @@ the training pool (the files `train regen` keeps aside; never Kodak), through th
 `codec.encode` / `codec.decode`. Reports the crossover rate (bpp) in MS-SSIM dB, from which
 codec.auto.AUTO_MAX_BPP is set, and how often auto mode picks comrec per quality.
 
-    .venv/bin/python bench/comrec_crossover.py [--regen regen-fast] [--comrec comrec-fast]
+    .venv/bin/python bench/comrec_crossover.py [--regen ID] [--comrec ID]  (default: the defaults)
     -> bench/results/comrec/crossover.json
 """
 
@@ -27,6 +27,7 @@ import codec  # noqa: E402
 from codec import metrics  # noqa: E402
 from codec.auto import choose  # noqa: E402
 from codec.imageio import load_image  # noqa: E402
+from codec.registry import DEFAULT_COMREC, DEFAULT_MODEL  # noqa: E402
 from codec.tables import DEFAULT_TABLES  # noqa: E402
 
 QUALITIES = [5, 10, 15, 20, 30, 40, 50, 60, 75, 90]
@@ -58,8 +59,8 @@ def crossover(a: dict, b: dict, key: str = "ms-ssim-db") -> float | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--regen", default="regen-fast")
-    ap.add_argument("--comrec", default="comrec-fast")
+    ap.add_argument("--regen", default=DEFAULT_MODEL)
+    ap.add_argument("--comrec", default=DEFAULT_COMREC)
     ap.add_argument("--crops", type=int, default=45)
     ap.add_argument("--out", type=Path, default=root / "bench/results/comrec")
     a = ap.parse_args()

@@ -29,15 +29,16 @@ def main() -> None:
         full = estimate([folder], target, q, sample=10**9, seed=0)
         lo, hi = est.saving_ci95
         rows.append({"folder": folder, "files": full.files_in_tree, "target": est.target,
-                     "estimate_pct": round(est.saving_pct, 2), "ci95": [round(lo, 2), round(hi, 2)],
-                     "true_pct": round(full.saving_pct, 2),
-                     "error_pct_points": round(est.saving_pct - full.saving_pct, 2),
-                     "true_within_ci": lo <= full.saving_pct <= hi})
+                     "estimate_pct": round(float(est.saving_pct), 2),
+                     "ci95": [round(float(lo), 2), round(float(hi), 2)],
+                     "true_pct": round(float(full.saving_pct), 2),
+                     "error_pct_points": round(float(est.saving_pct - full.saving_pct), 2),
+                     "true_within_ci": bool(lo <= full.saving_pct <= hi)})
         print(json.dumps(rows[-1]))
-    out = Path(__file__).parent / "results" / "estimate-accuracy.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"reproduce": "bench/estimate_accuracy.py " + " ".join(args.folders),
-                               "rows": rows}, indent=2) + "\n")
+        out = Path(__file__).parent / "results" / "estimate-accuracy.json"
+        out.parent.mkdir(parents=True, exist_ok=True)  # written after each folder
+        out.write_text(json.dumps({"reproduce": "bench/estimate_accuracy.py " + " ".join(args.folders),
+                                   "rows": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from codec.bench_report import bd_rate  # noqa: E402
 
-PAIRS = [("comrec-fast", "half-bicubic"), ("comrec-fast", "regen-fast"),
-         ("comrec-fast", "jpeg"), ("half-bicubic", "regen-fast"), ("regen-fast", "jpeg"),
+ANCHORS = ("half-bicubic", "regen-fast", "jpeg")  # what every comrec model is compared with
+PAIRS = [("half-bicubic", "regen-fast"), ("regen-fast", "jpeg"),
          ("auto", "regen-fast@regen-v1"), ("auto", "half-bicubic"), ("auto", "jpeg")]
+
+
+def pairs(names: set[str]) -> list[tuple[str, str]]:
+    """Each comrec model against the anchors (and the newer ones against comrec-fast), then PAIRS."""
+    comrec = sorted(n for n in names if n.startswith("comrec-") and "+" not in n)
+    out = [(c, a) for c in comrec for a in ANCHORS]
+    out += [(c, "comrec-fast") for c in comrec if c != "comrec-fast"]
+    return out + PAIRS
 
 
 def below(curve: dict, max_bpp: float) -> dict:
@@ -35,7 +43,7 @@ def main() -> None:
     curves = {p.stem: json.loads(p.read_text())["results"] for p in a.results.glob("*.json")
               if "results" in json.loads(p.read_text())}
     rows = []
-    for test, anchor in PAIRS:
+    for test, anchor in pairs(set(curves)):
         if test not in curves or anchor not in curves:
             continue
         t, r = below(curves[test], a.max_bpp), below(curves[anchor], a.max_bpp)

@@ -21,6 +21,7 @@ from pathlib import Path
 root = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(root))
 
+from codec.reccnn.train import score_at_rates  # noqa: E402
 from codec.registry import find_model  # noqa: E402
 
 
@@ -36,22 +37,26 @@ def _comrec_training(rec: dict, log: list[dict], cmd: str, kept: Path) -> list[s
          f"({rec['train_files']} training files, {rec['val_files']} held out for validation; "
          + 
          (f"{rec['train_crops']:,} " if rec.get("train_crops") else "") + f"random {cfg['patch']}px crops)",
-         f"- RecCNN initialized from: {cfg['init_rec'] or 'random (seed)'}; ComCNN starts as the "
-         "bicubic 2x downscale (its correction branch is zero-initialized)",
+         (f"- both networks initialized from the comrec pair {cfg['init']}" if cfg.get("init") else
+          f"- RecCNN initialized from: {cfg['init_rec'] or 'random (seed)'}; ComCNN starts as the "
+          "bicubic 2x downscale (its correction branch is zero-initialized)"),
          f"- each round: {cfg['rec_steps']} RecCNN steps on real JPEG codings (qualities "
          f"{cfg['qmin']}-{cfg['qmax']}, 4:2:0) of the current ComCNN's output, then "
          f"{cfg['com_steps']} ComCNN steps through the frozen RecCNN with the `{cfg['standin']}` "
          f"stand-in for the codec; batch {cfg['batch']}, Adam lr {cfg['lr']}, loss L1 + "
-         f"{cfg['msssim_weight']} (1 - MS-SSIM), seed {cfg['seed']}",
+         f"{cfg['msssim_weight']} (1 - MS-SSIM)"
+         + (f" + {cfg['rate_weight']} x estimated bits per pixel for ComCNN"
+            if cfg.get("rate_weight") else "") + f", seed {cfg['seed']}",
          f"- {rec['rounds']} rounds (at most {cfg['rounds']}, patience {cfg['patience']}); the "
          f"best round ({rec['best_round']}) is exported",
          f"- wall time {rec['wall_time_s'] / 60:.0f} min on {rec['hardware']}, torch {rec['torch']}",
          f"- record and log: `{kept.relative_to(root)}/`", "",
          "Validation (held-out crops, the real pipeline: ComCNN, JPEG, RecCNN), per round:", "",
-         "| round | score (mean MS-SSIM dB) | q10 MS-SSIM dB / bpp | q30 | q50 |",
+         "| round | score: MS-SSIM dB at 0.2 / 0.3 / 0.45 bpp | q10 MS-SSIM dB / bpp | q30 | q50 |",
          "|---|---|---|---|---|"]
     for r in log:
-        L.append(f"| {r['round']} | {float(r['score']):.3f} | " + " | ".join(
+        # the rate-aware score, recomputed from the logged points (older logs held another score)
+        L.append(f"| {r['round']} | {score_at_rates(r):.3f} | " + " | ".join(
             f"{float(r[f'msssim_db_q{q}']):.2f} / {float(r[f'bpp_q{q}']):.3f}" for q in (10, 30, 50))
             + " |")
     return L + [""]

@@ -87,7 +87,7 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
     `pack="jxl"` returns the lossless JPEG XL form of that JPEG instead (see codec.pack).
     `mode="regen"` stores the full-size image, restored by a regeneration network `model`;
     `mode="comrec"` a compact half-size image made by the model's ComCNN (its RecCNN restores
-    it; default `comrec-fast`); `mode="auto"` picks between them per image (codec.auto).
+    it; default `DEFAULT_COMREC`); `mode="auto"` picks between them per image (codec.auto).
     """
     if pack not in (None, "jxl"):
         raise CodecError(f"unknown packing {pack!r} (only 'jxl')")
