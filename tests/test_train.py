@@ -4,6 +4,7 @@ import csv
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,10 +97,12 @@ def test_train_comrec_rounds_rate_term_resume_and_init(cli, train_dir, tmp_path,
     rows = _rows(work)
     assert [int(x["round"]) for x in rows] == [1, 2]
     assert all(np.isfinite(float(x["score"])) and float(x["bpp_q10"]) > 0 for x in rows)
-    files = sorted(p.name for p in (tmp_path / "out").glob("*.safetensors"))
-    assert len(files) == 2 and files[1].startswith("tcr-com-")  # the best pair, once
-    for f in (tmp_path / "out").glob("*.safetensors"):
-        assert cli("models", "import", f).exit_code == 0
+    wrote = [line.split("wrote ", 1)[1].strip() for line in r.output.splitlines()
+             if line.startswith("wrote ")]
+    names = sorted(Path(w).name for w in wrote)  # the best pair of the whole run
+    assert len(names) == 2 and names[1].startswith("tcr-com-") and names[0].startswith("tcr-")
+    for w in wrote:
+        assert Path(w).is_file() and cli("models", "import", w).exit_code == 0
     r = cli("train", "comrec", "--data", train_dir, "--id", "tcr2", "--rounds", "1", "--init",
             "tcr", "--workdir", tmp_path / "cr2", *tiny)
     assert r.exit_code == 0, r.output
