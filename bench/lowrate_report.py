@@ -40,8 +40,8 @@ def main() -> None:
     ap.add_argument("results", type=Path)
     ap.add_argument("--max-bpp", type=float, default=0.35)
     a = ap.parse_args()
-    curves = {p.stem: json.loads(p.read_text())["results"] for p in a.results.glob("*.json")
-              if "results" in json.loads(p.read_text())}
+    docs = {p.stem: json.loads(p.read_text()) for p in a.results.glob("*.json")}
+    curves = {name: d["results"] for name, d in docs.items() if "results" in d}
     rows = []
     for test, anchor in pairs(set(curves)):
         if test not in curves or anchor not in curves:

@@ -113,7 +113,8 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
     out["half-bicubic"] = Method(
         "half-bicubic", "no network: bicubic 2x downscale, JPEG (Huffman-optimized), bicubic "
         "2x upscale (the file carries a 14-byte size trailer)", _half_encode, _half_decode)
-    for m in list_models():
+    models = list_models()
+    for m in models:
         if m.mode == "comrec":
             out[m.id] = Method(
                 m.id, f"regen-codec comrec {m.id} (sha256 {m.sha256[:8]}), RecCNN "
@@ -138,7 +139,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             out[f"{name}+jxl"] = Method(f"{name}+jxl", tdesc + ", packed as JPEG XL",
                                         partial(enc, pack="jxl"), dec, restores_jpeg=True,
                                         version=m.sha256[:8])
-    shas = {m.id: m.sha256[:8] for m in list_models()}
+    shas = {m.id: m.sha256[:8] for m in models}
     if DEFAULT_COMREC in shas and DEFAULT_MODEL in out:
         # the default pipeline with `--mode auto`: regen or comrec per image (codec.auto)
         def auto_enc(img, q, **kw):

@@ -125,6 +125,16 @@ def score_at_rates(row: dict) -> float:
     return float(np.mean(out))
 
 
+def _installed(cls, model_id: str) -> torch.nn.Module:
+    """A trainable `cls` holding the weights of an installed model (any compatible role)."""
+    from ..registry import load_model
+
+    src = load_model(model_id)
+    net = cls(**src.config)
+    net.load_state_dict(src.state_dict())
+    return net
+
+
 def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
     """Alternate until validation stops improving; export the best pair; returns their paths."""
     torch.manual_seed(cfg.seed)
@@ -150,17 +160,9 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
     com = ComCNN(**cfg.com_arch)
     rec = RecCNN(**cfg.rec_arch)
     if cfg.init_rec:
-        from ..registry import load_model
-
-        src = load_model(cfg.init_rec)
-        rec = RecCNN(**src.config)
-        rec.load_state_dict(src.state_dict())
+        rec = _installed(RecCNN, cfg.init_rec)
     if cfg.init:
-        from ..registry import load_model
-
-        src_rec, src_com = load_model(cfg.init), load_model(f"{cfg.init}-com")
-        rec, com = RecCNN(**src_rec.config), ComCNN(**src_com.config)
-        rec.load_state_dict(src_rec.state_dict()), com.load_state_dict(src_com.state_dict())
+        rec, com = _installed(RecCNN, cfg.init), _installed(ComCNN, f"{cfg.init}-com")
     rec.train()
     opt_rec = torch.optim.Adam(rec.parameters(), lr=cfg.lr)
     opt_com = torch.optim.Adam(com.parameters(), lr=cfg.lr)
