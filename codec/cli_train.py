@@ -42,6 +42,9 @@ def train_group():
 @click.option("--summary", default="", help="One-line summary stored in the weights.")
 @click.option("--init", default="", help="Fine-tune from an installed model ID or a .safetensors "
               "file (its architecture options win over --width1/--width2/--depth).")
+@click.option("--grow-depth", default=0, show_default=True, type=click.IntRange(0, 64),
+              help="With --init: append N quarter-resolution layers that start closed (the "
+                   "deeper model begins as the init exactly) and fine-tune them with the rest.")
 @click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=None,
               help="Hold out this fraction of the files (lowest name hashes) for validation "
                    "[default: one file in 25].")
@@ -50,8 +53,8 @@ def train_group():
                    "see codec/tables.py), so the network learns the tuned tables too.")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
 def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, width1, width2,
-                depth, val_every, ckpt_every, workdir, export_dir, device, summary, init, val_fraction,
-                tables, resume):
+                depth, val_every, ckpt_every, workdir, export_dir, device, summary, init, grow_depth,
+                val_fraction, tables, resume):
     """Train a regeneration network on random crops JPEG-coded at random qualities (5-95).
 
     Progress bar, checkpoints every --ckpt-every steps, `--resume` continues a killed run.
@@ -62,13 +65,15 @@ def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, wi
 
     for t in tables:
         get_table_set(t)  # an unknown set fails before any work
+    if grow_depth and not init:
+        raise click.UsageError("--grow-depth deepens the --init model: name one with --init")
 
     cfg = TrainConfig(data=list(data), id=model_id, steps=steps, batch=batch, patch=patch, lr=lr,
                       seed=seed, msssim_weight=msssim_weight, val_every=val_every,
                       ckpt_every=ckpt_every, workdir=workdir or f"runs/{model_id}",
                       export_dir=export_dir or "", device=device, summary=summary,
                       arch=dict(width1=width1, width2=width2, depth=depth), init=init,
-                      val_fraction=val_fraction, tables=list(tables))
+                      val_fraction=val_fraction, tables=list(tables), grow_depth=grow_depth)
     out = train(cfg, resume=resume)
     if out:
         click.echo(f"wrote {out}")

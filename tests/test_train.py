@@ -120,3 +120,46 @@ def test_rate_score_reads_the_curve_at_fixed_rates():
     assert abs(score_at_rates(row) - want) < 1e-9
     richer = dict(row, bpp_q10=0.12, bpp_q30=0.3, bpp_q50=0.84)  # same quality, more bytes
     assert score_at_rates(richer) < score_at_rates(row)
+
+
+def test_deepen_starts_as_the_same_function_and_then_learns():
+    import torch
+
+    from codec.jpeg import COND_DIM
+    from codec.regen.model import RegenNet, deepen
+
+    torch.manual_seed(1)
+    base = RegenNet(width1=8, width2=16, depth=2)
+    for p in base.parameters():
+        torch.nn.init.normal_(p, 0, 0.1)  # a "trained" model: nothing at its zero init
+    deep = deepen(base, 3)
+    assert deep.config["depth"] == 5 and len(deep.mid) == 5
+    x, c = torch.rand(2, 3, 18, 22), torch.rand(2, COND_DIM)
+    assert torch.equal(base(x, c), deep(x, c))
+    (deep(x, c) - torch.rand_like(x)).abs().mean().backward()
+    torch.optim.SGD(deep.parameters(), lr=0.5).step()
+    # The closed gates (gamma = -1) get a gradient because the new convolutions are random,
+    # so one step opens them: the new layers are not stuck at zero.
+    cut = 2 * (8 * 1 + 16 * 2)  # FiLM rows of enc and the two old mid layers
+    gamma = deep.cond(c)[:, cut:cut + 16].detach()
+    assert (gamma + 1).abs().max() > 1e-4
+
+
+def test_train_grow_depth_needs_init_and_exports_the_deeper_model(cli, train_dir, tmp_path,
+                                                                 user_models):
+    r = cli("train", "regen", "--data", train_dir, "--id", "g", "--steps", 1, "--grow-depth", 2,
+            "--workdir", tmp_path / "x", *TINY)
+    assert r.exit_code != 0 and "--init" in r.output
+    base = tmp_path / "base"
+    r = cli("train", "regen", "--data", train_dir, "--id", "b", "--steps", 1, "--val-every", 1,
+            "--workdir", base, "--export", base, *TINY)
+    assert r.exit_code == 0, r.output
+    init = next(base.glob("b-*.safetensors"))
+    work = tmp_path / "grown"
+    r = cli("train", "regen", "--data", train_dir, "--id", "g", "--steps", 1, "--val-every", 1,
+            "--init", init, "--grow-depth", 2, "--workdir", work, "--export", work, *TINY)
+    assert r.exit_code == 0, r.output
+    from codec.registry import _read_info
+
+    info = _read_info(next(work.glob("g-*.safetensors")), builtin=False)
+    assert info.config["depth"] == 3

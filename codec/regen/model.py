@@ -81,3 +81,31 @@ class RegenNet(nn.Module):
             y = y + layer(y, next(films), next(films))
         out = xp + F.pixel_shuffle(self.tail(y), 2)
         return out[..., :h, :w]
+
+
+
+def deepen(model: RegenNet, extra: int) -> RegenNet:
+    """A copy of `model` with `extra` more quarter-resolution layers that start as the identity.
+
+    The new layers (appended after the old ones) keep random convolutions but their FiLM scale
+    starts at gamma = -1 (a closed gate, as in ReZero), so the deeper network computes exactly
+    what `model` does and fine-tuning opens the gates where the added capacity helps.
+    """
+    cfg = dict(model.config)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        new = type(model)(**{**cfg, "depth": cfg["depth"] + extra})
+    state = new.state_dict()
+    old = model.state_dict()
+    state.update({k: v.clone() for k, v in old.items()})  # old layers keep their names
+    # FiLM rows run enc, mid, dec (gamma then beta per layer): old rows around the new ones.
+    w2, cut = cfg["width2"], 2 * (cfg["width1"] * cfg["depth1"] + cfg["width2"] * cfg["depth"])
+    weight, bias = old["cond.2.weight"], old["cond.2.bias"]
+    gate = torch.zeros(2 * w2 * extra, dtype=bias.dtype)
+    for i in range(extra):
+        gate[2 * w2 * i: 2 * w2 * i + w2] = -1.0  # gamma = -1, beta = 0
+    state["cond.2.weight"] = torch.cat([weight[:cut], weight.new_zeros((len(gate), weight.shape[1])),
+                                        weight[cut:]])
+    state["cond.2.bias"] = torch.cat([bias[:cut], gate, bias[cut:]])
+    new.load_state_dict(state)
+    return new

@@ -28,7 +28,7 @@ from .. import metrics
 from ..registry import save_model
 from ..tables import get_table_set
 from . import data as D
-from .model import RegenNet
+from .model import RegenNet, deepen
 
 VAL_QUALITIES = (10, 30, 50, 70, 90)
 WARMUP = 500  # steps of linear learning-rate warm-up
@@ -56,6 +56,7 @@ class TrainConfig:
     init: str = ""  # start from these weights (an installed model ID or a .safetensors file)
     val_fraction: float | None = None  # None: one file in 25 held out (see data.split)
     tables: list[str] = field(default_factory=list)  # table sets for half of the crops
+    grow_depth: int = 0  # add this many identity-initialized quarter-res layers to the init
 
 
 def to_tensor(a: np.ndarray, device="cpu") -> torch.Tensor:
@@ -182,6 +183,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
     model = RegenNet(**cfg.arch)
     if cfg.init:
         model = _initial_weights(cfg.init)
+        if cfg.grow_depth:
+            model = deepen(model, cfg.grow_depth)
         cfg.arch = dict(model.config)
     model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
