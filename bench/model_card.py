@@ -51,14 +51,17 @@ def _comrec_training(rec: dict, log: list[dict], cmd: str, kept: Path) -> list[s
          f"best round ({rec['best_round']}) is exported",
          f"- wall time {rec['wall_time_s'] / 60:.0f} min on {rec['hardware']}, torch {rec['torch']}",
          f"- record and log: `{kept.relative_to(root)}/`", "",
-         "Validation (held-out crops, the real pipeline: ComCNN, JPEG, RecCNN), per round:", "",
-         "| round | score: MS-SSIM dB at 0.2 / 0.3 / 0.45 bpp | q10 MS-SSIM dB / bpp | q30 | q50 |",
-         "|---|---|---|---|---|"]
+         "Validation (held-out crops, the real pipeline: ComCNN, JPEG, RecCNN), per round"
+         + (" (round 0: the initial pair)" if log and log[0]["round"] == "0" else "") + ":", ""]
+    # the rate-aware score, recomputed from the logged points at the run's rates (older logs
+    # held another score, and older runs read it at 0.2 / 0.3 / 0.45 bpp from qualities 10-50)
+    rates = rec.get("score_bpp", [0.2, 0.3, 0.45])
+    qs = [q for q in (1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 60) if log and log[0].get(f"bpp_q{q}")]
+    L += ["| round | score: MS-SSIM dB at " + " / ".join(map(str, rates)) + " bpp | "
+          + " | ".join(f"q{q} MS-SSIM dB / bpp" for q in qs) + " |", "|---" * (2 + len(qs)) + "|"]
     for r in log:
-        # the rate-aware score, recomputed from the logged points (older logs held another score)
-        L.append(f"| {r['round']} | {score_at_rates(r):.3f} | " + " | ".join(
-            f"{float(r[f'msssim_db_q{q}']):.2f} / {float(r[f'bpp_q{q}']):.3f}" for q in (10, 30, 50))
-            + " |")
+        L.append(f"| {r['round']} | {score_at_rates(r, qs, rates):.3f} | " + " | ".join(
+            f"{float(r[f'msssim_db_q{q}']):.2f} / {float(r[f'bpp_q{q}']):.3f}" for q in qs) + " |")
     return L + [""]
 
 

@@ -94,7 +94,10 @@ def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, wi
 @click.option("--batch", default=16, show_default=True, help="Crops per step.")
 @click.option("--patch", default=128, show_default=True, help="Crop side (even).")
 @click.option("--lr", default=5e-4, show_default=True, help="Adam learning rate.")
-@click.option("--qmax", default=60, show_default=True, help="Highest training quality (5..qmax).")
+@click.option("--qmin", default=5, show_default=True, type=click.IntRange(1, 100),
+              help="Lowest training quality.")
+@click.option("--qmax", default=60, show_default=True, type=click.IntRange(1, 100),
+              help="Highest training quality (qualities are uniform in qmin..qmax).")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
 @click.option("--init-rec", default="", help="Start RecCNN from this installed model ID.")
 @click.option("--init", "init_pair", default="",
@@ -112,20 +115,23 @@ def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, wi
               help="Where the two weight files go [default: the run folder].")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
 def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience, batch, patch,
-                 lr, qmax, seed, init_rec, init_pair, rate_weight, com_width, rec_width1,
+                 lr, qmin, qmax, seed, init_rec, init_pair, rate_weight, com_width, rec_width1,
                  rec_width2, rec_depth, workdir, export_dir, resume):
     """Train ComCNN + RecCNN in alternation (the JPEG codec between them is not differentiable).
 
     Each round trains RecCNN on real JPEG outputs of the frozen ComCNN, then ComCNN through
     the frozen RecCNN with the codec replaced by --standin. Stops when validation (real
-    codec at qualities 10/30/50, scored as MS-SSIM dB at 0.2/0.3/0.45 bpp) stops improving;
-    log.csv holds the history.
+    codec at qualities 3/10/30/50, scored as MS-SSIM dB at 0.12/0.2/0.3/0.45 bpp) stops
+    improving; with --init, round 0 is the initial pair's score. log.csv holds the history.
     """
     from .reccnn.train import ComrecConfig, train_comrec as run
 
+    if qmin > qmax:
+        raise click.UsageError(f"--qmin {qmin} is above --qmax {qmax}")
+
     cfg = ComrecConfig(data=list(data), id=model_id, standin=standin, rounds=rounds,
                        rec_steps=rec_steps, com_steps=com_steps, patience=patience, batch=batch,
-                       patch=patch, lr=lr, qmax=qmax, seed=seed, init_rec=init_rec,
+                       patch=patch, lr=lr, qmin=qmin, qmax=qmax, seed=seed, init_rec=init_rec,
                        init=init_pair, rate_weight=rate_weight,
                        workdir=workdir or f"runs/{model_id}", export_dir=export_dir or "",
                        com_arch=dict(width=com_width),

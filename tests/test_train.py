@@ -1,6 +1,7 @@
 """Training: a few steps on tiny data, resume, and two processes under torchrun (gloo)."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -105,21 +106,28 @@ def test_train_comrec_rounds_rate_term_resume_and_init(cli, train_dir, tmp_path,
     for w in wrote:
         assert Path(w).is_file() and cli("models", "import", w).exit_code == 0
     r = cli("train", "comrec", "--data", train_dir, "--id", "tcr2", "--rounds", "1", "--init",
-            "tcr", "--workdir", tmp_path / "cr2", *tiny)
+            "tcr", "--qmin", "1", "--qmax", "20", "--workdir", tmp_path / "cr2", *tiny)
     assert r.exit_code == 0, r.output
+    rows = _rows(tmp_path / "cr2")  # round 0: the initial pair's score, the bar to beat
+    assert [int(x["round"]) for x in rows] == [0, 1] and rows[0]["phase_loss_rec"] == ""
+    assert json.loads((tmp_path / "cr2" / "config.json").read_text())["qmin"] == 1
+    r = cli("train", "comrec", "--data", train_dir, "--id", "tcr3", "--qmin", "30", "--qmax", "20",
+            "--workdir", tmp_path / "cr3", *tiny)
+    assert r.exit_code != 0 and "--qmin" in r.output
 
 
 def test_rate_score_reads_the_curve_at_fixed_rates():
-    from codec.reccnn.train import SCORE_BPP, score_at_rates
+    from codec.reccnn.train import SCORE_BPP, VAL_QUALITIES, score_at_rates
 
     # MS-SSIM dB = 10 + 4 * log2(bpp / 0.2): the score is the curve's mean at SCORE_BPP
+    bpps = np.geomspace(0.08, 0.7, len(VAL_QUALITIES))
     row = {}
-    for q, b in zip((10, 30, 50), (0.1, 0.25, 0.7)):
+    for q, b in zip(VAL_QUALITIES, bpps):
         row[f"bpp_q{q}"], row[f"msssim_db_q{q}"] = b, 10 + 4 * np.log2(b / 0.2)
     want = np.mean([10 + 4 * np.log2(b / 0.2) for b in SCORE_BPP])
     assert abs(score_at_rates(row) - want) < 1e-9
-    richer = dict(row, bpp_q10=0.12, bpp_q30=0.3, bpp_q50=0.84)  # same quality, more bytes
-    assert score_at_rates(richer) < score_at_rates(row)
+    richer = dict(row, **{f"bpp_q{q}": b * 1.2 for q, b in zip(VAL_QUALITIES, bpps)})
+    assert score_at_rates(richer) < score_at_rates(row)  # same quality, more bytes
 
 
 def test_deepen_starts_as_the_same_function_and_then_learns():

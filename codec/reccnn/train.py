@@ -5,6 +5,7 @@ image -> 8-bit -> real JPEG at a random quality -> decode -> upscale -> RecCNN; 
 trains through the frozen RecCNN with the codec replaced by a stand-in (`identity` or the
 differentiable `jpeg` approximation), optionally with a rate term (`rate_weight` times the
 stand-in's bit estimate, codec.comcnn.standin.rate_proxy) so it cannot buy quality with bytes.
+With --init, round 0 is the initial pair's validation, the bar later rounds must beat.
 Rounds repeat until the validation score stops improving: the real pipeline's MS-SSIM dB at
 fixed rates (SCORE_BPP), read off the curve through the validation qualities, so a round that
 gains quality only by spending more bytes does not count as better.
@@ -35,8 +36,12 @@ from ..regen.train import restoration_loss, to_tensor
 from ..registry import save_model
 from .model import RecCNN, upscale
 
-VAL_QUALITIES = (10, 30, 50)
-SCORE_BPP = (0.2, 0.3, 0.45)  # rates (full-size bpp) at which the validation score is read
+# Validation qualities and the rates (full-size bpp on the 192px held-out crops) at which the
+# score is read. comrec is the low-rate mode (auto picks it below ~0.65 bpp) and issue 8's
+# target lies below 0.13 bpp on Kodak (about 0.1-0.25 bpp on these more detailed crops), so the
+# curve starts at quality 3 and the score includes 0.12 bpp.
+VAL_QUALITIES = (3, 10, 30, 50)
+SCORE_BPP = (0.12, 0.2, 0.3, 0.45)
 
 
 @dataclass
@@ -112,14 +117,14 @@ def validate(com, rec, val: np.ndarray) -> dict:
     return row
 
 
-def score_at_rates(row: dict) -> float:
-    """Mean MS-SSIM dB at SCORE_BPP on the validation curve (linear in log bpp, extended
+def score_at_rates(row: dict, qualities=VAL_QUALITIES, rates=SCORE_BPP) -> float:
+    """Mean MS-SSIM dB at `rates` on the validation curve (linear in log bpp, extended
     linearly past its ends), from a validation row's msssim_db_q* and bpp_q* columns."""
-    pts = sorted((float(row[f"bpp_q{q}"]), float(row[f"msssim_db_q{q}"])) for q in VAL_QUALITIES)
+    pts = sorted((float(row[f"bpp_q{q}"]), float(row[f"msssim_db_q{q}"])) for q in qualities)
     lb = np.log([b for b, _ in pts])
     ms = np.array([m for _, m in pts])
     out = []
-    for target in np.log(SCORE_BPP):
+    for target in np.log(rates):
         i = int(np.clip(np.searchsorted(lb, target) - 1, 0, len(lb) - 2))
         out.append(ms[i] + (ms[i + 1] - ms[i]) * (target - lb[i]) / (lb[i + 1] - lb[i]))
     return float(np.mean(out))
@@ -190,6 +195,25 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
         imgs = [np.ascontiguousarray(np.rot90(pool[i], rng.integers(0, 4))) for i in idx]
         return to_tensor(np.stack(imgs)), rng.integers(cfg.qmin, cfg.qmax + 1, cfg.batch)
 
+    def save_checkpoint():
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save({"com": com.state_dict(), "rec": rec.state_dict(), "opt_com": opt_com.state_dict(),
+                    "opt_rec": opt_rec.state_dict(), "state": json.dumps(state),
+                    "rng": json.dumps(rng.bit_generator.state)}, tmp)
+        os.replace(tmp, ckpt)
+
+    def log_row(row):
+        with open(log, "a", newline="") as f:
+            csv.DictWriter(f, fields).writerow(row)
+
+    if cfg.init and state["round"] == 0 and state["best_round"] < 0:
+        row = validate(com, rec, val)  # the bar: what the initial pair already does
+        row.update({"round": 0, "phase_loss_rec": "", "phase_loss_com": "", "elapsed_s": 0.0})
+        log_row(row)
+        tqdm.write(f"round 0 ({cfg.init}): validation MS-SSIM at {SCORE_BPP} bpp {row['score']:.3f} dB")
+        state.update(best=row["score"], best_round=0)
+        torch.save({"com": com.state_dict(), "rec": rec.state_dict()}, work / "best.pt")
+        save_checkpoint()
     while state["round"] < cfg.rounds and state["bad"] <= cfg.patience:
         t0 = time.time()
         r = state["round"] + 1
@@ -222,8 +246,7 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
         state["elapsed"] += time.time() - t0
         row.update({"round": r, "phase_loss_rec": float(np.mean(losses_r)),
                     "phase_loss_com": float(np.mean(losses_c)), "elapsed_s": round(state["elapsed"], 1)})
-        with open(log, "a", newline="") as f:
-            csv.DictWriter(f, fields).writerow(row)
+        log_row(row)
         tqdm.write(f"round {r}: validation MS-SSIM at {SCORE_BPP} bpp {row['score']:.3f} dB "
                    f"(best {max(state['best'], row['score']):.3f})")
         state["round"] = r
@@ -232,11 +255,9 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
             torch.save({"com": com.state_dict(), "rec": rec.state_dict()}, work / "best.pt")
         else:
             state["bad"] += 1
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save({"com": com.state_dict(), "rec": rec.state_dict(), "opt_com": opt_com.state_dict(),
-                    "opt_rec": opt_rec.state_dict(), "state": json.dumps(state),
-                    "rng": json.dumps(rng.bit_generator.state)}, tmp)
-        os.replace(tmp, ckpt)
+        save_checkpoint()
+    if state["best_round"] == 0:
+        tqdm.write(f"no round beat the initial pair {cfg.init}: exporting it unchanged")
     best = torch.load(work / "best.pt", weights_only=True)
     com.load_state_dict(best["com"]), rec.load_state_dict(best["rec"])
     out_dir = Path(cfg.export_dir) if cfg.export_dir else work
