@@ -244,8 +244,9 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
         rec.train().requires_grad_(True)
         row = validate(com, rec, val)
         state["elapsed"] += time.time() - t0
-        row.update({"round": r, "phase_loss_rec": float(np.mean(losses_r)),
-                    "phase_loss_com": float(np.mean(losses_c)), "elapsed_s": round(state["elapsed"], 1)})
+        row.update({"round": r, "elapsed_s": round(state["elapsed"], 1),
+                    "phase_loss_rec": float(np.mean(losses_r)) if losses_r else "",
+                    "phase_loss_com": float(np.mean(losses_c)) if losses_c else ""})
         log_row(row)
         tqdm.write(f"round {r}: validation MS-SSIM at {SCORE_BPP} bpp {row['score']:.3f} dB "
                    f"(best {max(state['best'], row['score']):.3f})")
