@@ -25,6 +25,7 @@ from tune_tables import load_crops, root  # noqa: E402
 
 import codec  # noqa: E402
 from codec import metrics  # noqa: E402
+from codec import auto  # noqa: E402
 from codec.auto import choose  # noqa: E402
 from codec.imageio import load_image  # noqa: E402
 from codec.registry import DEFAULT_COMREC, DEFAULT_MODEL  # noqa: E402
@@ -69,19 +70,32 @@ def main() -> None:
     regen = curve(crops, "regen", a.regen)
     comrec = curve(crops, "comrec", a.comrec)
     x = crossover(regen, comrec)
-    picks = {}
+    # auto's choice with its rate threshold lifted, so the data say where the threshold belongs:
+    # the highest regen rate at which comrec still won, and the share auto picks with the threshold
+    auto.AUTO_MAX_BPP, threshold = float("inf"), auto.AUTO_MAX_BPP
+    picks, picks_free, won_at = {}, {}, []
     for q in tqdm(QUALITIES, desc="auto", leave=False):
-        modes = [choose(load_image(c), q, None, tables=DEFAULT_TABLES).mode for c in crops]
-        picks[q] = modes.count("comrec") / len(modes)
+        n = n_free = 0
+        for c in crops:
+            bpp = len(codec.encode(c, q, a.regen, mode="regen")) * 8 / (c.shape[0] * c.shape[1])
+            if choose(load_image(c), q, a.regen, tables=DEFAULT_TABLES).mode == "comrec":
+                n_free += 1
+                n += bpp < threshold
+                won_at.append(bpp)
+        picks[q], picks_free[q] = n / len(crops), n_free / len(crops)
+    auto.AUTO_MAX_BPP = threshold
     a.out.mkdir(parents=True, exist_ok=True)
     res = {"crops": len(crops), "size": list(crops[0].shape[:2]), "tables": DEFAULT_TABLES,
            "qualities": QUALITIES, a.regen: regen, a.comrec: comrec,
            "crossover_bpp_msssim_db": x, "crossover_bpp_psnr": crossover(regen, comrec, "psnr-rgb"),
-           "auto_comrec_share_per_quality": picks, "seconds": round(time.time() - t0),
+           "auto_max_bpp": threshold, "auto_comrec_share_per_quality": picks,
+           "comrec_share_without_threshold": picks_free,
+           "max_regen_bpp_where_comrec_won": max(won_at, default=None), "seconds": round(time.time() - t0),
            "reproduce": ".venv/bin/python bench/comrec_crossover.py"}
     (a.out / "crossover.json").write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps({k: res[k] for k in ("crossover_bpp_msssim_db", "crossover_bpp_psnr",
-                                          "auto_comrec_share_per_quality")}, indent=1))
+                                          "auto_comrec_share_per_quality",
+                                          "max_regen_bpp_where_comrec_won")}, indent=1))
 
 
 if __name__ == "__main__":

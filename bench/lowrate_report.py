@@ -5,6 +5,8 @@ report covers all qualities. Reads the CompressAI-format JSONs of a bench result
 writes report-lowrate.md and lowrate.json beside them.
 
     .venv/bin/python bench/lowrate_report.py bench/results/kodak-lowrate [--max-bpp 0.35]
+    .venv/bin/python bench/lowrate_report.py bench/results/kodak --max-bpp 5 --name pairs
+      (the same pairs over all rates: report-pairs.md, pairs.json)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from codec.bench_report import bd_rate  # noqa: E402
 
 ANCHORS = ("half-bicubic", "regen-fast", "jpeg")  # what every comrec model is compared with
 PAIRS = [("half-bicubic", "regen-fast"), ("regen-fast", "jpeg"),
-         ("auto", "regen-fast@regen-v1"), ("auto", "half-bicubic"), ("auto", "jpeg")]
+         ("auto", "regen-fast-tuned@regen-v1"), ("auto", "half-bicubic"), ("auto", "jpeg")]
 
 
 def pairs(names: set[str]) -> list[tuple[str, str]]:
@@ -39,8 +41,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("results", type=Path)
     ap.add_argument("--max-bpp", type=float, default=0.35)
+    ap.add_argument("--name", default="lowrate", help="writes report-NAME.md and NAME.json")
     a = ap.parse_args()
-    docs = {p.stem: json.loads(p.read_text()) for p in a.results.glob("*.json")}
+    docs = {p.stem: json.loads(p.read_text()) for p in a.results.glob("*.json")
+            if p.stem not in ("lowrate", a.name)}
     curves = {name: d["results"] for name, d in docs.items() if "results" in d}
     rows = []
     for test, anchor in pairs(set(curves)):
@@ -50,14 +54,16 @@ def main() -> None:
         rows.append({"test": test, "anchor": anchor, "points": [len(t["bpp"]), len(r["bpp"])],
                      "bd_msssim_db": bd_rate(r, t, "ms-ssim-db"), "bd_psnr": bd_rate(r, t, "psnr-rgb")})
     fmt = lambda v: "n/a" if v is None else f"{v:+.1f}%"  # noqa: E731
-    md = [f"# BD-rate at or below {a.max_bpp} bpp (Kodak, PCHIP, overlapping range)", "",
+    md = [f"# Pairwise BD-rate at or below {a.max_bpp} bpp (Kodak, PCHIP, overlapping range)", "",
           "| test | against | BD-rate MS-SSIM dB | BD-rate PSNR | points (test / anchor) |",
           "|---|---|---|---|---|"]
     md += [f"| {r['test']} | {r['anchor']} | {fmt(r['bd_msssim_db'])} | {fmt(r['bd_psnr'])} | "
            f"{r['points'][0]} / {r['points'][1]} |" for r in rows]
-    md += ["", "Reproduce: `bench/run_lowrate.sh` (runs the bench, then this script).", ""]
-    (a.results / "report-lowrate.md").write_text("\n".join(md))
-    (a.results / "lowrate.json").write_text(json.dumps({"max_bpp": a.max_bpp, "rows": rows},
+    md += ["", "Reproduce: `bench/run_lowrate.sh` (runs the bench, then this script)." if a.name == "lowrate"
+           else f"Reproduce: `.venv/bin/python bench/lowrate_report.py {a.results} "
+                f"--max-bpp {a.max_bpp} --name {a.name}`.", ""]
+    (a.results / f"report-{a.name}.md").write_text("\n".join(md))
+    (a.results / f"{a.name}.json").write_text(json.dumps({"max_bpp": a.max_bpp, "rows": rows},
                                                        indent=1) + "\n")
     print("\n".join(md))
 

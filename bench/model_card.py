@@ -155,7 +155,9 @@ def main() -> None:
         sp = s["speed"].get(a.id)
         if sp:
             L += ["", f"- decode speed {sp['decode_mpx_s']:.2f} MP/s on this benchmark's machine "
-                      f"(plain JPEG decode {s['speed']['jpeg']['decode_mpx_s']:.0f} MP/s, same run)"]
+                      f"(plain JPEG decode {s['speed']['jpeg']['decode_mpx_s']:.0f} MP/s in the same results; "
+                      "rows resumed from the bench cache keep the timings of the run that measured "
+                      "them, so this is a same-run ratio only when both were measured afresh)"]
         L.append("")
     L += a.note
     L += ["", "Card written by `.venv/bin/python bench/model_card.py "

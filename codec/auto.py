@@ -6,11 +6,15 @@ Rule, for a requested quality Q:
    (at such rates shrinking never won on held-out training images: see
    bench/results/comrec/crossover.json, made by bench/comrec_crossover.py);
 2. else make the best comrec file that is no larger (the highest comrec quality within
-   the regen file's bytes), restore both with their networks, and keep the one with the
-   higher MS-SSIM against the source; regen on ties or when no comrec file fits.
-So auto never spends more bytes than regen at Q, and below the threshold it costs two
-network decodes per image. With a target (`--target-*`, `--max-bytes`), codec.target
-searches both modes and keeps the smaller passing file (the better one for a byte budget).
+   the regen file's bytes), restore both with their networks, and keep comrec only when it
+   is better against the source in both MS-SSIM and PSNR; regen otherwise (ties, mixed
+   verdicts, or no comrec file fits).
+So auto never spends more bytes than regen at Q and, per image, is never worse than regen in
+either measure; below the threshold it costs two network decodes per image. (Until 2026-11-25
+MS-SSIM alone decided; comrec's half-size files often win on structure and lose on pixel error,
+so that rule bought MS-SSIM with PSNR: on Kodak +0.7 points of MS-SSIM BD-rate, -3.8 in PSNR.)
+With a target (`--target-*`, `--max-bytes`), codec.target searches both modes and keeps the
+smaller passing file (the better one for a byte budget).
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ from . import metrics
 from .imageio import SourceImage
 from .registry import DEFAULT_COMREC, DEFAULT_MODEL, find_model
 
-# Regen files at or above this rate skip the comparison (see above). Measured crossover on held-out
-# crops (bench/comrec_crossover.py, regen-fast-tuned vs comrec-fast-rd): 0.64 bpp in MS-SSIM dB,
-# 0.35 bpp in PSNR; above 0.65 bpp comrec never won there, so the comparison would be wasted work.
-AUTO_MAX_BPP = 0.65
+# Regen files at or above this rate skip the comparison. Measured on held-out crops
+# (bench/comrec_crossover.py, regen-fast-tuned vs comrec-lowq-rec): the mean curves cross at
+# 0.63 bpp in MS-SSIM dB and 0.36 bpp in PSNR, and comrec won in both measures for no crop whose
+# regen file was above 0.25 bpp (threshold lifted), so above 0.4 the comparison is wasted work.
+AUTO_MAX_BPP = 0.4
+#: Part of the benchmark's cache key for auto: change it whenever the rule or threshold changes.
+RULE_VERSION = "both-0.4"
 
 
 @dataclass
@@ -35,6 +42,7 @@ class Choice:
     quality: int
     data: bytes
     msssim: dict[str, float]  # per mode compared (empty when the threshold decided)
+    psnr: dict[str, float]
 
 
 def candidate_models(model: str | None) -> tuple[str, str]:
@@ -67,13 +75,15 @@ def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: 
     opts = dict(tables=tables, subsampling=subsampling, progressive=progressive, device=device)
     regen = file_maker(src, "regen", regen_id, **opts)(quality)
     if len(regen) * 8 / (src.size[0] * src.size[1]) >= AUTO_MAX_BPP:
-        return Choice("regen", quality, regen, {})
+        return Choice("regen", quality, regen, {}, {})
     found = best_within(file_maker(src, "comrec", comrec_id, **opts), len(regen))
     if found is None:
-        return Choice("regen", quality, regen, {})
+        return Choice("regen", quality, regen, {}, {})
     cq, comrec = found
-    score = {m: metrics.ms_ssim(src.rgb, restored_array(d, device=device))
-             for m, d in (("regen", regen), ("comrec", comrec))}
-    if score["comrec"] > score["regen"]:
-        return Choice("comrec", cq, comrec, score)
-    return Choice("regen", quality, regen, score)
+    ms, ps = {}, {}
+    for m, d in (("regen", regen), ("comrec", comrec)):
+        out = restored_array(d, device=device)
+        ms[m], ps[m] = metrics.ms_ssim(src.rgb, out), metrics.psnr(src.rgb, out)
+    if ms["comrec"] > ms["regen"] and ps["comrec"] > ps["regen"]:
+        return Choice("comrec", cq, comrec, ms, ps)
+    return Choice("regen", quality, regen, ms, ps)

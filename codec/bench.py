@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, features
 from tqdm import tqdm
 
-from . import api, metrics
+from . import api, auto, metrics
 from .bench_report import BASELINE, write_outputs
 from .jpeg import decode_jpeg
 from .pack import as_jpeg
@@ -150,7 +150,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
 
         desc = (f"regen-codec --mode auto: {DEFAULT_MODEL} or {DEFAULT_COMREC} per image, table "
                 f"set {DEFAULT_TABLES}")
-        ver = f"{shas[DEFAULT_MODEL]}-{shas[DEFAULT_COMREC]}-{DEFAULT_TABLES}"
+        ver = f"{shas[DEFAULT_MODEL]}-{shas[DEFAULT_COMREC]}-{DEFAULT_TABLES}-{auto.RULE_VERSION}"
         out["auto"] = Method("auto", desc, auto_enc, auto_dec, version=ver)
         out["auto+jxl"] = Method("auto+jxl", desc + ", packed as JPEG XL",
                                  partial(auto_enc, pack="jxl"), auto_dec, version=ver)

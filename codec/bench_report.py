@@ -40,8 +40,8 @@ def bd_rate(anchor: dict, test: dict, key: str) -> float | None:
     """BD-rate in % (PCHIP, `bjontegaard`), over the overlapping quality range; None if none."""
     import bjontegaard as bd
 
-    def prep(c):
-        pts = sorted(zip(c[key], c["bpp"]))
+    def prep(c):  # repeated points (e.g. auto picking one file at two qualities) carry nothing
+        pts = sorted(set(zip(c[key], c["bpp"])))
         d, r = [p[0] for p in pts], [p[1] for p in pts]
         return r, d
 

@@ -32,10 +32,14 @@ ARCHITECTURES: dict[str, type[torch.nn.Module]] = {
 # vs plain JPEG) with the default tables, -25.9% vs -26.1% on standard ones
 # (bench/results/tables/heldout-compare.json)
 DEFAULT_MODEL = "regen-fast-tuned"
-# comrec-fast continued 2 rounds with a rate term: validation (held-out crops) MS-SSIM at
-# 0.2/0.3/0.45 bpp 12.31 dB vs 11.89 (bench/results/training/comrec-fast-rd/log.csv)
-DEFAULT_COMREC = "comrec-fast-rd"
-DEFAULT_MODE = "regen"  # encode's mode: "auto" once a comrec model ships (see codec.auto)
+# comrec-fast-rd's RecCNN trained 6000 more steps on qualities 1-40 (its ComCNN unchanged):
+# validation (held-out crops) MS-SSIM dB at 0.12/0.2/0.3/0.45 bpp 11.056 vs 10.970
+# (bench/results/training/comrec-lowq-rec/log.csv)
+DEFAULT_COMREC = "comrec-lowq-rec"
+# encode's mode. auto is never worse than regen per image (codec.auto); on Kodak it saves 0.9% /
+# 0.5% (MS-SSIM dB / PSNR BD-rate) over all rates and 13.6% / 7.8% below 0.35 bpp
+# (bench/results/kodak/report-pairs.md, bench/results/kodak-lowrate/report-lowrate.md)
+DEFAULT_MODE = "auto"
 BUILTIN_DIR = Path(__file__).parent / "models"
 ENV_USER_DIR = "REGEN_CODEC_MODELS"
 

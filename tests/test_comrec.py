@@ -103,18 +103,26 @@ def test_auto_never_spends_more_than_regen_and_keeps_the_better(tiny_comrec, pho
     from codec.imageio import load_image
 
     monkeypatch.setattr(auto, "DEFAULT_COMREC", tiny_comrec)
+    threshold = auto.AUTO_MAX_BPP
+    monkeypatch.setattr(auto, "AUTO_MAX_BPP", float("inf"))  # the tiny test photo is a dense one
     src = load_image(photo)
     regen = codec.encode(photo, quality=10, mode="regen", tables="standard")
     c = auto.choose(src, 10, tables="standard")
     assert len(c.data) <= len(regen)
-    assert set(c.msssim) == {"regen", "comrec"}  # 10 is far below the threshold: both compared
-    assert c.mode == max(c.msssim, key=c.msssim.get) or c.msssim["regen"] == c.msssim["comrec"]
+    assert set(c.msssim) == {"regen", "comrec"}  # no threshold: both compared
+    wins = c.msssim["comrec"] > c.msssim["regen"] and c.psnr["comrec"] > c.psnr["regen"]
+    assert c.mode == ("comrec" if wins else "regen")  # comrec only when better in both measures
     assert read_meta(c.data).mode == c.mode
-    got = metrics.ms_ssim(photo, np.asarray(codec.decode(c.data)))
-    assert got == pytest.approx(c.msssim[c.mode])
+    out = np.asarray(codec.decode(c.data))
+    assert metrics.ms_ssim(photo, out) == pytest.approx(c.msssim[c.mode])
+    assert metrics.psnr(photo, out) == pytest.approx(c.psnr[c.mode])
+    for other in ("regen", "comrec"):  # never worse than the other candidate in either measure
+        if other != c.mode:
+            assert not (c.msssim[other] > c.msssim[c.mode] and c.psnr[other] > c.psnr[c.mode])
     # above the rate threshold auto is plain regen, without decoding anything
+    monkeypatch.setattr(auto, "AUTO_MAX_BPP", threshold)
     hi = auto.choose(src, 95, tables="standard")
-    assert hi.mode == "regen" and hi.msssim == {} and hi.data == codec.encode(photo, 95, mode="regen", tables="standard")
+    assert hi.mode == "regen" and hi.msssim == {} == hi.psnr and hi.data == codec.encode(photo, 95, mode="regen", tables="standard")
 
 
 def test_auto_fits_comrec_within_the_regen_bytes():
