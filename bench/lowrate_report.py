@@ -21,7 +21,8 @@ from codec.bench_report import bd_rate  # noqa: E402
 
 ANCHORS = ("half-bicubic", "regen-fast", "jpeg")  # what every comrec model is compared with
 PAIRS = [("half-bicubic", "regen-fast"), ("regen-fast", "jpeg"),
-         ("auto", "regen-fast-tuned@regen-v1"), ("auto", "half-bicubic"), ("auto", "jpeg")]
+         ("auto", "regen-fast-tuned@regen-v1"), ("auto", "half-bicubic"), ("auto", "jpeg"),
+         ("auto+jxl", "regen-fast-tuned@regen-v1+jxl")]
 
 
 def pairs(names: set[str]) -> list[tuple[str, str]]:
