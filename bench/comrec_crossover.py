@@ -25,8 +25,7 @@ from tune_tables import load_crops, root  # noqa: E402
 
 import codec  # noqa: E402
 from codec import metrics  # noqa: E402
-from codec import auto  # noqa: E402
-from codec.auto import choose  # noqa: E402
+from codec.auto import AUTO_MAX_BPP, choose  # noqa: E402
 from codec.imageio import load_image  # noqa: E402
 from codec.registry import DEFAULT_COMREC, DEFAULT_MODEL  # noqa: E402
 from codec.tables import DEFAULT_TABLES  # noqa: E402
@@ -34,8 +33,9 @@ from codec.tables import DEFAULT_TABLES  # noqa: E402
 QUALITIES = [5, 10, 15, 20, 30, 40, 50, 60, 75, 90]
 
 
-def curve(crops, mode: str, model: str) -> dict:
-    out = {"bpp": [], "ms-ssim-db": [], "psnr-rgb": []}
+def curve(crops, mode: str, model: str) -> tuple[dict, dict]:
+    """The mean curve over the crops, and each crop's rate per quality ({q: [bpp per crop]})."""
+    out, rates = {"bpp": [], "ms-ssim-db": [], "psnr-rgb": []}, {}
     for q in tqdm(QUALITIES, desc=f"{mode} {model}", leave=False):
         bpp, ms, ps = [], [], []
         for c in crops:
@@ -44,10 +44,11 @@ def curve(crops, mode: str, model: str) -> dict:
             bpp.append(len(data) * 8 / (c.shape[0] * c.shape[1]))
             ms.append(metrics.ms_ssim(c, res))
             ps.append(metrics.psnr(c, res))
+        rates[q] = bpp
         out["bpp"].append(float(np.mean(bpp)))
         out["ms-ssim-db"].append(metrics.db(float(np.mean(ms))))
         out["psnr-rgb"].append(float(np.mean(ps)))
-    return out
+    return out, rates
 
 
 def crossover(a: dict, b: dict, key: str = "ms-ssim-db") -> float | None:
@@ -67,23 +68,20 @@ def main() -> None:
     a = ap.parse_args()
     t0 = time.time()
     crops = load_crops(root.parent / "shared", a.crops)
-    regen = curve(crops, "regen", a.regen)
-    comrec = curve(crops, "comrec", a.comrec)
+    regen, regen_rates = curve(crops, "regen", a.regen)
+    comrec, _ = curve(crops, "comrec", a.comrec)
     x = crossover(regen, comrec)
     # auto's choice with its rate threshold lifted, so the data say where the threshold belongs:
     # the highest regen rate at which comrec still won, and the share auto picks with the threshold
-    auto.AUTO_MAX_BPP, threshold = float("inf"), auto.AUTO_MAX_BPP
+    threshold = AUTO_MAX_BPP
     picks, picks_free, won_at = {}, {}, []
     for q in tqdm(QUALITIES, desc="auto", leave=False):
-        n = n_free = 0
-        for c in crops:
-            bpp = len(codec.encode(c, q, a.regen, mode="regen")) * 8 / (c.shape[0] * c.shape[1])
-            if choose(load_image(c), q, a.regen, tables=DEFAULT_TABLES).mode == "comrec":
-                n_free += 1
-                n += bpp < threshold
-                won_at.append(bpp)
-        picks[q], picks_free[q] = n / len(crops), n_free / len(crops)
-    auto.AUTO_MAX_BPP = threshold
+        won = [bpp for c, bpp in zip(crops, regen_rates[q])
+               if choose(load_image(c), q, a.regen, tables=DEFAULT_TABLES,
+                         max_bpp=float("inf")).mode == "comrec"]
+        picks[q] = sum(b < threshold for b in won) / len(crops)
+        picks_free[q] = len(won) / len(crops)
+        won_at += won
     a.out.mkdir(parents=True, exist_ok=True)
     res = {"crops": len(crops), "size": list(crops[0].shape[:2]), "tables": DEFAULT_TABLES,
            "qualities": QUALITIES, a.regen: regen, a.comrec: comrec,

@@ -44,8 +44,7 @@ def main() -> None:
     ap.add_argument("--max-bpp", type=float, default=0.35)
     ap.add_argument("--name", default="lowrate", help="writes report-NAME.md and NAME.json")
     a = ap.parse_args()
-    docs = {p.stem: json.loads(p.read_text()) for p in a.results.glob("*.json")
-            if p.stem not in ("lowrate", a.name)}
+    docs = {p.stem: json.loads(p.read_text()) for p in a.results.glob("*.json")}
     curves = {name: d["results"] for name, d in docs.items() if "results" in d}
     rows = []
     for test, anchor in pairs(set(curves)):

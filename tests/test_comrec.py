@@ -103,11 +103,9 @@ def test_auto_never_spends_more_than_regen_and_keeps_the_better(tiny_comrec, pho
     from codec.imageio import load_image
 
     monkeypatch.setattr(auto, "DEFAULT_COMREC", tiny_comrec)
-    threshold = auto.AUTO_MAX_BPP
-    monkeypatch.setattr(auto, "AUTO_MAX_BPP", float("inf"))  # the tiny test photo is a dense one
     src = load_image(photo)
     regen = codec.encode(photo, quality=10, mode="regen", tables="standard")
-    c = auto.choose(src, 10, tables="standard")
+    c = auto.choose(src, 10, tables="standard", max_bpp=float("inf"))  # the tiny photo is dense
     assert len(c.data) <= len(regen)
     assert set(c.msssim) == {"regen", "comrec"}  # no threshold: both compared
     wins = c.msssim["comrec"] > c.msssim["regen"] and c.psnr["comrec"] > c.psnr["regen"]
@@ -120,7 +118,6 @@ def test_auto_never_spends_more_than_regen_and_keeps_the_better(tiny_comrec, pho
         if other != c.mode:
             assert not (c.msssim[other] > c.msssim[c.mode] and c.psnr[other] > c.psnr[c.mode])
     # above the rate threshold auto is plain regen, without decoding anything
-    monkeypatch.setattr(auto, "AUTO_MAX_BPP", threshold)
     hi = auto.choose(src, 95, tables="standard")
     assert hi.mode == "regen" and hi.msssim == {} == hi.psnr and hi.data == codec.encode(photo, 95, mode="regen", tables="standard")
 
