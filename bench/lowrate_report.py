@@ -12,6 +12,7 @@ writes report-lowrate.md and lowrate.json beside them.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -31,6 +32,28 @@ def pairs(names: set[str]) -> list[tuple[str, str]]:
     out = [(c, a) for c in comrec for a in ANCHORS]
     out += [(c, "comrec-fast") for c in comrec if c != "comrec-fast"]
     return out + PAIRS
+
+
+def auto_picks(results_csv: Path, regen: str = "regen-fast-tuned@regen-v1") -> dict | None:
+    """Per quality, the images where auto kept comrec (its row differs from the regen file it
+    started from), and the highest regen rate at which it did; None without both methods."""
+    if not results_csv.exists():
+        return None
+    rows = list(csv.DictReader(results_csv.open()))
+    base = {(r["image"], r["quality"]): r for r in rows if r["method"] == regen}
+    auto = [r for r in rows if r["method"] == "auto" and (r["image"], r["quality"]) in base]
+    if not auto:
+        return None
+    picks, top = {}, 0.0
+    for r in auto:
+        b = base[(r["image"], r["quality"])]
+        comrec = r["bytes"] != b["bytes"] or abs(float(r["psnr"]) - float(b["psnr"])) > 1e-9
+        picks.setdefault(int(r["quality"]), [0, 0])[1] += 1
+        if comrec:
+            picks[int(r["quality"])][0] += 1
+            top = max(top, float(b["bpp"]))
+    return {"regen": regen, "comrec_of_images_per_quality": dict(sorted(picks.items())),
+            "max_regen_bpp_where_comrec_kept": top}
 
 
 def below(curve: dict, max_bpp: float) -> dict:
@@ -59,12 +82,19 @@ def main() -> None:
           "|---|---|---|---|---|"]
     md += [f"| {r['test']} | {r['anchor']} | {fmt(r['bd_msssim_db'])} | {fmt(r['bd_psnr'])} | "
            f"{r['points'][0]} / {r['points'][1]} |" for r in rows]
+    picks = auto_picks(a.results / "results.csv")
+    if picks:
+        per_q = ", ".join(f"q{q} {n}/{t}"
+                          for q, (n, t) in picks["comrec_of_images_per_quality"].items())
+        md += ["", f"Where auto kept comrec (per quality: images / all; the rest kept the "
+               f"{picks['regen']} file): {per_q}; the largest regen file it replaced was "
+               f"{picks['max_regen_bpp_where_comrec_kept']:.3f} bpp."]
     md += ["", "Reproduce: `bench/run_lowrate.sh` (runs the bench, then this script)." if a.name == "lowrate"
            else f"Reproduce: `.venv/bin/python bench/lowrate_report.py {a.results} "
                 f"--max-bpp {a.max_bpp} --name {a.name}`.", ""]
     (a.results / f"report-{a.name}.md").write_text("\n".join(md))
-    (a.results / f"{a.name}.json").write_text(json.dumps({"max_bpp": a.max_bpp, "rows": rows},
-                                                       indent=1) + "\n")
+    out = {"max_bpp": a.max_bpp, "rows": rows, "auto_picks": picks}
+    (a.results / f"{a.name}.json").write_text(json.dumps(out, indent=1) + "\n")
     print("\n".join(md))
 
 

@@ -105,6 +105,8 @@ def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, wi
 @click.option("--rate-weight", default=0.0, show_default=True,
               help="Add this times ComCNN's estimated bits per pixel (a differentiable proxy, "
                    "about 0.4x the real count) to its loss, so it cannot buy quality with bytes.")
+@click.option("--msssim-weight", default=0.5, show_default=True,
+              help="Loss = L1 + W * (1 - MS-SSIM), on [0,1] pixel values (both networks).")
 @click.option("--com-width", default=32, show_default=True, help="ComCNN channels.")
 @click.option("--rec-width1", default=32, show_default=True, help="RecCNN half-res channels.")
 @click.option("--rec-width2", default=64, show_default=True, help="RecCNN quarter-res channels.")
@@ -115,8 +117,8 @@ def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, wi
               help="Where the two weight files go [default: the run folder].")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
 def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience, batch, patch,
-                 lr, qmin, qmax, seed, init_rec, init_pair, rate_weight, com_width, rec_width1,
-                 rec_width2, rec_depth, workdir, export_dir, resume):
+                 lr, qmin, qmax, seed, init_rec, init_pair, rate_weight, msssim_weight, com_width,
+                 rec_width1, rec_width2, rec_depth, workdir, export_dir, resume):
     """Train ComCNN + RecCNN in alternation (the JPEG codec between them is not differentiable).
 
     Each round trains RecCNN on real JPEG outputs of the frozen ComCNN, then ComCNN through
@@ -132,7 +134,7 @@ def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience
     cfg = ComrecConfig(data=list(data), id=model_id, standin=standin, rounds=rounds,
                        rec_steps=rec_steps, com_steps=com_steps, patience=patience, batch=batch,
                        patch=patch, lr=lr, qmin=qmin, qmax=qmax, seed=seed, init_rec=init_rec,
-                       init=init_pair, rate_weight=rate_weight,
+                       init=init_pair, rate_weight=rate_weight, msssim_weight=msssim_weight,
                        workdir=workdir or f"runs/{model_id}", export_dir=export_dir or "",
                        com_arch=dict(width=com_width),
                        rec_arch=dict(width1=rec_width1, width2=rec_width2, depth=rec_depth))

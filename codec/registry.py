@@ -32,12 +32,12 @@ ARCHITECTURES: dict[str, type[torch.nn.Module]] = {
 # vs plain JPEG) with the default tables, -25.9% vs -26.1% on standard ones
 # (bench/results/tables/heldout-compare.json)
 DEFAULT_MODEL = "regen-fast-tuned"
-# comrec-lowq-rec's ComCNN trained 600 steps with rate weight 1.0 (comrec-r1), then its RecCNN
-# 2000 steps on the new ComCNN's codings, qualities 1-40: validation (held-out crops) MS-SSIM dB
-# at 0.12/0.2/0.3/0.45 bpp 11.204 vs 11.056 (bench/results/training/comrec-r2/log.csv)
-DEFAULT_COMREC = "comrec-r2"
-# encode's mode. auto is never worse than regen per image (codec.auto); on Kodak it saves 1.0% /
-# 0.7% (MS-SSIM dB / PSNR BD-rate) over all rates and 17.1% / 8.6% below 0.35 bpp
+# comrec-r2 trained five more one-network stages (ComCNN, RecCNN, RecCNN at lr 1e-4, ComCNN at
+# 1e-4, RecCNN at 5e-5): validation (held-out crops) MS-SSIM dB at 0.12/0.2/0.3/0.45 bpp 11.315
+# vs 11.204 (bench/results/training/comrec-r7/NOTE.md)
+DEFAULT_COMREC = "comrec-r7"
+# encode's mode. auto is never worse than regen per image (codec.auto); on Kodak it saves 1.1% /
+# 0.7% (MS-SSIM dB / PSNR BD-rate) over all rates and 20.0% / 9.4% below 0.35 bpp
 # (bench/results/kodak/report-pairs.md, bench/results/kodak-lowrate/report-lowrate.md)
 DEFAULT_MODE = "auto"
 BUILTIN_DIR = Path(__file__).parent / "models"

@@ -44,3 +44,27 @@ def test_bench_outputs_and_resume(cli, tmp_path):
 def test_bench_unknown_method(cli, tmp_path):
     r = cli("bench", tmp_path, "--out", tmp_path / "o", "--methods", "nope")
     assert r.exit_code == 2 and "unknown method" in r.stderr
+
+
+def test_lowrate_report_counts_where_auto_kept_comrec(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "lowrate_report.py"
+    spec = importlib.util.spec_from_file_location("lowrate_report", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    head = "method,image,quality,bytes,bpp,psnr\n"
+    rows = ["regen-fast-tuned@regen-v1,a.png,5,900,0.30,25.0",
+            "regen-fast-tuned@regen-v1,b.png,5,400,0.12,24.0",
+            "regen-fast-tuned@regen-v1,a.png,9,990,0.33,26.0",
+            "auto,a.png,5,900,0.30,25.0",  # the regen file kept
+            "auto,b.png,5,380,0.11,24.5",  # comrec kept
+            "auto,a.png,9,990,0.33,26.4"]  # same size, other file: comrec kept
+    (tmp_path / "results.csv").write_text(head + "\n".join(rows) + "\n")
+    picks = mod.auto_picks(tmp_path / "results.csv")
+    assert picks["comrec_of_images_per_quality"] == {5: [1, 2], 9: [1, 1]}
+    assert picks["max_regen_bpp_where_comrec_kept"] == 0.33
+    (tmp_path / "results.csv").write_text(head + rows[0] + "\n")
+    assert mod.auto_picks(tmp_path / "results.csv") is None
+    assert mod.auto_picks(tmp_path / "missing.csv") is None

@@ -106,11 +106,13 @@ def test_train_comrec_rounds_rate_term_resume_and_init(cli, train_dir, tmp_path,
     for w in wrote:
         assert Path(w).is_file() and cli("models", "import", w).exit_code == 0
     r = cli("train", "comrec", "--data", train_dir, "--id", "tcr2", "--rounds", "1", "--init",
-            "tcr", "--qmin", "1", "--qmax", "20", "--workdir", tmp_path / "cr2", *tiny)
+            "tcr", "--qmin", "1", "--qmax", "20", "--msssim-weight", "1.5",
+            "--workdir", tmp_path / "cr2", *tiny)
     assert r.exit_code == 0, r.output
     rows = _rows(tmp_path / "cr2")  # round 0: the initial pair's score, the bar to beat
     assert [int(x["round"]) for x in rows] == [0, 1] and rows[0]["phase_loss_rec"] == ""
-    assert json.loads((tmp_path / "cr2" / "config.json").read_text())["qmin"] == 1
+    config = json.loads((tmp_path / "cr2" / "config.json").read_text())
+    assert config["qmin"] == 1 and config["msssim_weight"] == 1.5
     r = cli("train", "comrec", "--data", train_dir, "--id", "tcr3", "--qmin", "30", "--qmax", "20",
             "--workdir", tmp_path / "cr3", *tiny)
     assert r.exit_code != 0 and "--qmin" in r.output
