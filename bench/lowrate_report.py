@@ -66,6 +66,8 @@ def main() -> None:
     ap.add_argument("results", type=Path)
     ap.add_argument("--max-bpp", type=float, default=0.35)
     ap.add_argument("--name", default="lowrate", help="writes report-NAME.md and NAME.json")
+    ap.add_argument("--reproduce", default="", help="the report's 'Reproduce' line (default: "
+                    "this script's command)")
     a = ap.parse_args()
     docs = {p.stem: json.loads(p.read_text()) for p in a.results.glob("*.json")}
     curves = {name: d["results"] for name, d in docs.items() if "results" in d}
@@ -77,7 +79,8 @@ def main() -> None:
         rows.append({"test": test, "anchor": anchor, "points": [len(t["bpp"]), len(r["bpp"])],
                      "bd_msssim_db": bd_rate(r, t, "ms-ssim-db"), "bd_psnr": bd_rate(r, t, "psnr-rgb")})
     fmt = lambda v: "n/a" if v is None else f"{v:+.1f}%"  # noqa: E731
-    md = [f"# Pairwise BD-rate at or below {a.max_bpp} bpp (Kodak, PCHIP, overlapping range)", "",
+    md = [f"# Pairwise BD-rate at or below {a.max_bpp} bpp ({a.results.name}, "
+          "PCHIP, overlapping range)", "",
           "| test | against | BD-rate MS-SSIM dB | BD-rate PSNR | points (test / anchor) |",
           "|---|---|---|---|---|"]
     md += [f"| {r['test']} | {r['anchor']} | {fmt(r['bd_msssim_db'])} | {fmt(r['bd_psnr'])} | "
@@ -89,7 +92,7 @@ def main() -> None:
         md += ["", f"Where auto kept comrec (per quality: images / all; the rest kept the "
                f"{picks['regen']} file): {per_q}; the largest regen file it replaced was "
                f"{picks['max_regen_bpp_where_comrec_kept']:.3f} bpp."]
-    md += ["", "Reproduce: `bench/run_lowrate.sh` (runs the bench, then this script)." if a.name == "lowrate"
+    md += ["", f"Reproduce: {a.reproduce}" if a.reproduce
            else f"Reproduce: `.venv/bin/python bench/lowrate_report.py {a.results} "
                 f"--max-bpp {a.max_bpp} --name {a.name}`.", ""]
     (a.results / f"report-{a.name}.md").write_text("\n".join(md))
