@@ -21,9 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from codec.bench_report import bd_rate  # noqa: E402
 
 ANCHORS = ("half-bicubic", "regen-fast", "jpeg")  # what every comrec model is compared with
+AUTO_REGEN = "regen-fast-tuned@regen-v1"  # the bench method of auto's regen candidate
 PAIRS = [("half-bicubic", "regen-fast"), ("regen-fast", "jpeg"),
-         ("auto", "regen-fast-tuned@regen-v1"), ("auto", "half-bicubic"), ("auto", "jpeg"),
-         ("auto+jxl", "regen-fast-tuned@regen-v1+jxl")]
+         ("auto", AUTO_REGEN), ("auto", "half-bicubic"), ("auto", "jpeg"),
+         ("auto+jxl", f"{AUTO_REGEN}+jxl")]
 
 
 def pairs(names: set[str]) -> list[tuple[str, str]]:
@@ -34,7 +35,7 @@ def pairs(names: set[str]) -> list[tuple[str, str]]:
     return out + PAIRS
 
 
-def auto_picks(results_csv: Path, regen: str = "regen-fast-tuned@regen-v1") -> dict | None:
+def auto_picks(results_csv: Path, regen: str = AUTO_REGEN) -> dict | None:
     """Per quality, the images where auto kept comrec (its row differs from the regen file it
     started from), and the highest regen rate at which it did; None without both methods."""
     if not results_csv.exists():

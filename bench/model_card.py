@@ -160,8 +160,10 @@ def main() -> None:
                       "them, so this is a same-run ratio only when both were measured afresh)"]
         L.append("")
     L += a.note
+    args = [f'"(note {a.note.index(v) + 1} above)"' if prev == "--note" else v
+            for prev, v in zip([""] + sys.argv[1:], sys.argv[1:])]  # the notes are printed above
     L += ["", "Card written by `.venv/bin/python bench/model_card.py "
-          + " ".join(sys.argv[1:]).replace(str(root) + "/", "") + "`.", ""]
+          + " ".join(args).replace(str(root) + "/", "") + "`.", ""]
     (info.path.parent / f"{a.id}.md").write_text("\n".join(L))
     print(f"wrote {info.path.parent / f'{a.id}.md'}")
 
