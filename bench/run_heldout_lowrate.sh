@@ -21,7 +21,7 @@ for name in ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
     Image.fromarray(a).save(f"{sys.argv[1]}/{name}.png")
 PY
 "$root/bin/regen-codec" bench "$imgs" --out "$root/bench/results/heldout-lowrate" \
-  --methods "${METHODS:-jpeg,half-bicubic,regen-fast,comrec-r2,comrec-r7}" \
+  --methods "${METHODS:-jpeg,half-bicubic,regen-fast,comrec-r7}" \
   --qualities 1,2,3,4,5,6,8,10,12,15,20 "$@"
 exec "$root/.venv/bin/python" "$root/bench/lowrate_report.py" "$root/bench/results/heldout-lowrate" \
   --reproduce '`bench/run_heldout_lowrate.sh` (runs the bench, then this script).'

@@ -1,12 +1,18 @@
-"""Search JPEG quantization tables (and subsampling per quality) for the regeneration decoder.
+"""Search JPEG quantization tables (and subsampling per quality) for a restoring decoder.
 
-Scores a table set by the BD-rate of the *regenerated* output against standard tables under
+Scores a table set by the BD-rate of the *restored* output against standard tables under
 the same network, on held-out crops of the training pool (the files `train regen` keeps aside
 for validation; never Kodak). Coordinate search over the family in codec/tables.py, then a
 per-quality choice of subsampling, then the plain-viewer check (a plain decode at equal bytes
-must stay within 1 dB PSNR of standard tables). Writes bench/results/tables/search.{json,md}.
+must stay within 1 dB PSNR of standard tables). Writes <out>/search.{json,md}.
 
-    .venv/bin/python bench/tune_tables.py [--model regen-fast] [--crops 48]
+A comrec model (`--model comrec-r7`) is searched the same way on its own route: its ComCNN
+makes the compact images that are coded, its RecCNN restores their bicubic 2x upscale, at
+comrec's lower qualities; the plain decode is then that bicubic upscale.
+
+    .venv/bin/python bench/tune_tables.py [--model regen-fast] [--crops 48]   -> results/tables/
+    .venv/bin/python bench/tune_tables.py --model comrec-r7 --name comrec-v1 \
+        --out bench/results/tables-comrec
 """
 
 from __future__ import annotations
@@ -30,10 +36,11 @@ from codec.bench_report import bd_rate  # noqa: E402
 from codec.jpeg import cond_vector, encode_jpeg, open_jpeg, read_info  # noqa: E402
 from codec.metrics import db, ms_ssim, psnr  # noqa: E402
 from codec.regen import data as D  # noqa: E402
-from codec.registry import load_model  # noqa: E402
-from codec.tables import STANDARD, TableSet  # noqa: E402
+from codec.registry import find_model, load_model  # noqa: E402
+from codec.tables import STANDARD, TABLE_SETS, TableSet  # noqa: E402
 
 QUALITIES = [8, 15, 25, 40, 60, 80, 92]
+COMREC_QUALITIES = [2, 4, 7, 12, 20, 30, 45]  # comrec's range: auto uses it below ~0.4 bpp
 DATA = ["bsds432", "imagenet1k-sample", "realsr", "t91", "urban100-part"]
 SUBS = ("4:2:0", "4:2:2", "4:4:4")
 
@@ -54,16 +61,30 @@ def load_crops(shared: Path, n: int, size: int = 176) -> list[np.ndarray]:
     return crops[:n]
 
 
-def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None) -> dict:
+def compact_crops(com, crops) -> list[np.ndarray]:
+    """The compact (half-size, uint8) images a ComCNN makes of the crops."""
+    with torch.inference_mode():
+        x = torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255
+        return list(com(x).clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).numpy())
+
+
+def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None, com=None,
+             qualities=QUALITIES) -> dict:
     """Mean bpp and regenerated / plain quality at each quality setting (CompressAI-style dicts).
 
-    `post(jpeg_bytes, quality) -> jpeg_bytes` rewrites each file (e.g. coefficient pruning)."""
+    `post(jpeg_bytes, quality) -> jpeg_bytes` rewrites each file (e.g. coefficient pruning).
+    With `com` (a ComCNN), the coded images are its compact images and `model` (a RecCNN) runs
+    on their bicubic 2x upscale, which is also the plain decode."""
+    from codec.reccnn.model import upscale
+
+    coded = crops if com is None else compact_crops(com, crops)
+    size = crops[0].shape[:2]
     out = {k: [] for k in ("bpp", "psnr-rgb", "ms-ssim-db", "plain-psnr-rgb", "plain-ms-ssim-db")}
-    for q in QUALITIES:
+    for q in qualities:
         s = sub or ts.subsampling_for(q)
         tables = ts.qtables(q)
         dec, conds, nbytes = [], [], []
-        for c in crops:
+        for c in coded:
             data = encode_jpeg(Image.fromarray(c), q, s, qtables=tables)
             if post is not None:
                 data = post(data, q)
@@ -73,6 +94,9 @@ def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None) -> d
             nbytes.append(len(data))
         with torch.inference_mode():
             x = torch.from_numpy(np.stack(dec)).permute(0, 3, 1, 2).float() / 255
+            if com is not None:
+                x = upscale(x, size)
+                dec = list(x.mul(255).round().byte().permute(0, 2, 3, 1).numpy())
             y = model(x, torch.from_numpy(np.stack(conds)))
             reg = y.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).numpy()
         px = crops[0].shape[0] * crops[0].shape[1]
@@ -100,12 +124,12 @@ def score(anchor: dict, test: dict) -> dict:
     return r
 
 
-def best_subsampling(curves: dict[str, dict]) -> list[tuple[int, str]]:
+def best_subsampling(curves: dict[str, dict], qualities=QUALITIES) -> list[tuple[int, str]]:
     """For each quality: the subsampling whose regenerated MS-SSIM dB is highest at the rate that
     4:2:0 spends at that quality (curves interpolated in log-rate)."""
     rule = []
     base = curves["4:2:0"]
-    for i, q in enumerate(QUALITIES):
+    for i, q in enumerate(qualities):
         rate = np.log(base["bpp"][i])
         best, best_v = "4:2:0", -1e9
         for s, c in curves.items():
@@ -134,25 +158,33 @@ def rule_to_ranges(rule: list[tuple[int, str]]) -> tuple[tuple[int, str], ...]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="regen-fast")
+    ap.add_argument("--name", default="regen-v1", help="name of the set found")
     ap.add_argument("--crops", type=int, default=48)
     ap.add_argument("--shared", type=Path, default=root.parent / "shared")
     ap.add_argument("--out", type=Path, default=root / "bench/results/tables")
     a = ap.parse_args()
     t0 = time.time()
     model = load_model(a.model)
+    com = load_model(f"{a.model}-com") if find_model(a.model).mode == "comrec" else None
+    qualities = COMREC_QUALITIES if com is not None else QUALITIES
     crops = load_crops(a.shared, a.crops)
-    print(f"{len(crops)} held-out crops of 176x176, qualities {QUALITIES}", flush=True)
-    anchor = evaluate(model, crops, STANDARD)
+    print(f"{len(crops)} held-out crops of 176x176, qualities {qualities}", flush=True)
+
+    def curve(ts: TableSet, sub: str | None = None) -> dict:
+        return evaluate(model, crops, ts, sub=sub, com=com, qualities=qualities)
+
+    anchor = curve(STANDARD)
     log = [{"set": asdict(STANDARD), **score(anchor, anchor)}]
 
     def try_set(ts: TableSet) -> dict:
-        r = {"set": asdict(ts), **score(anchor, evaluate(model, crops, ts))}
+        r = {"set": asdict(ts), **score(anchor, curve(ts))}
         log.append(r)
         print(f"  tilt {ts.luma_tilt:+.2f}/{ts.chroma_tilt:+.2f} chroma gain {ts.chroma_gain:.2f}"
               f" {ts.subsampling}: MS-SSIM {r['bd_msssim_db']:+.2f}% PSNR {r['bd_psnr']:+.2f}%"
               f" plain {r['plain_bd_psnr_db']:+.2f} dB", flush=True)
         return r
 
+    shipped = {name: try_set(ts) for name, ts in TABLE_SETS.items() if name != STANDARD.name}
     grids = {"luma_tilt": [-1.0, -0.5, 0.5, 1.0], "chroma_gain": [0.7, 1.4, 2.0],
              "chroma_tilt": [-1.0, -0.5, 0.5, 1.0]}
     best = TableSet("search", subsampling=STANDARD.subsampling)
@@ -169,28 +201,30 @@ def main() -> None:
             print(f"round {rnd + 1}, after {name}: {best}", flush=True)
         grids = {k: sorted({round(getattr(best, k) + d, 2) for d in (-0.25, 0.25)}) for k in grids}
 
-    curves = {s: evaluate(model, crops, best, sub=s) for s in SUBS}
-    rule = rule_to_ranges(best_subsampling(curves))
-    final = replace(best, name="regen-v1", subsampling=rule)
+    curves = {s: curve(best, sub=s) for s in SUBS}
+    rule = rule_to_ranges(best_subsampling(curves, qualities))
+    final = replace(best, name=a.name, subsampling=rule)
     final_r = try_set(final)
     subs_only = try_set(replace(STANDARD, name="subsampling-only", subsampling=rule))
-    result = {"model": a.model, "crops": len(crops), "qualities": QUALITIES, "anchor": anchor,
+    result = {"model": a.model, "crops": len(crops), "qualities": qualities, "anchor": anchor,
               "tables_only": best_r, "subsampling_only": subs_only, "final": final_r,
-              "subsampling_curves": curves, "log": log, "seconds": round(time.time() - t0)}
+              "shipped_sets": shipped, "subsampling_curves": curves, "log": log,
+              "seconds": round(time.time() - t0)}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "search.json").write_text(json.dumps(result, indent=1))
     md = [f"# Table search for {a.model}", "",
           f"{len(crops)} held-out 176x176 crops of the training pool (not Kodak), qualities "
-          f"{QUALITIES}. BD-rate of the regenerated output against standard tables (4:2:0) "
+          f"{qualities}. BD-rate of the restored output against standard tables (4:2:0) "
           "under the same network; plain = PSNR change of a plain decode at equal bytes.", "",
           "| step | set | BD MS-SSIM dB | BD PSNR | plain decode |", "|---|---|---|---|---|"]
-    for label, r in (("tables only", best_r), ("subsampling only", subs_only), ("both", final_r)):
+    rows = [("tables only", best_r), ("subsampling only", subs_only), ("both", final_r)]
+    for label, r in rows + [(f"shipped {n}", r) for n, r in shipped.items()]:
         s = r["set"]
         md.append(f"| {label} | tilt {s['luma_tilt']:+.2f} / {s['chroma_tilt']:+.2f}, chroma gain "
                   f"{s['chroma_gain']:.2f}, {s['subsampling']} | {r['bd_msssim_db']:+.2f}% | "
                   f"{r['bd_psnr']:+.2f}% | {r['plain_bd_psnr_db']:+.2f} dB |")
     md += ["", f"{len(log)} sets tried in {result['seconds']} s; every score is in search.json.",
-           "Reproduce: `.venv/bin/python bench/tune_tables.py`"]
+           "Reproduce: `.venv/bin/python bench/tune_tables.py " + " ".join(sys.argv[1:]) + "`"]
     (a.out / "search.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

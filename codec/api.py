@@ -25,6 +25,7 @@ from .pack import pack as pack_jxl
 from .regen.infer import pick_device, regenerate
 from .registry import DEFAULT_COMREC, DEFAULT_MODE, DEFAULT_MODEL, find_model
 from .registry import load_model as _registry_load
+from .shrink import shrink
 from .tables import DEFAULT_TABLES, get_table_set
 
 DEFAULT_QUALITY = 40
@@ -70,7 +71,7 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
         data = encode_jpeg(img, quality, subsampling or ts.subsampling_for(quality), optimize=True,
                            progressive=progressive, icc_profile=src.icc_profile, exif=src.exif,
                            qtables=ts.qtables(quality))
-        return write_meta(data, meta)
+        return write_meta(shrink(data, progressive), meta)
 
     return make
 

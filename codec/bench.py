@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, features
 from tqdm import tqdm
 
-from . import api, auto, metrics
+from . import __version__, api, auto, metrics
 from .bench_report import BASELINE, write_outputs
 from .jpeg import decode_jpeg
 from .pack import as_jpeg
@@ -66,10 +66,11 @@ def _half_encode(img: np.ndarray, q: int) -> bytes:
 
     from .comcnn.model import downscale
     from .jpeg import encode_jpeg
+    from .shrink import shrink
 
     x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255
     small = (downscale(x)[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-    data = encode_jpeg(Image.fromarray(small), q)
+    data = shrink(encode_jpeg(Image.fromarray(small), q))  # the same JPEG coding as comrec's
     return data + f"SIZE{img.shape[0]}x{img.shape[1]}".encode()  # trailer: original size
 
 
@@ -112,14 +113,16 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
         pass
     out["half-bicubic"] = Method(
         "half-bicubic", "no network: bicubic 2x downscale, JPEG (Huffman-optimized), bicubic "
-        "2x upscale (the file carries a 14-byte size trailer)", _half_encode, _half_decode)
+        "2x upscale (the file carries a 14-byte size trailer)", _half_encode, _half_decode,
+        version=__version__)
     models = list_models()
     for m in models:
+        ver = f"{m.sha256[:8]}-{__version__}"  # the weights and the file format
         if m.mode == "comrec":
             out[m.id] = Method(
                 m.id, f"regen-codec comrec {m.id} (sha256 {m.sha256[:8]}), RecCNN "
                 f"{m.macs_per_pixel} MACs/pixel", partial(_comrec_encode, model=m.id),
-                partial(_comrec_decode, device=device), version=m.sha256[:8])
+                partial(_comrec_decode, device=device), version=ver)
         if m.mode != "regen":
             continue
 
@@ -135,10 +138,10 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             def dec(data, _id=m.id):
                 return np.asarray(api.decode(data, device=device, model=_id))
 
-            out[name] = Method(name, tdesc, enc, dec, restores_jpeg=True, version=m.sha256[:8])
+            out[name] = Method(name, tdesc, enc, dec, restores_jpeg=True, version=ver)
             out[f"{name}+jxl"] = Method(f"{name}+jxl", tdesc + ", packed as JPEG XL",
                                         partial(enc, pack="jxl"), dec, restores_jpeg=True,
-                                        version=m.sha256[:8])
+                                        version=ver)
     shas = {m.id: m.sha256[:8] for m in models}
     if DEFAULT_COMREC in shas and DEFAULT_MODEL in out:
         # the default pipeline with `--mode auto`: regen or comrec per image (codec.auto)
@@ -150,7 +153,8 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
 
         desc = (f"regen-codec --mode auto: {DEFAULT_MODEL} or {DEFAULT_COMREC} per image, table "
                 f"set {DEFAULT_TABLES}")
-        ver = f"{shas[DEFAULT_MODEL]}-{shas[DEFAULT_COMREC]}-{DEFAULT_TABLES}-{auto.RULE_VERSION}"
+        ver = (f"{shas[DEFAULT_MODEL]}-{shas[DEFAULT_COMREC]}-{DEFAULT_TABLES}-{auto.RULE_VERSION}"
+               f"-{__version__}")
         out["auto"] = Method("auto", desc, auto_enc, auto_dec, version=ver)
         out["auto+jxl"] = Method("auto+jxl", desc + ", packed as JPEG XL",
                                  partial(auto_enc, pack="jxl"), auto_dec, version=ver)

@@ -1,21 +1,30 @@
 """The regen-codec metadata segment inside a standard JPEG file.
 
-An APP15 segment whose payload is a signature followed by compact JSON. Every JPEG decoder
+An APP15 segment whose payload is a signature followed by the fields in a compact binary form
+(format 2: about 75 bytes; format 1 files, written until 2026-11-26, hold JSON and full
+sha256 hex strings, about 250-350 bytes, and still read). At the low rates where the codec wins
+most a whole file is 2-10 kB, so the segment's size is part of the rate. Every JPEG decoder
 skips unknown APPn segments, so the file stays a plain JPEG for any viewer.
+
+Format 2, after the signature: version (1 byte), mode (1 byte: 0 regen, 1 comrec), width and
+height (LEB128), model ID (a string: 1 length byte, UTF-8), the first 8 bytes of the model's
+sha256, table set, encoder version, and in comrec mode the ComCNN's ID (empty when it is
+`<model ID>-com`) and the first 8 bytes of its sha256.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from .errors import CodecError
 
 APP_MARKER = 0xEF  # APP15
 SIGNATURE = b"regen-codec\x00"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MODES = ("regen", "comrec")
+HASH_BYTES = 8  # sha256 prefix kept in format 2 (64 bits: enough to catch a wrong weight file)
 
 
 @dataclass
@@ -33,25 +42,121 @@ class RegenMeta:
     extra: dict = field(default_factory=dict)  # mode-specific fields (e.g. a second network)
 
     def to_bytes(self) -> bytes:
-        return SIGNATURE + json.dumps(asdict(self), separators=(",", ":"), sort_keys=True).encode()
+        """The segment's payload in format 2 (sha256 fields shortened to HASH_BYTES)."""
+        if self.mode not in MODES:
+            raise CodecError(f"unknown mode {self.mode!r}")
+        out = bytearray(SIGNATURE)
+        out += bytes([self.format_version, MODES.index(self.mode)])
+        out += _varint(self.width) + _varint(self.height)
+        out += _text(self.model_id) + _hash(self.model_sha256)
+        out += _text(self.tables) + _text(self.encoder_version)
+        if self.mode == "comrec":
+            com = self.extra.get("comcnn_id", "")
+            out += _text("" if com == f"{self.model_id}-com" else com)
+            out += _hash(self.extra.get("comcnn_sha256", ""))
+        return bytes(out)
 
     @classmethod
     def from_payload(cls, payload: bytes) -> "RegenMeta":
+        body = payload[len(SIGNATURE):]
         try:
-            d = json.loads(payload[len(SIGNATURE):].decode("utf-8"))
-            if d.get("format_version", 0) > FORMAT_VERSION:
-                raise CodecError(
-                    f"file format version {d['format_version']} is newer than this regen-codec "
-                    f"understands ({FORMAT_VERSION}); upgrade regen-codec")
-            known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-            meta = cls(**known)
+            meta = cls._from_json(body) if body[:1] == b"{" else cls._from_binary(body)
         except CodecError:
             raise
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, IndexError, UnicodeDecodeError):
             raise CodecError("the regen-codec metadata segment is damaged") from None
         if meta.mode not in MODES:
             raise CodecError(f"unknown mode {meta.mode!r} in the metadata segment")
         return meta
+
+    @classmethod
+    def _from_json(cls, body: bytes) -> "RegenMeta":
+        """Format 1: compact JSON of every field, full sha256 hex strings."""
+        d = json.loads(body.decode("utf-8"))
+        _check_version(d.get("format_version", 0))
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+
+    @classmethod
+    def _from_binary(cls, body: bytes) -> "RegenMeta":
+        r = _Reader(body)
+        version = r.byte()
+        _check_version(version)
+        mode = MODES[r.byte()]
+        width, height = r.varint(), r.varint()
+        model_id, sha = r.text(), r.hash()
+        tables, encoder = r.text(), r.text()
+        extra = {}
+        if mode == "comrec":
+            com = r.text() or f"{model_id}-com"
+            extra = {"comcnn_id": com, "comcnn_sha256": r.hash()}
+        if r.pos != len(body):
+            raise ValueError("trailing bytes")
+        return cls(mode=mode, model_id=model_id, model_sha256=sha, width=width, height=height,
+                   encoder_version=encoder, format_version=version, tables=tables, extra=extra)
+
+
+def _check_version(version: int) -> None:
+    if version > FORMAT_VERSION:
+        raise CodecError(f"file format version {version} is newer than this regen-codec "
+                         f"understands ({FORMAT_VERSION}); upgrade regen-codec")
+
+
+def _varint(n: int) -> bytes:
+    """Unsigned LEB128."""
+    if n < 0:
+        raise CodecError(f"negative size {n} in the metadata")
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _text(s: str) -> bytes:
+    b = s.encode("utf-8")
+    if len(b) > 255:
+        raise CodecError(f"metadata text too long ({len(b)} bytes): {s[:40]!r}...")
+    return bytes([len(b)]) + b
+
+
+def _hash(hexdigest: str) -> bytes:
+    raw = bytes.fromhex(hexdigest[:2 * HASH_BYTES]) if hexdigest else b""
+    return raw.ljust(HASH_BYTES, b"\0")
+
+
+class _Reader:
+    """Reads format 2 fields; running past the end raises IndexError (a damaged segment)."""
+
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def byte(self) -> int:
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise IndexError("segment too short")
+        self.pos += n
+        return self.data[self.pos - n:self.pos]
+
+    def varint(self) -> int:
+        n, shift = 0, 0
+        while True:
+            b = self.byte()
+            n |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return n
+            shift += 7
+            if shift > 35:
+                raise ValueError("varint too long")
+
+    def text(self) -> str:
+        return self.take(self.byte()).decode("utf-8")
+
+    def hash(self) -> str:
+        return self.take(HASH_BYTES).hex()
 
 
 def _segments(data: bytes):

@@ -20,7 +20,8 @@ def test_encode_writes_metadata_and_a_readable_jpeg(photo):
     data = codec.encode(photo, quality=30)
     meta = read_meta(data)
     m = find_model(DEFAULT_MODEL)
-    assert (meta.mode, meta.model_id, meta.model_sha256) == ("regen", m.id, m.sha256)
+    assert (meta.mode, meta.model_id) == ("regen", m.id)
+    assert len(meta.model_sha256) == 16 and m.sha256.startswith(meta.model_sha256)
     assert (meta.width, meta.height) == (photo.shape[1], photo.shape[0])
     assert meta.encoder_version == codec.__version__
     im = Image.open(io.BytesIO(data))

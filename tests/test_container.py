@@ -1,5 +1,6 @@
 """The metadata segment: round trip, placement, and damaged or foreign files."""
 
+import json
 import struct
 
 import pytest
@@ -12,7 +13,7 @@ from .conftest import jpeg_bytes
 
 
 def _meta(**kw):
-    d = dict(mode="regen", model_id="regen-fast", model_sha256="ab" * 32, width=168,
+    d = dict(mode="regen", model_id="regen-fast", model_sha256="ab" * 8, width=168,
              height=120, encoder_version="0.1.0")
     d.update(kw)
     return RegenMeta(**d)
@@ -71,3 +72,37 @@ def test_damaged_segment_is_an_error(photo):
 def test_not_jpeg_or_truncated_header(data):
     with pytest.raises(CodecError):
         read_meta(data)
+
+
+@pytest.mark.parametrize("com_id", ["cr-com", "someone-elses-com"])
+def test_comrec_fields_round_trip_in_a_small_segment(photo, com_id):
+    meta = _meta(mode="comrec", model_id="cr", width=100001, height=3, tables="regen-v1",
+                 extra={"comcnn_id": com_id, "comcnn_sha256": "cd" * 8})
+    assert RegenMeta.from_payload(meta.to_bytes()) == meta
+    assert len(meta.to_bytes()) < 60 + len(com_id) * (com_id != "cr-com")
+
+
+def test_full_hashes_are_shortened_to_their_prefix():
+    meta = _meta(model_sha256="0123456789abcdef" + "f" * 48)
+    assert RegenMeta.from_payload(meta.to_bytes()).model_sha256 == "0123456789abcdef"
+
+
+def test_format_1_json_files_still_read(photo):
+    """Files written before format 2 (JSON, full hashes) keep decoding."""
+    fields = dict(mode="comrec", model_id="comrec-r7", model_sha256="85" * 32, width=768,
+                  height=512, encoder_version="0.1.0", format_version=1, tables="regen-v1",
+                  extra={"comcnn_id": "comrec-r7-com", "comcnn_sha256": "88" * 32})
+    payload = SIGNATURE + json.dumps(fields, separators=(",", ":")).encode()
+    data = jpeg_bytes(photo)
+    data = data[:2] + bytes([0xFF, APP_MARKER]) + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+    assert read_meta(data) == RegenMeta(**fields)
+
+
+def test_truncated_binary_segment_is_damaged(photo):
+    payload = _meta().to_bytes()
+    for cut in (len(SIGNATURE) + 3, len(payload) - 1):
+        data = jpeg_bytes(photo)
+        body = payload[:cut]
+        data = data[:2] + bytes([0xFF, APP_MARKER]) + struct.pack(">H", len(body) + 2) + body + data[2:]
+        with pytest.raises(CodecError, match="damaged"):
+            read_meta(data)

@@ -1,0 +1,50 @@
+"""Lossless shrinking of finished JPEGs: smaller files, identical pixels, still standard."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import codec
+from codec.container import read_meta, write_meta
+from codec.jpeg import decode_jpeg, encode_jpeg
+from codec.shrink import _segments, compact_headers, shrink
+from codec.tables import REGEN_V1
+
+
+def _markers(data: bytes) -> list[int]:
+    return [m for m, _ in _segments(data)]
+
+
+@pytest.mark.parametrize("q", [3, 30, 90])
+@pytest.mark.parametrize("progressive", [False, True])
+def test_shrink_keeps_every_pixel_and_never_grows(photo, q, progressive):
+    data = encode_jpeg(Image.fromarray(photo), q, "4:2:0", progressive=progressive)
+    small = shrink(data, progressive)
+    assert len(small) <= len(data)
+    assert np.array_equal(decode_jpeg(small)[0], decode_jpeg(data)[0])
+    assert Image.open(io.BytesIO(small)).format == "JPEG"
+
+
+def test_compact_headers_merges_tables_and_drops_jfif(photo):
+    exif = Image.Exif()
+    exif[0x010F] = "camera maker"
+    data = encode_jpeg(Image.fromarray(photo), 30, "4:2:0", icc_profile=b"\0" * 64,
+                       exif=exif.tobytes())
+    assert _markers(data).count(0xDB) == 2 and _markers(data).count(0xC4) == 4
+    small = compact_headers(data)
+    assert len(small) == len(data) - 18 - 4 - 12
+    assert _markers(small).count(0xDB) == 1 and _markers(small).count(0xC4) == 1
+    assert 0xE0 not in _markers(small)
+    im = Image.open(io.BytesIO(small))
+    assert im.info["icc_profile"] == b"\0" * 64 and im.getexif()[0x010F] == "camera maker"
+    assert np.array_equal(decode_jpeg(small)[0], decode_jpeg(data)[0])
+
+
+def test_encoded_files_are_shrunk(photo):
+    """encode's file is smaller than the same JPEG as Pillow writes it, and decodes the same."""
+    data = codec.encode(photo, quality=30, mode="regen")
+    plain = encode_jpeg(Image.fromarray(photo), 30, "4:2:0", qtables=REGEN_V1.qtables(30))
+    assert len(data) < len(write_meta(plain, read_meta(data)))
+    assert np.array_equal(decode_jpeg(data)[0], decode_jpeg(plain)[0])
