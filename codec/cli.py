@@ -126,8 +126,9 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 @click.option("--subsampling", type=click.Choice(["4:2:0", "4:2:2", "4:4:4"]), default=None,
               help="Chroma subsampling of the JPEG [default: the table set's choice for the "
                    "quality; 4:2:0 with standard tables].")
-@click.option("--progressive", is_flag=True, help="Write a progressive JPEG (same pixels, "
-              "often a few % smaller). Default: baseline, Huffman-optimized.")
+@click.option("--progressive", is_flag=True, help="Always write a progressive JPEG (same pixels). "
+              "Default: the smaller of a Huffman-optimized baseline JPEG and mozjpeg's "
+              "progressive rewrite of it.")
 @click.option("--max-pixels", type=int, default=250_000_000, show_default=True,
               help="Refuse inputs larger than this many pixels.")
 @click.option("--pack", type=click.Choice(["jxl"]), default=None,

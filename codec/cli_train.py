@@ -116,9 +116,12 @@ def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, wi
 @click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
               help="Where the two weight files go [default: the run folder].")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Where the networks train (auto: a GPU when there is one); "
+                                      "the real JPEG codec always runs on the CPU.")
 def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience, batch, patch,
                  lr, qmin, qmax, seed, init_rec, init_pair, rate_weight, msssim_weight, com_width,
-                 rec_width1, rec_width2, rec_depth, workdir, export_dir, resume):
+                 rec_width1, rec_width2, rec_depth, workdir, export_dir, resume, device):
     """Train ComCNN + RecCNN in alternation (the JPEG codec between them is not differentiable).
 
     Each round trains RecCNN on real JPEG outputs of the frozen ComCNN, then ComCNN through
@@ -127,6 +130,7 @@ def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience
     improving; with --init, round 0 is the initial pair's score. log.csv holds the history.
     """
     from .reccnn.train import ComrecConfig, train_comrec as run
+    from .regen.infer import pick_device
 
     if qmin > qmax:
         raise click.UsageError(f"--qmin {qmin} is above --qmax {qmax}")
@@ -137,6 +141,7 @@ def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience
                        init=init_pair, rate_weight=rate_weight, msssim_weight=msssim_weight,
                        workdir=workdir or f"runs/{model_id}", export_dir=export_dir or "",
                        com_arch=dict(width=com_width),
-                       rec_arch=dict(width1=rec_width1, width2=rec_width2, depth=rec_depth))
+                       rec_arch=dict(width1=rec_width1, width2=rec_width2, depth=rec_depth),
+                       device=pick_device(device))  # a missing GPU fails before any work
     for p in run(cfg, resume=resume):
         click.echo(f"wrote {p}")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -113,6 +114,12 @@ def test_train_comrec_rounds_rate_term_resume_and_init(cli, train_dir, tmp_path,
     assert [int(x["round"]) for x in rows] == [0, 1] and rows[0]["phase_loss_rec"] == ""
     config = json.loads((tmp_path / "cr2" / "config.json").read_text())
     assert config["qmin"] == 1 and config["msssim_weight"] == 1.5
+    assert config["device"] in ("cpu", "cuda")  # auto resolves to where it ran
+    if not torch.cuda.is_available():
+        r = cli("train", "comrec", "--data", train_dir, "--id", "tcr4", "--device", "cuda",
+                "--workdir", tmp_path / "cr4", *tiny)
+        assert r.exit_code != 0 and "no CUDA GPU" in r.output
+        assert not (tmp_path / "cr4").exists()
     r = cli("train", "comrec", "--data", train_dir, "--id", "tcr3", "--qmin", "30", "--qmax", "20",
             "--workdir", tmp_path / "cr3", *tiny)
     assert r.exit_code != 0 and "--qmin" in r.output

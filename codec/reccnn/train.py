@@ -68,10 +68,12 @@ class ComrecConfig:
     init_rec: str = ""  # start RecCNN from this regen/comrec model ID (or "")
     init: str = ""  # start both networks from this installed comrec pair (ID and ID-com)
     rate_weight: float = 0.0  # ComCNN loss += rate_weight * estimated bits per full-size pixel
+    device: str = "auto"  # auto: a CUDA GPU when there is one (the real codec stays on the CPU)
 
 
 def real_codec(compact: torch.Tensor, qualities) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """Compact images through the real JPEG codec: (decoded [0,1], cond vectors, byte counts)."""
+    """Compact images through the real JPEG codec (on the CPU, with Pillow): (decoded [0,1],
+    cond vectors, byte counts), the tensors on the compact images' device."""
     arrs = (compact.detach().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
     decs, conds, sizes = [], [], []
     for a, q in zip(arrs, qualities):
@@ -80,7 +82,8 @@ def real_codec(compact: torch.Tensor, qualities) -> tuple[torch.Tensor, torch.Te
         conds.append(cond_vector(read_info(im)))
         decs.append(np.array(im.convert("RGB")))
         sizes.append(len(data))
-    return to_tensor(np.stack(decs)), torch.from_numpy(np.stack(conds)), sizes
+    dev = compact.device
+    return to_tensor(np.stack(decs), dev), torch.from_numpy(np.stack(conds)).to(dev), sizes
 
 
 def _tables(q: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,13 +102,14 @@ def pipeline(com, rec, x: torch.Tensor, qualities) -> tuple[torch.Tensor, list[i
 
 def validate(com, rec, val: np.ndarray) -> dict:
     com.eval(), rec.eval()
+    device = next(rec.parameters()).device
     row = {}
     with torch.no_grad():
         for q in VAL_QUALITIES:
             ms, ps, bpp = [], [], []
             for img in val:
-                out, sizes = pipeline(com, rec, to_tensor(img[None]), [q])
-                res = (out.clamp(0, 1) * 255).round().byte()[0].permute(1, 2, 0).numpy()
+                out, sizes = pipeline(com, rec, to_tensor(img[None], device), [q])
+                res = (out.clamp(0, 1) * 255).round().byte()[0].permute(1, 2, 0).cpu().numpy()
                 ms.append(metrics.db(metrics.ms_ssim(img, res)))
                 ps.append(metrics.psnr(img, res))
                 bpp.append(sizes[0] * 8 / (img.shape[0] * img.shape[1]))
@@ -144,6 +148,9 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
     """Alternate until validation stops improving; export the best pair; returns their paths."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
+    if cfg.device == "auto":
+        cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(cfg.device)
     work = Path(cfg.workdir or f"runs/{cfg.id}")
     work.mkdir(parents=True, exist_ok=True)
     ckpt = work / "checkpoint.pt"
@@ -168,18 +175,19 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
         rec = _installed(RecCNN, cfg.init_rec)
     if cfg.init:
         rec, com = _installed(RecCNN, cfg.init), _installed(ComCNN, f"{cfg.init}-com")
+    com, rec = com.to(device), rec.to(device)
     rec.train()
     opt_rec = torch.optim.Adam(rec.parameters(), lr=cfg.lr)
     opt_com = torch.optim.Adam(com.parameters(), lr=cfg.lr)
     state = {"round": 0, "best": -1e9, "best_round": -1, "bad": 0, "elapsed": 0.0}
     if resume and ckpt.exists():
-        ck = torch.load(ckpt, weights_only=True)
+        ck = torch.load(ckpt, weights_only=True, map_location=device)
         com.load_state_dict(ck["com"]), rec.load_state_dict(ck["rec"])
         opt_com.load_state_dict(ck["opt_com"]), opt_rec.load_state_dict(ck["opt_rec"])
         state = json.loads(ck["state"])
         rng.bit_generator.state = json.loads(ck["rng"])
     standin = STANDINS[cfg.standin]
-    tables = {q: _tables(q) for q in range(cfg.qmin, cfg.qmax + 1)}
+    tables = {q: tuple(t.to(device) for t in _tables(q)) for q in range(cfg.qmin, cfg.qmax + 1)}
     conds = {q: cond_vector(read_info(open_jpeg(encode_jpeg(Image.new("RGB", (8, 8)), q, "4:2:0"))))
              for q in tables}  # what RecCNN sees for a real file at each quality
     log = work / "log.csv"
@@ -193,7 +201,7 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
     def batch():
         idx = rng.integers(0, len(pool), cfg.batch)
         imgs = [np.ascontiguousarray(np.rot90(pool[i], rng.integers(0, 4))) for i in idx]
-        return to_tensor(np.stack(imgs)), rng.integers(cfg.qmin, cfg.qmax + 1, cfg.batch)
+        return to_tensor(np.stack(imgs), device), rng.integers(cfg.qmin, cfg.qmax + 1, cfg.batch)
 
     def save_checkpoint():
         tmp = ckpt.with_suffix(".tmp")
@@ -232,7 +240,7 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
             x, qs = batch()
             comp = com(x)
             coded = torch.cat([standin(comp[i:i + 1], *tables[int(q)]) for i, q in enumerate(qs)])
-            cond = torch.from_numpy(np.stack([conds[int(q)] for q in qs]))
+            cond = torch.from_numpy(np.stack([conds[int(q)] for q in qs])).to(device)
             out = rec(upscale(coded, x.shape[-2:]), cond)
             loss = restoration_loss(out, x, cfg.msssim_weight)
             if cfg.rate_weight:
@@ -259,7 +267,8 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
         save_checkpoint()
     if state["best_round"] == 0:
         tqdm.write(f"no round beat the initial pair {cfg.init}: exporting it unchanged")
-    best = torch.load(work / "best.pt", weights_only=True)
+    best = torch.load(work / "best.pt", weights_only=True, map_location="cpu")
+    com, rec = com.cpu(), rec.cpu()
     com.load_state_dict(best["com"]), rec.load_state_dict(best["rec"])
     out_dir = Path(cfg.export_dir) if cfg.export_dir else work
     com_path = save_model(com, f"{cfg.id}-com", out_dir, arch="comcnn", mode="comcnn",
@@ -269,7 +278,7 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
     (work / "train_record.json").write_text(json.dumps({
         "command": " ".join(sys.argv), "torch": torch.__version__,
         "hardware": f"{platform.node()} ({platform.processor() or platform.machine()}, "
-                    f"{torch.get_num_threads()} threads, CPU)",
+                    f"{torch.get_num_threads()} threads, {cfg.device})",
         "train_files": len(tr), "val_files": len(va), "train_crops": int(len(pool)),
         "config": asdict(cfg), "rounds": state["round"], "best_round": state["best_round"],
         "best_score_msssim_db_at_rates": state["best"], "score_bpp": list(SCORE_BPP), "wall_time_s": round(state["elapsed"], 1),
