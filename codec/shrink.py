@@ -6,8 +6,8 @@ part of it. Two rewrites, whichever is smaller is kept:
   3-component file without it decodes as YCbCr everywhere), and the tables go in one DQT and
   one DHT segment instead of two and four (both legal in baseline JPEG);
 - mozjpeg's lossless progressive rewrite (the mozjpeg-lossless-optimization package), which
-  tries many scan scripts: 1-5% smaller on full-size files above quality 10, larger on the
-  smallest files.
+  tries many scan scripts: 1-5% smaller on most full-size files, larger on many small ones
+  (bench/file_overhead.py measures both); skipped above MOZ_MAX_PIXELS.
 The rewrite is checked: its decode must equal the input's, else the input is kept.
 """
 
@@ -18,6 +18,8 @@ import struct
 from .errors import CodecError
 
 SOS, DQT, DHT, APP0 = 0xDA, 0xDB, 0xC4, 0xE0
+#: Larger images skip the mozjpeg rewrite (its pixel check holds two decodes in memory).
+MOZ_MAX_PIXELS = 64_000_000
 
 
 def _segments(data: bytes) -> list[tuple[int, bytes]]:
@@ -72,7 +74,12 @@ def shrink(data: bytes, progressive: bool = False) -> bytes:
     """The smallest lossless form of a JPEG that Pillow wrote; with `progressive`, mozjpeg's
     progressive form (or `data` itself). No rewrite changes a decoded pixel: mozjpeg's output
     is decoded and compared before it is kept."""
+    from .jpeg import open_jpeg
+
     best = data if progressive else compact_headers(data)
+    w, h = open_jpeg(data).size
+    if w * h > MOZ_MAX_PIXELS:  # the check below decodes the image twice: bound the memory
+        return best
     moz = _mozjpeg(data)
     if moz is not None:
         moz = compact_headers(moz)

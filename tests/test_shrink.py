@@ -48,3 +48,12 @@ def test_encoded_files_are_shrunk(photo):
     plain = encode_jpeg(Image.fromarray(photo), 30, "4:2:0", qtables=REGEN_V1.qtables(30))
     assert len(data) < len(write_meta(plain, read_meta(data)))
     assert np.array_equal(decode_jpeg(data)[0], decode_jpeg(plain)[0])
+
+
+def test_huge_images_skip_the_mozjpeg_rewrite(photo, monkeypatch):
+    import codec.shrink as S
+
+    data = encode_jpeg(Image.fromarray(photo), 30, "4:2:0")
+    monkeypatch.setattr(S, "MOZ_MAX_PIXELS", 100)
+    assert shrink(data) == compact_headers(data)
+    assert shrink(data, progressive=True) == data
