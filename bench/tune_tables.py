@@ -69,10 +69,11 @@ def compact_crops(com, crops) -> list[np.ndarray]:
 
 
 def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None, com=None,
-             qualities=QUALITIES) -> dict:
+             qualities=QUALITIES, encode=None) -> dict:
     """Mean bpp and regenerated / plain quality at each quality setting (CompressAI-style dicts).
 
-    `post(jpeg_bytes, quality) -> jpeg_bytes` rewrites each file (e.g. coefficient pruning).
+    `post(jpeg_bytes, quality) -> jpeg_bytes` rewrites each file (e.g. coefficient pruning);
+    `encode(rgb, quality, subsampling, tables) -> jpeg_bytes` replaces Pillow's encoder.
     With `com` (a ComCNN), the coded images are its compact images and `model` (a RecCNN) runs
     on their bicubic 2x upscale, which is also the plain decode."""
     from codec.reccnn.model import upscale
@@ -85,7 +86,8 @@ def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None, com=
         tables = ts.qtables(q)
         dec, conds, nbytes = [], [], []
         for c in coded:
-            data = encode_jpeg(Image.fromarray(c), q, s, qtables=tables)
+            data = (encode(c, q, s, tables) if encode is not None
+                    else encode_jpeg(Image.fromarray(c), q, s, qtables=tables))
             if post is not None:
                 data = post(data, q)
             im = open_jpeg(data)
