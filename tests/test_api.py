@@ -96,3 +96,23 @@ def test_info_reports_quality_and_metadata(photo):
     i = codec.info(codec.encode(photo, quality=35, subsampling="4:4:4"))
     assert abs(i.estimated_quality - 35) <= 1 and i.subsampling == "4:4:4"
     assert i.metadata["model_id"] == DEFAULT_MODEL and i.width == photo.shape[1]
+
+
+def test_format_1_file_decodes_like_format_2(photo):
+    """A file written by encoder 0.1.0 (JSON segment, full sha256) restores as it always did."""
+    import json
+    import struct
+    from dataclasses import asdict
+
+    from codec.container import APP_MARKER, SIGNATURE, strip_meta
+
+    data = codec.encode(photo, quality=30, mode="regen")
+    fields = asdict(read_meta(data))
+    fields.update(format_version=1, encoder_version="0.1.0",
+                  model_sha256=find_model(fields["model_id"]).sha256)
+    payload = SIGNATURE + json.dumps(fields, separators=(",", ":")).encode()
+    plain = strip_meta(data)
+    old = plain[:2] + bytes([0xFF, APP_MARKER]) + struct.pack(">H", len(payload) + 2) + payload + plain[2:]
+    assert read_meta(old).format_version == 1 and len(old) - len(data) > 150
+    assert np.array_equal(np.asarray(codec.decode(old, device="cpu")),
+                          np.asarray(codec.decode(data, device="cpu")))
