@@ -164,6 +164,8 @@ def main() -> None:
     ap.add_argument("--crops", type=int, default=48)
     ap.add_argument("--shared", type=Path, default=root.parent / "shared")
     ap.add_argument("--out", type=Path, default=root / "bench/results/tables")
+    ap.add_argument("--shrink", action="store_true",
+                    help="score the files as `encode` writes them (codec/shrink.py), not as Pillow does")
     a = ap.parse_args()
     t0 = time.time()
     model = load_model(a.model)
@@ -172,8 +174,14 @@ def main() -> None:
     crops = load_crops(a.shared, a.crops)
     print(f"{len(crops)} held-out crops of 176x176, qualities {qualities}", flush=True)
 
+    post = None
+    if a.shrink:
+        from codec.shrink import shrink
+
+        post = lambda data, q: shrink(data)  # noqa: E731
+
     def curve(ts: TableSet, sub: str | None = None) -> dict:
-        return evaluate(model, crops, ts, sub=sub, com=com, qualities=qualities)
+        return evaluate(model, crops, ts, sub=sub, com=com, qualities=qualities, post=post)
 
     anchor = curve(STANDARD)
     log = [{"set": asdict(STANDARD), **score(anchor, anchor)}]
