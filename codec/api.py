@@ -42,10 +42,12 @@ MODES = ("auto", "regen", "comrec")
 
 def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, *,
                tables: str = DEFAULT_TABLES, subsampling: str | None = None,
-               progressive: bool = False, device: str = "cpu") -> Callable[[int], bytes]:
+               progressive: bool = False, device: str = "cpu",
+               for_pack: bool = False) -> Callable[[int], bytes]:
     """A function quality -> regen-codec JPEG bytes of `src` in one mode (regen or comrec).
 
-    The expensive part (ComCNN, in comrec mode) runs once, so a quality search is cheap."""
+    The expensive part (ComCNN, in comrec mode) runs once, so a quality search is cheap.
+    `for_pack`: the file will be packed as JPEG XL (codec.shrink keeps it baseline)."""
     if mode not in ("regen", "comrec"):
         raise CodecError(f"unknown mode {mode!r} (regen or comrec)")
     model = model or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
@@ -71,7 +73,7 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
         data = encode_jpeg(img, quality, subsampling or ts.subsampling_for(quality), optimize=True,
                            progressive=progressive, icc_profile=src.icc_profile, exif=src.exif,
                            qtables=ts.qtables(quality))
-        return write_meta(shrink(data, progressive), meta)
+        return write_meta(shrink(data, progressive, mozjpeg=not for_pack), meta)
 
     return make
 
@@ -95,7 +97,8 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
     if mode not in MODES:
         raise CodecError(f"unknown mode {mode!r} ({', '.join(MODES)})")
     src = load_image(image, max_pixels=max_pixels)
-    opts = dict(tables=tables, subsampling=subsampling, progressive=progressive, device=device)
+    opts = dict(tables=tables, subsampling=subsampling, progressive=progressive, device=device,
+                for_pack=pack == "jxl")
     if mode == "auto":
         from .auto import choose
 

@@ -66,7 +66,7 @@ def _encode_targeted(src, target, model, subsampling, tables, progressive, max_p
 
     res = encode_to_target(load_image(src, max_pixels=max_pixels), target, model,
                            device=pick_device(device), subsampling=subsampling, tables=tables,
-                           progressive=progressive, mode=mode)
+                           progressive=progressive, mode=mode, for_pack=bool(pack))
     if res.quality is None:
         p = res.probes[-1]
         got = (f"MS-SSIM {p.msssim:.4f}" if p.msssim is not None else

@@ -70,15 +70,17 @@ def _mozjpeg(data: bytes) -> bytes | None:
         return None
 
 
-def shrink(data: bytes, progressive: bool = False) -> bytes:
+def shrink(data: bytes, progressive: bool = False, mozjpeg: bool = True) -> bytes:
     """The smallest lossless form of a JPEG that Pillow wrote; with `progressive`, mozjpeg's
     progressive form (or `data` itself). No rewrite changes a decoded pixel: mozjpeg's output
-    is decoded and compared before it is kept."""
+    is decoded and compared before it is kept. `mozjpeg=False` compacts the headers only: for
+    a file that will be packed as JPEG XL, whose packed form of the baseline file is 0.2-1%
+    smaller than that of mozjpeg's rewrite."""
     from .jpeg import open_jpeg
 
     best = data if progressive else compact_headers(data)
     w, h = open_jpeg(data).size
-    if w * h > MOZ_MAX_PIXELS:  # the check below decodes the image twice: bound the memory
+    if not mozjpeg or w * h > MOZ_MAX_PIXELS:  # the check below decodes twice: bound memory
         return best
     moz = _mozjpeg(data)
     if moz is not None:

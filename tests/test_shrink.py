@@ -57,3 +57,15 @@ def test_huge_images_skip_the_mozjpeg_rewrite(photo, monkeypatch):
     monkeypatch.setattr(S, "MOZ_MAX_PIXELS", 100)
     assert shrink(data) == compact_headers(data)
     assert shrink(data, progressive=True) == data
+
+
+def test_files_meant_for_jpeg_xl_stay_baseline(photo):
+    """mozjpeg's progressive rewrite packs 0.2-1% larger, so `--pack jxl` files skip it."""
+    from codec.pack import unpack
+
+    data = encode_jpeg(Image.fromarray(photo), 30, "4:2:0")
+    assert shrink(data, mozjpeg=False) == compact_headers(data)
+    packed = codec.encode(photo, quality=30, mode="regen", pack="jxl")
+    jpeg = unpack(packed)
+    assert 0xC0 in _markers(jpeg) and 0xC2 not in _markers(jpeg)  # baseline frame
+    assert np.array_equal(decode_jpeg(jpeg)[0], decode_jpeg(codec.encode(photo, quality=30, mode="regen"))[0])
