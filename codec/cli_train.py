@@ -51,10 +51,13 @@ def train_group():
 @click.option("--tables", "tables", multiple=True, metavar="SET",
               help="Also code half of the crops with this quantization table set (repeatable; "
                    "see codec/tables.py), so the network learns the tuned tables too.")
+@click.option("--tables-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="With --tables: the share of the crops coded with those sets (the rest get "
+                   "standard tables).")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
 def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, width1, width2,
                 depth, val_every, ckpt_every, workdir, export_dir, device, summary, init, grow_depth,
-                val_fraction, tables, resume):
+                val_fraction, tables, tables_share, resume):
     """Train a regeneration network on random crops JPEG-coded at random qualities (5-95).
 
     Progress bar, checkpoints every --ckpt-every steps, `--resume` continues a killed run.
@@ -73,7 +76,8 @@ def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, wi
                       ckpt_every=ckpt_every, workdir=workdir or f"runs/{model_id}",
                       export_dir=export_dir or "", device=device, summary=summary,
                       arch=dict(width1=width1, width2=width2, depth=depth), init=init,
-                      val_fraction=val_fraction, tables=list(tables), grow_depth=grow_depth)
+                      val_fraction=val_fraction, tables=list(tables), grow_depth=grow_depth,
+                      tables_share=tables_share)
     out = train(cfg, resume=resume)
     if out:
         click.echo(f"wrote {out}")

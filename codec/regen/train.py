@@ -55,7 +55,8 @@ class TrainConfig:
     summary: str = ""
     init: str = ""  # start from these weights (an installed model ID or a .safetensors file)
     val_fraction: float | None = None  # None: one file in 25 held out (see data.split)
-    tables: list[str] = field(default_factory=list)  # table sets for half of the crops
+    tables: list[str] = field(default_factory=list)  # table sets for a share of the crops
+    tables_share: float = 0.5  # that share
     grow_depth: int = 0  # add this many identity-initialized quarter-res layers to the init
 
 
@@ -230,7 +231,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
     losses = []
     t0 = time.time()
     while step < cfg.steps:
-        b = D.sample_batch(pool, cfg.batch, rng, table_sets=table_sets)
+        b = D.sample_batch(pool, cfg.batch, rng, table_sets=table_sets, tuned_prob=cfg.tables_share)
         x = to_tensor(b.coded, device)
         y = to_tensor(b.clean, device)
         c = torch.from_numpy(b.cond).to(device)
