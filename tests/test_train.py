@@ -180,3 +180,16 @@ def test_train_grow_depth_needs_init_and_exports_the_deeper_model(cli, train_dir
 
     info = _read_info(next(work.glob("g-*.safetensors")), builtin=False)
     assert info.config["depth"] == 3
+
+
+def test_tables_share_reaches_the_config(cli, train_dir, tmp_path):
+    work = tmp_path / "share"
+    r = cli("train", "regen", "--data", train_dir, "--id", "tshare", "--steps", "2", "--val-every",
+            "2", "--ckpt-every", "2", "--workdir", work, "--device", "cpu", "--tables", "regen-v1",
+            "--tables-share", "1.0", *TINY)
+    assert r.exit_code == 0, r.output
+    config = json.loads((work / "config.json").read_text())
+    assert config["tables"] == ["regen-v1"] and config["tables_share"] == 1.0
+    r = cli("train", "regen", "--data", train_dir, "--id", "tshare2", "--tables-share", "1.5",
+            "--workdir", tmp_path / "share2", *TINY)
+    assert r.exit_code != 0 and "tables-share" in r.output
