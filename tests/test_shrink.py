@@ -69,3 +69,12 @@ def test_files_meant_for_jpeg_xl_stay_baseline(photo):
     jpeg = unpack(packed)
     assert 0xC0 in _markers(jpeg) and 0xC2 not in _markers(jpeg)  # baseline frame
     assert np.array_equal(decode_jpeg(jpeg)[0], decode_jpeg(codec.encode(photo, quality=30, mode="regen"))[0])
+
+
+def test_mozjpeg_rewrite_is_available(photo):
+    """The dependency is installed and rewrites a file (else shrink silently does less)."""
+    from codec.shrink import _mozjpeg
+
+    data = encode_jpeg(Image.fromarray(photo), 30, "4:2:0")
+    out = _mozjpeg(data)
+    assert out is not None and 0xC2 in _markers(out)  # a progressive frame
