@@ -25,10 +25,11 @@ root = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(root))
 
 from codec import api  # noqa: E402
+from codec.comcnn.infer import compact  # noqa: E402
 from codec.container import SIGNATURE, read_meta, write_meta  # noqa: E402
 from codec.imageio import load_image  # noqa: E402
 from codec.jpeg import decode_jpeg, encode_jpeg  # noqa: E402
-from codec.registry import find_model  # noqa: E402
+from codec.registry import DEFAULT_COMREC, find_model, load_model  # noqa: E402
 from codec.tables import get_table_set  # noqa: E402
 
 QUALITIES = {"regen": [5, 10, 20, 40, 60, 80, 95], "comrec": [1, 3, 5, 10, 15, 20]}
@@ -52,16 +53,21 @@ def main() -> None:
     a = ap.parse_args()
     files = sorted(p for p in a.images.iterdir() if p.suffix.lower() == ".png")
     ts = get_table_set("regen-v1")
+    com = load_model(f"{DEFAULT_COMREC}-com")
     sums = {m: {q: np.zeros(3) for q in qs} for m, qs in QUALITIES.items()}
     progressive = {m: {q: 0 for q in qs} for m, qs in QUALITIES.items()}
     for path in tqdm(files, desc="images"):
         src = load_image(path)
+        coded = {"regen": src.rgb, "comrec": compact(com, src.rgb)}  # what each mode JPEG-codes
         for mode, qs in QUALITIES.items():
             make = api.file_maker(src, mode)
             for q in qs:
                 now = make(q)
                 meta = read_meta(now)
-                plain = _pillow_file(src, mode, q, ts)  # the same JPEG before the shrink
+                # the same JPEG before the shrink, as Pillow writes it
+                plain = encode_jpeg(Image.fromarray(coded[mode]), q, ts.subsampling_for(q),
+                                    optimize=True, icc_profile=src.icc_profile, exif=src.exif,
+                                    qtables=ts.qtables(q))
                 assert np.array_equal(decode_jpeg(plain)[0], decode_jpeg(now)[0])
                 v2 = len(write_meta(plain, meta))
                 sums[mode][q] += (len(plain) + format1_segment(meta), v2, len(now))
@@ -80,26 +86,6 @@ def main() -> None:
                   f"  shrunk {now:9.0f} B ({now / f1 - 1:+.1%}), progressive {progressive[mode][q]}/{n}")
         result["modes"][mode] = rows
     a.out.write_text(json.dumps(result, indent=1) + "\n")
-
-
-_COMPACT: dict = {}
-
-
-def _pillow_file(src, mode: str, q: int, ts) -> bytes:
-    """The JPEG Pillow writes for this image, mode and quality (what `encode` shrinks)."""
-    if mode == "regen":
-        img = Image.fromarray(src.rgb)
-    else:
-        key = id(src)
-        if key not in _COMPACT:
-            from codec.comcnn.infer import compact
-            from codec.registry import DEFAULT_COMREC, load_model
-
-            _COMPACT.clear()
-            _COMPACT[key] = Image.fromarray(compact(load_model(f"{DEFAULT_COMREC}-com"), src.rgb))
-        img = _COMPACT[key]
-    return encode_jpeg(img, q, ts.subsampling_for(q), optimize=True, icc_profile=src.icc_profile,
-                       exif=src.exif, qtables=ts.qtables(q))
 
 
 if __name__ == "__main__":

@@ -134,7 +134,6 @@ def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience
     improving; with --init, round 0 is the initial pair's score. log.csv holds the history.
     """
     from .reccnn.train import ComrecConfig, train_comrec as run
-    from .regen.infer import pick_device
 
     if qmin > qmax:
         raise click.UsageError(f"--qmin {qmin} is above --qmax {qmax}")
@@ -146,6 +145,6 @@ def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience
                        workdir=workdir or f"runs/{model_id}", export_dir=export_dir or "",
                        com_arch=dict(width=com_width),
                        rec_arch=dict(width1=rec_width1, width2=rec_width2, depth=rec_depth),
-                       device=pick_device(device))  # a missing GPU fails before any work
+                       device=device)
     for p in run(cfg, resume=resume):
         click.echo(f"wrote {p}")

@@ -159,7 +159,12 @@ class _Reader:
         return self.take(HASH_BYTES).hex()
 
 
-def _segments(data: bytes):
+def segment(marker: int, payload: bytes) -> bytes:
+    """One JPEG marker segment: marker, length, payload."""
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def header_segments(data: bytes):
     """Yield (marker, start, end) of each header segment up to (not including) the first SOS."""
     if data[:2] != b"\xff\xd8":
         raise CodecError("not a JPEG file (no start-of-image marker)")
@@ -190,7 +195,7 @@ def _segments(data: bytes):
 
 def read_meta(data: bytes) -> RegenMeta | None:
     """The regen-codec metadata of a JPEG, or None for a plain JPEG."""
-    for marker, start, end in _segments(data):
+    for marker, start, end in header_segments(data):
         payload = data[start + 4:end]
         if marker == APP_MARKER and payload.startswith(SIGNATURE):
             return RegenMeta.from_payload(payload)
@@ -200,7 +205,7 @@ def read_meta(data: bytes) -> RegenMeta | None:
 def strip_meta(data: bytes) -> bytes:
     """The same JPEG without any regen-codec segment."""
     out, last = [], 0
-    for marker, start, end in _segments(data):
+    for marker, start, end in header_segments(data):
         if marker == APP_MARKER and data[start + 4:end].startswith(SIGNATURE):
             out.append(data[last:start])
             last = end
@@ -215,10 +220,9 @@ def write_meta(data: bytes, meta: RegenMeta) -> bytes:
     if len(payload) + 2 > 0xFFFF:
         raise CodecError("metadata too large for one JPEG segment")
     insert_at = 2
-    for marker, start, end in _segments(data):
+    for marker, start, end in header_segments(data):
         if 0xE0 <= marker <= 0xEF:
             insert_at = end
         else:
             break
-    segment = bytes([0xFF, APP_MARKER]) + struct.pack(">H", len(payload) + 2) + payload
-    return data[:insert_at] + segment + data[insert_at:]
+    return data[:insert_at] + segment(APP_MARKER, payload) + data[insert_at:]

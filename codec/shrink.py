@@ -13,49 +13,30 @@ The rewrite is checked: its decode must equal the input's, else the input is kep
 
 from __future__ import annotations
 
-import struct
-
+from .container import header_segments, segment
 from .errors import CodecError
+from .jpeg import decode_jpeg, open_jpeg
 
 SOS, DQT, DHT, APP0 = 0xDA, 0xDB, 0xC4, 0xE0
 #: Larger images skip the mozjpeg rewrite (its pixel check holds two decodes in memory).
 MOZ_MAX_PIXELS = 64_000_000
 
 
-def _segments(data: bytes) -> list[tuple[int, bytes]]:
-    """(marker, payload) of each header segment; the last entry is (SOS, everything from it)."""
-    out, pos = [], 2
-    while True:
-        if pos + 4 > len(data) or data[pos] != 0xFF:
-            raise CodecError("the JPEG header is damaged")
-        marker = data[pos + 1]
-        if marker == SOS:
-            out.append((SOS, data[pos:]))
-            return out
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        out.append((marker, data[pos + 4:pos + 2 + length]))
-        pos += 2 + length
-
-
-def _segment(marker: int, payload: bytes) -> bytes:
-    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
-
-
 def compact_headers(data: bytes) -> bytes:
     """`data` without its JFIF segment and with its tables merged into one DQT and one DHT."""
-    segs = _segments(data)
+    segs = [(m, start, data[start + 4:end]) for m, start, end in header_segments(data)]
     out, done = [b"\xff\xd8"], set()
-    for marker, payload in segs:
+    for marker, start, payload in segs:
         if marker == SOS:
-            out.append(payload)
+            out.append(data[start:])  # the scan header and everything after it
         elif marker == APP0 and payload.startswith(b"JFIF\x00"):
             continue
         elif marker in (DQT, DHT):
             if marker not in done:  # all tables of this kind, where the first one stood
                 done.add(marker)
-                out.append(_segment(marker, b"".join(p for m, p in segs if m == marker)))
+                out.append(segment(marker, b"".join(p for m, _, p in segs if m == marker)))
         else:
-            out.append(_segment(marker, payload))
+            out.append(segment(marker, payload))
     return b"".join(out)
 
 
@@ -76,8 +57,6 @@ def shrink(data: bytes, progressive: bool = False, mozjpeg: bool = True) -> byte
     is decoded and compared before it is kept. `mozjpeg=False` compacts the headers only: for
     a file that will be packed as JPEG XL, whose packed form of the baseline file is 0.2-1%
     smaller than that of mozjpeg's rewrite."""
-    from .jpeg import open_jpeg
-
     best = data if progressive else compact_headers(data)
     w, h = open_jpeg(data).size
     if not mozjpeg or w * h > MOZ_MAX_PIXELS:  # the check below decodes twice: bound memory
@@ -91,8 +70,6 @@ def shrink(data: bytes, progressive: bool = False, mozjpeg: bool = True) -> byte
 
 
 def _same_pixels(a: bytes, b: bytes) -> bool:
-    from .jpeg import decode_jpeg
-
     try:
         return bool((decode_jpeg(a)[0] == decode_jpeg(b)[0]).all())
     except CodecError:

@@ -9,12 +9,13 @@ from PIL import Image
 import codec
 from codec.container import read_meta, write_meta
 from codec.jpeg import decode_jpeg, encode_jpeg
-from codec.shrink import _segments, compact_headers, shrink
+from codec.container import header_segments
+from codec.shrink import compact_headers, shrink
 from codec.tables import REGEN_V1
 
 
 def _markers(data: bytes) -> list[int]:
-    return [m for m, _ in _segments(data)]
+    return [m for m, _, _ in header_segments(data)]
 
 
 @pytest.mark.parametrize("q", [3, 30, 90])

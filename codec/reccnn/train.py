@@ -32,6 +32,7 @@ from ..comcnn.model import ComCNN
 from ..comcnn.standin import STANDINS, rate_proxy
 from ..jpeg import cond_vector, encode_jpeg, open_jpeg, read_info
 from ..regen import data as D
+from ..regen.infer import pick_device
 from ..regen.train import restoration_loss, to_tensor
 from ..registry import save_model
 from .model import RecCNN, upscale
@@ -148,8 +149,7 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
     """Alternate until validation stops improving; export the best pair; returns their paths."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    if cfg.device == "auto":
-        cfg.device = "cuda" if torch.cuda.is_available() else "cpu"
+    cfg.device = pick_device(cfg.device)  # auto -> cuda or cpu; a missing GPU fails here
     device = torch.device(cfg.device)
     work = Path(cfg.workdir or f"runs/{cfg.id}")
     work.mkdir(parents=True, exist_ok=True)
