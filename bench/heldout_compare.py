@@ -6,7 +6,7 @@ crops `train regen` keeps aside). Used to decide which model is the default befo
 measured, so the choice is not tuned on the benchmark.
 
     .venv/bin/python bench/heldout_compare.py --models regen-fast,regen-fast-tuned \
-        --tables standard,regen-v1  -> bench/results/tables/heldout-compare.json
+        --tables standard,regen-v1 [--consistency]  -> bench/results/tables/heldout-compare.json
 """
 
 from __future__ import annotations
@@ -30,12 +30,15 @@ def main() -> None:
     ap.add_argument("--crops", type=int, default=48)
     ap.add_argument("--shared", type=Path, default=root.parent / "shared")
     ap.add_argument("--out", type=Path, default=root / "bench/results/tables/heldout-compare.json")
+    ap.add_argument("--consistency", action="store_true",
+                    help="restored outputs go through decode's consistency step (codec/consistency.py)")
     args = ap.parse_args()
     crops = load_crops(args.shared, args.crops)
     models = args.models.split(",")
     sets = [get_table_set(t) for t in args.tables.split(",")]
     nets = {mid: load_model(mid) for mid in models}
-    curves = {(mid, ts.name): evaluate(nets[mid], crops, ts) for mid in models for ts in sets}
+    curves = {(mid, ts.name): evaluate(nets[mid], crops, ts, consistency=args.consistency)
+              for mid in models for ts in sets}
     # the anchor: plain decodes of standard-table files (the same under every model)
     base = curves.get((models[0], STANDARD.name)) or evaluate(nets[models[0]], crops, STANDARD)
     plain = {"bpp": base["bpp"], "psnr-rgb": base["plain-psnr-rgb"],
@@ -53,7 +56,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "reproduce": f".venv/bin/python bench/heldout_compare.py --models {args.models} "
-                     f"--tables {args.tables} --crops {args.crops}",
+                     f"--tables {args.tables} --crops {args.crops}"
+                     + (" --consistency" if args.consistency else "")
+                     + f" --out {args.out.resolve().relative_to(root) if args.out.resolve().is_relative_to(root) else args.out}",
         "crops": len(crops), "crop_px": crops[0].shape[:2], "qualities": QUALITIES,
         "rows": rows}, indent=1) + "\n")
 

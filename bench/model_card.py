@@ -113,7 +113,9 @@ def main() -> None:
              f"- initialized from: {cfg['init'] or 'random (seed)'}"
              + (f"; table sets mixed in: {', '.join(cfg['tables'])}" if cfg.get("tables") else ""),
              f"- {rec['steps']:,} steps of batch {cfg['batch']}, Adam, peak lr {cfg['lr']}, 500-step "
-             f"warm-up then cosine; loss L1 + {cfg['msssim_weight']} (1 - MS-SSIM); seed {cfg['seed']}",
+             f"warm-up then cosine; loss L1 + {cfg['msssim_weight']} (1 - MS-SSIM)"
+             + (" of the output after decode's DCT consistency step (codec/consistency.py)"
+                if cfg.get("consistency") else "") + f"; seed {cfg['seed']}",
              f"- JPEG qualities uniform in 5-95, subsampling 4:2:0 (80%), 4:2:2 and 4:4:4 (10% each), "
              "coded by the same Pillow encoder as `encode`",
              (f"- wall time {rec['wall_time_s'] / 60:.0f} min" if rec.get("wall_time_s") else

@@ -69,13 +69,14 @@ def compact_crops(com, crops) -> list[np.ndarray]:
 
 
 def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None, com=None,
-             qualities=QUALITIES, encode=None) -> dict:
+             qualities=QUALITIES, encode=None, consistency: bool = False) -> dict:
     """Mean bpp and regenerated / plain quality at each quality setting (CompressAI-style dicts).
 
     `post(jpeg_bytes, quality) -> jpeg_bytes` rewrites each file (e.g. coefficient pruning);
     `encode(rgb, quality, subsampling, tables) -> jpeg_bytes` replaces Pillow's encoder.
     With `com` (a ComCNN), the coded images are its compact images and `model` (a RecCNN) runs
-    on their bicubic 2x upscale, which is also the plain decode."""
+    on their bicubic 2x upscale, which is also the plain decode. `consistency`: the restored
+    output goes through decode's last step (codec/consistency.py), as `decode` makes it."""
     from codec.reccnn.model import upscale
 
     coded = crops if com is None else compact_crops(com, crops)
@@ -84,7 +85,7 @@ def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None, com=
     for q in qualities:
         s = sub or ts.subsampling_for(q)
         tables = ts.qtables(q)
-        dec, conds, nbytes = [], [], []
+        dec, conds, nbytes, files = [], [], [], []
         for c in coded:
             data = (encode(c, q, s, tables) if encode is not None
                     else encode_jpeg(Image.fromarray(c), q, s, qtables=tables))
@@ -94,6 +95,7 @@ def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None, com=
             conds.append(cond_vector(read_info(im)))
             dec.append(np.asarray(im.convert("RGB")))
             nbytes.append(len(data))
+            files.append(data)
         with torch.inference_mode():
             x = torch.from_numpy(np.stack(dec)).permute(0, 3, 1, 2).float() / 255
             if com is not None:
@@ -101,6 +103,10 @@ def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None, com=
                 dec = list(x.mul(255).round().byte().permute(0, 2, 3, 1).numpy())
             y = model(x, torch.from_numpy(np.stack(conds)))
             reg = y.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).numpy()
+        if consistency and com is None:
+            from codec.consistency import make_consistent
+
+            reg = [make_consistent(r, d) for r, d in zip(reg, files)]
         px = crops[0].shape[0] * crops[0].shape[1]
         out["bpp"].append(float(np.mean(nbytes)) * 8 / px)
         out["psnr-rgb"].append(float(np.mean([psnr(c, r) for c, r in zip(crops, reg)])))

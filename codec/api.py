@@ -114,11 +114,13 @@ def restored_array(data: bytes, device: str = "cpu", tile: int = DEFAULT_TILE) -
 
 
 def decode(data, device: str = "auto", *, model: str | None = None, tile: int = DEFAULT_TILE,
-           progress: bool = False) -> Image.Image:
+           progress: bool = False, consistency: bool = True) -> Image.Image:
     """Restore a regen-codec JPEG (bytes or path; packed JPEG XL too) with the network it names.
 
     A plain JPEG without metadata is restored with the default model (a CodecWarning says so).
     `model` overrides the file's choice. The result carries the file's ICC profile.
+    `consistency`: pull a regenerated picture's DCT coefficients back towards the ones the file
+    stores (codec.consistency); comrec files are restored at another size and skip it.
     """
     if isinstance(data, (str, Path)):
         from .fileio import read_bytes
@@ -144,6 +146,10 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
                       tile=tile, progress=progress)
     else:
         out = regenerate(net, rgb, cond_vector(jinfo), device=dev, tile=tile, progress=progress)
+        if consistency:
+            from .consistency import make_consistent
+
+            out = make_consistent(out, data)
     img = Image.fromarray(out)
     if meta is not None and (meta.width, meta.height) != img.size:
         raise CodecError(f"decoded size {img.size} differs from the size in the metadata "

@@ -135,10 +135,14 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             def enc(img, q, _id=m.id, _ts=ts.name, **kw):
                 return api.encode(img, quality=q, model=_id, tables=_ts, mode="regen", **kw)
 
-            def dec(data, _id=m.id):
-                return np.asarray(api.decode(data, device=device, model=_id))
+            def dec(data, _id=m.id, consistency=True):
+                return np.asarray(api.decode(data, device=device, model=_id, consistency=consistency))
 
             out[name] = Method(name, tdesc, enc, dec, restores_jpeg=True, version=ver)
+            # the same files decoded without codec.consistency's last step: that step's share
+            out[f"{name}-raw"] = Method(f"{name}-raw", tdesc + ", decoded without the DCT "
+                                        "consistency step", enc, partial(dec, consistency=False),
+                                        restores_jpeg=True, version=ver)
             out[f"{name}+jxl"] = Method(f"{name}+jxl", tdesc + ", packed as JPEG XL",
                                         partial(enc, pack="jxl"), dec, restores_jpeg=True,
                                         version=ver)

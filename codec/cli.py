@@ -215,11 +215,15 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
                    "depend on it beyond rounding).")
 @click.option("-m", "--model", "model_id", default=None,
               help="Use this network instead of the one the file names.")
+@click.option("--no-consistency", is_flag=True,
+              help="Skip the last step of regen-mode decoding, which pulls the restored picture's "
+                   "DCT coefficients back towards the ones the file stores (the same quality for "
+                   "fewer bytes; see README).")
 @_JOBS
 @_SCHEDULER
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
-def decode(inputs, output, fmt, device, tile, model_id, jobs, scheduler, force):
+def decode(inputs, output, fmt, device, tile, model_id, no_consistency, jobs, scheduler, force):
     """Restore regen-codec JPEGs (or packed .jxl) with the network named in each file.
 
     Plain JPEGs without regen-codec metadata use the default model (with a warning).
@@ -230,7 +234,8 @@ def decode(inputs, output, fmt, device, tile, model_id, jobs, scheduler, force):
 
     from .fileops import decode_file
 
-    work = partial(decode_file, device=device, tile=tile, model=model_id, force=force)
+    work = partial(decode_file, device=device, tile=tile, model=model_id, force=force,
+                   consistency=not no_consistency)
     if _is_batch(inputs, output):
         _run_batch(inputs, output, CODED_SUFFIXES, "." + fmt, work, jobs, "decode", scheduler)
         return

@@ -54,10 +54,13 @@ def train_group():
 @click.option("--tables-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="With --tables: the share of the crops coded with those sets (the rest get "
                    "standard tables).")
+@click.option("--consistency", is_flag=True,
+              help="Score the output after the DCT consistency step that `decode` applies "
+                   "(codec/consistency.py), so the network learns to work with it.")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
 def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, width1, width2,
                 depth, val_every, ckpt_every, workdir, export_dir, device, summary, init, grow_depth,
-                val_fraction, tables, tables_share, resume):
+                val_fraction, tables, tables_share, consistency, resume):
     """Train a regeneration network on random crops JPEG-coded at random qualities (5-95).
 
     Progress bar, checkpoints every --ckpt-every steps, `--resume` continues a killed run.
@@ -77,7 +80,7 @@ def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, wi
                       export_dir=export_dir or "", device=device, summary=summary,
                       arch=dict(width1=width1, width2=width2, depth=depth), init=init,
                       val_fraction=val_fraction, tables=list(tables), grow_depth=grow_depth,
-                      tables_share=tables_share)
+                      tables_share=tables_share, consistency=consistency)
     out = train(cfg, resume=resume)
     if out:
         click.echo(f"wrote {out}")

@@ -28,10 +28,11 @@ from .regen.model import RegenNet
 ARCHITECTURES: dict[str, type[torch.nn.Module]] = {
     "regen-unet": RegenNet, "comcnn": ComCNN, "reccnn": RecCNN}
 
-# regen-fast fine-tuned on regen-v1 files: on held-out crops -30.5% vs -29.0% (MS-SSIM dB BD-rate
-# vs plain JPEG) with the default tables, -25.9% vs -26.1% on standard ones
-# (bench/results/tables/heldout-compare.json)
-DEFAULT_MODEL = "regen-fast-tuned"
+# regen-fast-tuned fine-tuned through decode's consistency step: on held-out crops, decoded with
+# that step, -31.1% / -26.0% vs -31.0% / -25.8% (MS-SSIM dB / PSNR BD-rate vs plain JPEG) with the
+# default tables, -26.6% / -22.2% vs -26.3% / -21.8% on standard ones
+# (bench/results/consistency-heldout-compare.json)
+DEFAULT_MODEL = "regen-fast-proj"
 # comrec-r2 trained five more one-network stages (ComCNN, RecCNN, RecCNN at lr 1e-4, ComCNN at
 # 1e-4, RecCNN at 5e-5): validation (held-out crops) MS-SSIM dB at 0.12/0.2/0.3/0.45 bpp 11.315
 # vs 11.204 (bench/results/training/comrec-r7/NOTE.md)

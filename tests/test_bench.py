@@ -55,9 +55,10 @@ def test_lowrate_report_counts_where_auto_kept_comrec(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     head = "method,image,quality,bytes,bpp,psnr\n"
-    rows = ["regen-fast-tuned@regen-v1,a.png,5,900,0.30,25.0",
-            "regen-fast-tuned@regen-v1,b.png,5,400,0.12,24.0",
-            "regen-fast-tuned@regen-v1,a.png,9,990,0.33,26.0",
+    regen = mod.AUTO_REGEN  # the default model on the default tables
+    rows = [f"{regen},a.png,5,900,0.30,25.0",
+            f"{regen},b.png,5,400,0.12,24.0",
+            f"{regen},a.png,9,990,0.33,26.0",
             "auto,a.png,5,900,0.30,25.0",  # the regen file kept
             "auto,b.png,5,380,0.11,24.5",  # comrec kept
             "auto,a.png,9,990,0.33,26.4"]  # same size, other file: comrec kept

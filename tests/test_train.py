@@ -193,3 +193,19 @@ def test_tables_share_reaches_the_config(cli, train_dir, tmp_path):
     r = cli("train", "regen", "--data", train_dir, "--id", "tshare2", "--tables-share", "1.5",
             "--workdir", tmp_path / "share2", *TINY)
     assert r.exit_code != 0 and "tables-share" in r.output
+
+
+def test_consistency_training_runs_the_decode_projection(cli, train_dir, tmp_path, monkeypatch):
+    """--consistency trains the output after codec.consistency's projection, as `decode` makes it."""
+    import codec.consistency as C
+
+    calls = []
+    real = C.project_tensor
+    monkeypatch.setattr("codec.regen.train.project_tensor",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    work = tmp_path / "c"
+    r = cli("train", "regen", "--data", train_dir, "--id", "c", "--steps", 1, "--val-every", 1,
+            "--workdir", work, "--consistency", *TINY)
+    assert r.exit_code == 0, r.output
+    assert json.loads((work / "config.json").read_text())["consistency"] is True
+    assert len(calls) >= 2  # a training batch of 2 crops, then validation

@@ -77,12 +77,13 @@ def build_pool(files: list[Path], patch: int, seed: int, max_per_image: int = 48
 
 
 def jpeg_roundtrip(img: np.ndarray, quality: int, subsampling: str,
-                   qtables=None) -> tuple[np.ndarray, np.ndarray]:
-    """(decoded uint8 image, conditioning vector) of one JPEG coding, exactly as `decode` sees it."""
+                   qtables=None) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """(decoded uint8 image, conditioning vector, the file) of one JPEG coding, exactly as
+    `decode` sees it."""
     data = encode_jpeg(Image.fromarray(img), quality, subsampling, optimize=False, qtables=qtables)
     im = open_jpeg(data)
     info = read_info(im)
-    return np.array(im.convert("RGB")), cond_vector(info)
+    return np.array(im.convert("RGB")), cond_vector(info), data
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Batch:
     clean: np.ndarray  # (B,H,W,3) uint8
     coded: np.ndarray  # (B,H,W,3) uint8
     cond: np.ndarray  # (B,COND_DIM) float32
+    files: list[bytes]  # the JPEG files (for codec.consistency)
 
 
 def sample_batch(pool: np.ndarray, batch: int, rng: np.random.Generator,
@@ -101,7 +103,7 @@ def sample_batch(pool: np.ndarray, batch: int, rng: np.random.Generator,
     With `table_sets` (codec.tables.TableSet), a `tuned_prob` share of the crops is coded with
     one of those sets instead (its tables, and its subsampling for the quality).
     """
-    clean, coded, cond = [], [], []
+    clean, coded, cond, files = [], [], [], []
     for i in rng.integers(0, len(pool), batch):
         img = pool[i]
         if rng.random() < 0.5:
@@ -113,9 +115,10 @@ def sample_batch(pool: np.ndarray, batch: int, rng: np.random.Generator,
         if table_sets and rng.random() < tuned_prob:
             ts = table_sets[rng.integers(len(table_sets))]
             sub, tables = ts.subsampling_for(q), ts.qtables(q)
-        dec, c = jpeg_roundtrip(img, q, sub, tables)
+        dec, c, data = jpeg_roundtrip(img, q, sub, tables)
         clean.append(img)
         coded.append(dec)
         cond.append(c)
-    return Batch(np.stack(clean), np.stack(coded), np.stack(cond))
+        files.append(data)
+    return Batch(np.stack(clean), np.stack(coded), np.stack(cond), files)
 

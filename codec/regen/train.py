@@ -25,6 +25,7 @@ from pytorch_msssim import ms_ssim
 from tqdm import tqdm
 
 from .. import metrics
+from ..consistency import project_tensor, read_coefficients
 from ..registry import save_model
 from ..tables import get_table_set
 from . import data as D
@@ -58,6 +59,7 @@ class TrainConfig:
     tables: list[str] = field(default_factory=list)  # table sets for a share of the crops
     tables_share: float = 0.5  # that share
     grow_depth: int = 0  # add this many identity-initialized quarter-res layers to the init
+    consistency: bool = False  # train the output after codec.consistency's projection, as decoded
 
 
 def to_tensor(a: np.ndarray, device="cpu") -> torch.Tensor:
@@ -98,7 +100,15 @@ def _initial_weights(init: str) -> RegenNet:
     return model
 
 
-def validate(model, val_pool: np.ndarray, device) -> dict:
+def restore(net, x: torch.Tensor, c: torch.Tensor, files: list[bytes], consistency: bool):
+    """The network's output as `decode` makes it: with the consistency projection if asked."""
+    out = net(x, c)
+    if consistency:
+        out = torch.stack([project_tensor(o, read_coefficients(f)) for o, f in zip(out, files)])
+    return out
+
+
+def validate(model, val_pool: np.ndarray, device, consistency: bool = False) -> dict:
     """Mean PSNR / MS-SSIM (dB) gain of regenerated over plain decoding, per validation quality."""
     model.eval()
     row = {}
@@ -106,8 +116,9 @@ def validate(model, val_pool: np.ndarray, device) -> dict:
         for q in VAL_QUALITIES:
             gp, gm = [], []
             for img in val_pool:
-                dec, c = D.jpeg_roundtrip(img, q, "4:2:0")
-                out = model(to_tensor(dec[None], device), torch.from_numpy(c[None]).to(device))
+                dec, c, data = D.jpeg_roundtrip(img, q, "4:2:0")
+                out = restore(model, to_tensor(dec[None], device), torch.from_numpy(c[None]).to(device),
+                              [data], consistency)
                 res = (out.clamp(0, 1) * 255).round().byte()[0].permute(1, 2, 0).cpu().numpy()
                 gp.append(metrics.psnr(img, res) - metrics.psnr(img, dec))
                 gm.append(metrics.db(metrics.ms_ssim(img, res)) - metrics.db(metrics.ms_ssim(img, dec)))
@@ -235,7 +246,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
         x = to_tensor(b.coded, device)
         y = to_tensor(b.clean, device)
         c = torch.from_numpy(b.cond).to(device)
-        loss = restoration_loss(net(x, c), y, cfg.msssim_weight)
+        loss = restoration_loss(restore(net, x, c, b.files, cfg.consistency), y, cfg.msssim_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -254,7 +265,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
                        "elapsed_s": round(elapsed, 1)}
                 losses = []
                 if step % cfg.val_every == 0 or last:
-                    row.update(validate(model, val_pool, device))
+                    row.update(validate(model, val_pool, device, cfg.consistency))
                     bar.write(f"step {step}: val PSNR gain " + " ".join(
                         f"q{q} {row[f'psnr_gain_q{q}']:+.2f}" for q in VAL_QUALITIES) + " dB")
                 with open(log_path, "a", newline="") as f:

@@ -1,0 +1,93 @@
+"""How much does the DCT consistency step (codec/consistency.py) pay, and how narrow should its
+intervals be?
+
+Encodes held-out crops of the training pool (the files `train regen` keeps aside; never Kodak)
+with the default table set, restores them with the default model, and scores the restored
+output with and without the projection, for each rule "keep min(1, A * step**B) of each
+quantization interval": BD-rate (MS-SSIM dB, PSNR) against the unprojected output, and the gain
+per quality setting. Picks codec.consistency's FRACTION_A, FRACTION_B.
+
+    .venv/bin/python bench/tune_consistency.py   -> bench/results/consistency.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tune_tables import QUALITIES, load_crops, root, score  # noqa: E402
+
+import codec.consistency as C  # noqa: E402
+from codec.jpeg import cond_vector, encode_jpeg, open_jpeg, read_info  # noqa: E402
+from codec.metrics import db, ms_ssim, psnr  # noqa: E402
+from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
+from codec.tables import DEFAULT_TABLES, get_table_set  # noqa: E402
+
+RULES = [(a, b) for b in (0.0, 0.1, 0.2, 0.3) for a in (0.4, 0.5, 0.6, 0.7, 0.8, 1.0)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--tables", default=DEFAULT_TABLES)
+    ap.add_argument("--crops", type=int, default=48)
+    ap.add_argument("--shared", type=Path, default=root.parent / "shared")
+    ap.add_argument("--out", type=Path, default=root / "bench/results/consistency.json")
+    a = ap.parse_args()
+    t0 = time.time()
+    model = load_model(a.model)
+    ts = get_table_set(a.tables)
+    crops = load_crops(a.shared, a.crops)
+    px = crops[0].shape[0] * crops[0].shape[1]
+    shipped = (C.FRACTION_A, C.FRACTION_B)
+    names = ["raw"] + [f"A={fa} B={fb}" for fa, fb in RULES]
+    curves = {n: {"bpp": [], "psnr-rgb": [], "ms-ssim-db": []} for n in names}
+    for q in QUALITIES:
+        files = [encode_jpeg(Image.fromarray(c), q, ts.subsampling_for(q), qtables=ts.qtables(q))
+                 for c in crops]
+        ims = [open_jpeg(d) for d in files]
+        x = torch.from_numpy(np.stack([np.asarray(im.convert("RGB")) for im in ims]))
+        cond = torch.from_numpy(np.stack([cond_vector(read_info(im)) for im in ims]))
+        with torch.inference_mode():
+            y = model(x.permute(0, 3, 1, 2).float() / 255, cond)
+        raw = list(y.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).numpy())
+        coefs = [C.read_coefficients(d) for d in files]
+        outs = {"raw": raw}
+        for fa, fb in RULES:
+            C.FRACTION_A, C.FRACTION_B = fa, fb
+            outs[f"A={fa} B={fb}"] = [C.project(r, c) for r, c in zip(raw, coefs)]
+        C.FRACTION_A, C.FRACTION_B = shipped
+        bpp = float(np.mean([len(d) for d in files])) * 8 / px
+        for n, o in outs.items():
+            curves[n]["bpp"].append(bpp)
+            curves[n]["psnr-rgb"].append(float(np.mean([psnr(c, r) for c, r in zip(crops, o)])))
+            curves[n]["ms-ssim-db"].append(db(float(np.mean([ms_ssim(c, r) for c, r in zip(crops, o)]))))
+        print(f"q{q}: {bpp:.3f} bpp ({time.time() - t0:.0f} s)", flush=True)
+    results = {}
+    for n in names[1:]:
+        s = score(curves["raw"], curves[n])
+        s.pop("plain_bd_psnr_db", None)
+        s["gain_psnr_db"] = [round(b - r, 4) for b, r in zip(curves[n]["psnr-rgb"], curves["raw"]["psnr-rgb"])]
+        s["gain_msssim_db"] = [round(b - r, 4) for b, r in zip(curves[n]["ms-ssim-db"], curves["raw"]["ms-ssim-db"])]
+        results[n] = s
+        print(f"{n}: MS-SSIM {s['bd_msssim_db']:+.2f}%  PSNR {s['bd_psnr']:+.2f}%", flush=True)
+    best = min(results, key=lambda n: results[n]["objective"])
+    out = {"model": a.model, "tables": a.tables, "crops": len(crops), "crop_size": list(crops[0].shape[:2]),
+           "qualities": QUALITIES, "shipped": f"A={shipped[0]} B={shipped[1]}", "best": best,
+           "note": "BD-rates (%) of the projected output against the unprojected one, same files",
+           "results": results, "curves": curves, "seconds": round(time.time() - t0)}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"best {best}; wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()

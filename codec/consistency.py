@@ -1,0 +1,140 @@
+"""Consistency with the file: pull the restored picture's DCT coefficients back into the
+quantization intervals of the coefficients the JPEG stores.
+
+The source's coefficients lie in those intervals, so projecting onto them (a convex set) can only
+bring the network's output closer to the source in each component's DCT domain. Each interval is
+narrowed around the stored value by `interval_fraction` of its quantization step: where steps are
+fine, the small network's own guess is worth less than the stored value (held-out crops,
+bench/tune_consistency.py). One torch implementation serves decoding (in strips of MCU rows, so
+memory stays bounded) and training (differentiable, `train regen --consistency`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .imageio import CodecWarning
+
+# interval kept = min(1, A * step**B) of the quantization step; fitted on held-out crops, not Kodak
+FRACTION_A, FRACTION_B = 0.4, 0.2
+STRIP_MCUS = 16  # MCU rows converted at a time when decoding
+
+# JFIF's RGB <-> YCbCr (what libjpeg, and so Pillow, use)
+_RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5],
+                         [0.5, -0.418688, -0.081312]], dtype=torch.float64)
+_YCC2RGB = torch.linalg.inv(_RGB2YCC).float()
+_RGB2YCC = _RGB2YCC.float()
+_DCT = torch.tensor([[math.sqrt((1 if k == 0 else 2) / 8) * math.cos(math.pi * (2 * n + 1) * k / 16)
+                      for n in range(8)] for k in range(8)])  # JPEG's DCT is the orthonormal one
+
+
+def interval_fraction(step: np.ndarray | torch.Tensor):
+    """The share of each quantization interval (step `step`) that the projection keeps."""
+    return (FRACTION_A * step ** FRACTION_B).clip(max=1.0)
+
+
+@dataclass
+class Coefficients:
+    """The quantized DCT coefficients of a 3-component YCbCr JPEG, as libjpeg reads them."""
+
+    blocks: list[np.ndarray]  # per component: (block rows, block cols, 8, 8) int16, natural order
+    qtables: list[np.ndarray]  # per component: 8x8 quantization table
+    factors: list[tuple[int, int]]  # per component: (vertical, horizontal) downsampling factor
+    size: tuple[int, int]  # width, height of the picture
+
+
+def read_coefficients(data: bytes) -> Coefficients | None:
+    """The file's coefficients (via jpeglib), or None where projection does not apply
+    (grayscale, CMYK or RGB-coded JPEGs, or a file libjpeg cannot read)."""
+    import jpeglib
+
+    fd, path = tempfile.mkstemp(suffix=".jpg")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        j = jpeglib.read_dct(path)
+        if j.num_components != 3 or str(j.jpeg_color_space) != "JCS_YCbCr":
+            return None
+        blocks = [np.asarray(j.Y), np.asarray(j.Cb), np.asarray(j.Cr)]
+        qt = [np.asarray(j.qt[n], np.float32) for n in j.quant_tbl_no]
+        sf = np.asarray(j.samp_factor)  # rows (v, h)
+        size = (int(j.width), int(j.height))
+    except Exception as e:  # the picture itself decoded; only the refinement is skipped
+        warnings.warn(f"DCT consistency skipped: libjpeg could not read the coefficients ({e})",
+                      CodecWarning, stacklevel=2)
+        return None
+    finally:
+        os.unlink(path)
+    vmax, hmax = int(sf[:, 0].max()), int(sf[:, 1].max())
+    return Coefficients(blocks, qt, [(vmax // int(v), hmax // int(h)) for v, h in sf], size)
+
+
+def _correction(plane: torch.Tensor, blk: torch.Tensor, q: torch.Tensor, fy: int, fx: int,
+                fraction: torch.Tensor) -> torch.Tensor:
+    """The full-resolution change that moves `plane`'s (HxW, 0-255) coefficients into the
+    intervals stored[i] * q +- fraction * q / 2 of the blocks `blk` (by, bx, 8, 8)."""
+    by, bx = blk.shape[:2]
+    ph, pw = by * 8 * fy, bx * 8 * fx
+    h, w = plane.shape
+    if ph > h or pw > w:  # libjpeg codes whole blocks, extending the picture by its edge
+        plane = F.pad(plane[None, None], (0, max(0, pw - w), 0, max(0, ph - h)), mode="replicate")[0, 0]
+    plane = plane[:ph, :pw]
+    # the encoder averaged fy x fx pixels (chroma subsampling) before its DCT
+    small = F.avg_pool2d(plane[None, None], (fy, fx))[0, 0] if fy * fx > 1 else plane
+    blocks = small.reshape(by, 8, bx, 8).transpose(1, 2) - 128
+    dct = _DCT.to(plane.device)
+    coef = dct @ blocks @ dct.T
+    stored, half = blk * q, 0.5 * fraction * q
+    delta = torch.minimum(torch.maximum(coef, stored - half), stored + half) - coef
+    d = (dct.T @ delta @ dct).transpose(1, 2).reshape(ph // fy, pw // fx)
+    if fy * fx > 1:  # replicating the change is the smallest full-resolution change with that mean
+        d = d.repeat_interleave(fy, 0).repeat_interleave(fx, 1)
+    return d[:h, :w]
+
+
+def project_tensor(rgb: torch.Tensor, coefs: Coefficients, row0: int = 0) -> torch.Tensor:
+    """Project `rgb` (3xHxW float, 0-1; rows row0.. of the picture, row0 on an MCU row) onto the
+    file's narrowed quantization intervals. Differentiable: training runs it after the network."""
+    h, dev = rgb.shape[1], rgb.device
+    shift = torch.tensor([0.0, 128.0, 128.0], device=dev)[:, None, None]
+    ycc = torch.einsum("ij,jhw->ihw", _RGB2YCC.to(dev), rgb * 255) + shift
+    planes = []
+    for c, (blk, q, (fy, fx)) in enumerate(zip(coefs.blocks, coefs.qtables, coefs.factors)):
+        b0 = row0 // (8 * fy)
+        b1 = min(blk.shape[0], -(-(row0 + h) // (8 * fy)))
+        plane = ycc[c]
+        if b1 > b0:
+            qt = torch.from_numpy(np.asarray(q, np.float32)).to(dev)
+            blocks = torch.from_numpy(blk[b0:b1].astype(np.float32)).to(dev)
+            plane = plane + _correction(plane, blocks, qt, fy, fx, interval_fraction(qt))
+        planes.append(plane)
+    return torch.einsum("ij,jhw->ihw", _YCC2RGB.to(dev), torch.stack(planes) - shift) / 255
+
+
+def project(rgb: np.ndarray, coefs: Coefficients) -> np.ndarray:
+    """project_tensor() on an HxWx3 uint8 picture, in strips of MCU rows; returns HxWx3 uint8."""
+    h = rgb.shape[0]
+    step = 8 * max(fy for fy, _ in coefs.factors) * STRIP_MCUS
+    out = np.empty_like(rgb)
+    with torch.inference_mode():
+        for r0 in range(0, h, step):
+            x = torch.from_numpy(np.ascontiguousarray(rgb[r0:r0 + step])).permute(2, 0, 1).float() / 255
+            y = project_tensor(x, coefs, r0)
+            out[r0:r0 + step] = y.mul(255).round_().clamp_(0, 255).byte().permute(1, 2, 0).numpy()
+    return out
+
+
+def make_consistent(rgb: np.ndarray, data: bytes) -> np.ndarray:
+    """project() with the coefficients of JPEG `data`; `rgb` unchanged where it does not apply."""
+    coefs = read_coefficients(data)
+    if coefs is None or coefs.size != (rgb.shape[1], rgb.shape[0]):
+        return rgb
+    return project(rgb, coefs)
