@@ -31,7 +31,7 @@ from codec.metrics import db, ms_ssim, psnr  # noqa: E402
 from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
 from codec.tables import DEFAULT_TABLES, get_table_set  # noqa: E402
 
-RULES = [(a, b) for b in (0.0, 0.1, 0.2, 0.3) for a in (0.4, 0.5, 0.6, 0.7, 0.8, 1.0)]
+RULES = [(a, b) for b in (0.0, 0.1, 0.2, 0.3, 0.4) for a in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)]
 
 
 def main() -> None:
