@@ -56,8 +56,9 @@ def read_coefficients(data: bytes) -> Coefficients | None:
     (grayscale, CMYK or RGB-coded JPEGs, or a file libjpeg cannot read)."""
     import jpeglib
 
-    fd, path = tempfile.mkstemp(suffix=".jpg")
-    try:
+    path = None
+    try:  # jpeglib reads files only; a full or missing temp dir skips the step, like a bad file
+        fd, path = tempfile.mkstemp(suffix=".jpg")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         j = jpeglib.read_dct(path)
@@ -72,7 +73,8 @@ def read_coefficients(data: bytes) -> Coefficients | None:
                       CodecWarning, stacklevel=2)
         return None
     finally:
-        os.unlink(path)
+        if path is not None:
+            os.unlink(path)
     vmax, hmax = int(sf[:, 0].max()), int(sf[:, 1].max())
     return Coefficients(blocks, qt, [(vmax // int(v), hmax // int(h)) for v, h in sf], size)
 

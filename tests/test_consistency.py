@@ -89,3 +89,16 @@ def test_decode_applies_it_unless_asked_not_to(odd_photo):
     assert np.array_equal(raw, regenerate(codec.load_model(DEFAULT_MODEL), rgb, cond_vector(info)))
     done = np.asarray(codec.decode(data))
     assert np.array_equal(done, C.make_consistent(raw, data)) and not np.array_equal(done, raw)
+
+
+def test_unreadable_coefficients_warn_and_keep_the_picture(odd_photo, monkeypatch):
+    """A temp dir that is full (or a file libjpeg refuses) skips the step with a warning."""
+    import tempfile
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    data = _file(odd_photo, "4:2:0")
+    with pytest.warns(codec.CodecWarning, match="consistency skipped"):
+        assert C.make_consistent(odd_photo, data) is odd_photo
