@@ -37,8 +37,8 @@ DEFAULT_MODEL = "regen-fast-proj"
 # 1e-4, RecCNN at 5e-5): validation (held-out crops) MS-SSIM dB at 0.12/0.2/0.3/0.45 bpp 11.315
 # vs 11.204 (bench/results/training/comrec-r7/NOTE.md)
 DEFAULT_COMREC = "comrec-r7"
-# encode's mode. auto is never worse than regen per image (codec.auto); on Kodak it saves 1.1% /
-# 0.7% (MS-SSIM dB / PSNR BD-rate) over all rates and 20.0% / 9.4% below 0.35 bpp
+# encode's mode. auto is never worse than regen per image (codec.auto); on Kodak (decoder 0.2.2)
+# it saves 1.2% / 0.6% (MS-SSIM dB / PSNR BD-rate) over all rates and 16.1% / 8.7% below 0.35 bpp
 # (bench/results/kodak/report-pairs.md, bench/results/kodak-lowrate/report-lowrate.md)
 DEFAULT_MODE = "auto"
 BUILTIN_DIR = Path(__file__).parent / "models"
