@@ -11,7 +11,6 @@ memory stays bounded) and training (differentiable, `train regen --consistency`)
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 import warnings
@@ -22,18 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from .imageio import CodecWarning
+from .transforms import DCT, RGB2YCC, YCC2RGB
 
 # interval kept = min(1, A * step**B) of the quantization step; fitted on held-out crops, not Kodak
 FRACTION_A, FRACTION_B = 0.4, 0.2
 STRIP_MCUS = 16  # MCU rows converted at a time when decoding
 
-# JFIF's RGB <-> YCbCr (what libjpeg, and so Pillow, use)
-_RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5],
-                         [0.5, -0.418688, -0.081312]], dtype=torch.float64)
-_YCC2RGB = torch.linalg.inv(_RGB2YCC).float()
-_RGB2YCC = _RGB2YCC.float()
-_DCT = torch.tensor([[math.sqrt((1 if k == 0 else 2) / 8) * math.cos(math.pi * (2 * n + 1) * k / 16)
-                      for n in range(8)] for k in range(8)])  # JPEG's DCT is the orthonormal one
 
 
 def interval_fraction(step: np.ndarray | torch.Tensor):
@@ -92,7 +85,7 @@ def _correction(plane: torch.Tensor, blk: torch.Tensor, q: torch.Tensor, fy: int
     # the encoder averaged fy x fx pixels (chroma subsampling) before its DCT
     small = F.avg_pool2d(plane[None, None], (fy, fx))[0, 0] if fy * fx > 1 else plane
     blocks = small.reshape(by, 8, bx, 8).transpose(1, 2) - 128
-    dct = _DCT.to(plane.device)
+    dct = DCT.to(plane.device)
     coef = dct @ blocks @ dct.T
     stored, half = blk * q, 0.5 * fraction * q
     delta = torch.minimum(torch.maximum(coef, stored - half), stored + half) - coef
@@ -107,7 +100,7 @@ def project_tensor(rgb: torch.Tensor, coefs: Coefficients, row0: int = 0) -> tor
     file's narrowed quantization intervals. Differentiable: training runs it after the network."""
     h, dev = rgb.shape[1], rgb.device
     shift = torch.tensor([0.0, 128.0, 128.0], device=dev)[:, None, None]
-    ycc = torch.einsum("ij,jhw->ihw", _RGB2YCC.to(dev), rgb * 255) + shift
+    ycc = torch.einsum("ij,jhw->ihw", RGB2YCC.to(dev), rgb * 255) + shift
     planes = []
     for c, (blk, q, (fy, fx)) in enumerate(zip(coefs.blocks, coefs.qtables, coefs.factors)):
         b0 = row0 // (8 * fy)
@@ -118,7 +111,7 @@ def project_tensor(rgb: torch.Tensor, coefs: Coefficients, row0: int = 0) -> tor
             blocks = torch.from_numpy(blk[b0:b1].astype(np.float32)).to(dev)
             plane = plane + _correction(plane, blocks, qt, fy, fx, interval_fraction(qt))
         planes.append(plane)
-    return torch.einsum("ij,jhw->ihw", _YCC2RGB.to(dev), torch.stack(planes) - shift) / 255
+    return torch.einsum("ij,jhw->ihw", YCC2RGB.to(dev), torch.stack(planes) - shift) / 255
 
 
 def project(rgb: np.ndarray, coefs: Coefficients) -> np.ndarray:

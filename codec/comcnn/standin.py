@@ -10,26 +10,11 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
-_RGB2YCC = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5],
-                         [0.5, -0.418688, -0.081312]])
-_YCC2RGB = torch.linalg.inv(_RGB2YCC)
+from ..transforms import DCT, RGB2YCC, YCC2RGB
 
-
-def _dct_matrix() -> torch.Tensor:
-    m = torch.zeros(8, 8)
-    for k in range(8):
-        for n in range(8):
-            m[k, n] = math.cos(math.pi * (2 * n + 1) * k / 16) * (
-                math.sqrt(1 / 8) if k == 0 else math.sqrt(2 / 8))
-    return m
-
-
-_DCT = _dct_matrix()
 
 
 def st_round(x: torch.Tensor) -> torch.Tensor:
@@ -43,7 +28,7 @@ def _dct(c: torch.Tensor) -> torch.Tensor:
     c = F.pad(c, (0, (-w) % 8, 0, (-h) % 8), mode="replicate")
     H, W = c.shape[-2:]
     blk = c.reshape(b, H // 8, 8, W // 8, 8).permute(0, 1, 3, 2, 4)
-    d = _DCT.to(c)
+    d = DCT.to(c)
     return d @ blk @ d.T
 
 
@@ -52,7 +37,7 @@ def _blocks(c: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     b, _, h, w = c.shape
     coef = _dct(c)
     H, W = coef.shape[1] * 8, coef.shape[2] * 8
-    d = _DCT.to(c)
+    d = DCT.to(c)
     coef = st_round(coef / q) * q
     rec = d.T @ coef @ d
     return rec.permute(0, 1, 3, 2, 4).reshape(b, 1, H, W)[..., :h, :w]
@@ -60,7 +45,7 @@ def _blocks(c: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 
 def _planes(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """x (B,3,H,W in [0,1]) -> centred luma (B,1,H,W) and 4:2:0 chroma (B,2,H/2,W/2), 0..255."""
-    ycc = torch.einsum("ij,bjhw->bihw", _RGB2YCC.to(x), x.clamp(0, 1) * 255)
+    ycc = torch.einsum("ij,bjhw->bihw", RGB2YCC.to(x), x.clamp(0, 1) * 255)
     h, w = x.shape[-2:]
     chroma = F.avg_pool2d(F.pad(ycc[:, 1:], (0, w % 2, 0, h % 2), mode="replicate"), 2)
     return ycc[:, :1] - 128, chroma
@@ -89,7 +74,7 @@ def jpeg_standin(x: torch.Tensor, luma_q: torch.Tensor, chroma_q: torch.Tensor) 
     cr = _blocks(chroma[:, 1:], chroma_q.to(x).reshape(8, 8))
     up = F.interpolate(torch.cat([cb, cr], 1), scale_factor=2, mode="bilinear",
                        align_corners=False)[..., :h, :w]
-    rgb = torch.einsum("ij,bjhw->bihw", _YCC2RGB.to(x), torch.cat([y, up], 1))
+    rgb = torch.einsum("ij,bjhw->bihw", YCC2RGB.to(x), torch.cat([y, up], 1))
     return st_round(rgb.clamp(0, 255)) / 255
 
 
