@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def main() -> None:
         "reproduce": f".venv/bin/python bench/heldout_compare.py --models {args.models} "
                      f"--tables {args.tables} --crops {args.crops}"
                      + (" --consistency" if args.consistency else "")
-                     + f" --out {args.out.resolve().relative_to(root) if args.out.resolve().is_relative_to(root) else args.out}",
+                     + f" --out {os.path.relpath(args.out, root)}",
         "crops": len(crops), "crop_px": crops[0].shape[:2], "qualities": QUALITIES,
         "rows": rows}, indent=1) + "\n")
 

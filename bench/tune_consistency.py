@@ -19,15 +19,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import QUALITIES, load_crops, root, score  # noqa: E402
+from tune_tables import QUALITIES, code_and_restore, load_crops, mean_quality, root, score  # noqa: E402
 
 import codec.consistency as C  # noqa: E402
-from codec.jpeg import cond_vector, encode_jpeg, open_jpeg, read_info  # noqa: E402
-from codec.metrics import db, ms_ssim, psnr  # noqa: E402
 from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
 from codec.tables import DEFAULT_TABLES, get_table_set  # noqa: E402
 
@@ -51,14 +47,7 @@ def main() -> None:
     names = ["raw"] + [f"A={fa} B={fb}" for fa, fb in RULES]
     curves = {n: {"bpp": [], "psnr-rgb": [], "ms-ssim-db": []} for n in names}
     for q in QUALITIES:
-        files = [encode_jpeg(Image.fromarray(c), q, ts.subsampling_for(q), qtables=ts.qtables(q))
-                 for c in crops]
-        ims = [open_jpeg(d) for d in files]
-        x = torch.from_numpy(np.stack([np.asarray(im.convert("RGB")) for im in ims]))
-        cond = torch.from_numpy(np.stack([cond_vector(read_info(im)) for im in ims]))
-        with torch.inference_mode():
-            y = model(x.permute(0, 3, 1, 2).float() / 255, cond)
-        raw = list(y.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).numpy())
+        files, _, raw = code_and_restore(model, crops, ts, q)
         coefs = [C.read_coefficients(d) for d in files]
         outs = {"raw": raw}
         for fa, fb in RULES:
@@ -67,9 +56,10 @@ def main() -> None:
         C.FRACTION_A, C.FRACTION_B = shipped
         bpp = float(np.mean([len(d) for d in files])) * 8 / px
         for n, o in outs.items():
+            p, m = mean_quality(crops, o)
             curves[n]["bpp"].append(bpp)
-            curves[n]["psnr-rgb"].append(float(np.mean([psnr(c, r) for c, r in zip(crops, o)])))
-            curves[n]["ms-ssim-db"].append(db(float(np.mean([ms_ssim(c, r) for c, r in zip(crops, o)]))))
+            curves[n]["psnr-rgb"].append(p)
+            curves[n]["ms-ssim-db"].append(m)
         print(f"q{q}: {bpp:.3f} bpp ({time.time() - t0:.0f} s)", flush=True)
     results = {}
     for n in names[1:]:

@@ -18,7 +18,6 @@ comrec's lower qualities; the plain decode is then that bicubic upscale.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import time
@@ -68,6 +67,41 @@ def compact_crops(com, crops) -> list[np.ndarray]:
         return list(com(x).clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).numpy())
 
 
+def code_and_restore(model, coded, ts: TableSet, q: int, sub: str | None = None, post=None,
+                     com=None, encode=None, size=None):
+    """One quality setting: the files of the `coded` images, their plain decodes and the
+    network's restored outputs (uint8). `post`, `encode` and `com` as in evaluate(); with `com`,
+    the plain decodes are the bicubic upscales to `size` that the RecCNN restores."""
+    from codec.reccnn.model import upscale
+
+    s = sub or ts.subsampling_for(q)
+    tables = ts.qtables(q)
+    dec, conds, files = [], [], []
+    for c in coded:
+        data = (encode(c, q, s, tables) if encode is not None
+                else encode_jpeg(Image.fromarray(c), q, s, qtables=tables))
+        if post is not None:
+            data = post(data, q)
+        im = open_jpeg(data)
+        conds.append(cond_vector(read_info(im)))
+        dec.append(np.asarray(im.convert("RGB")))
+        files.append(data)
+    with torch.inference_mode():
+        x = torch.from_numpy(np.stack(dec)).permute(0, 3, 1, 2).float() / 255
+        if com is not None:
+            x = upscale(x, size)
+            dec = list(x.mul(255).round().byte().permute(0, 2, 3, 1).numpy())
+        y = model(x, torch.from_numpy(np.stack(conds)))
+        reg = list(y.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).numpy())
+    return files, dec, reg
+
+
+def mean_quality(crops, images) -> tuple[float, float]:
+    """Mean PSNR of `images` against `crops`, and their mean MS-SSIM in dB."""
+    return (float(np.mean([psnr(c, r) for c, r in zip(crops, images)])),
+            db(float(np.mean([ms_ssim(c, r) for c, r in zip(crops, images)]))))
+
+
 def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None, com=None,
              qualities=QUALITIES, encode=None, consistency: bool = False) -> dict:
     """Mean bpp and regenerated / plain quality at each quality setting (CompressAI-style dicts).
@@ -77,42 +111,21 @@ def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None, com=
     With `com` (a ComCNN), the coded images are its compact images and `model` (a RecCNN) runs
     on their bicubic 2x upscale, which is also the plain decode. `consistency`: the restored
     output goes through decode's last step (codec/consistency.py), as `decode` makes it."""
-    from codec.reccnn.model import upscale
-
     coded = crops if com is None else compact_crops(com, crops)
-    size = crops[0].shape[:2]
+    px = crops[0].shape[0] * crops[0].shape[1]
     out = {k: [] for k in ("bpp", "psnr-rgb", "ms-ssim-db", "plain-psnr-rgb", "plain-ms-ssim-db")}
     for q in qualities:
-        s = sub or ts.subsampling_for(q)
-        tables = ts.qtables(q)
-        dec, conds, nbytes, files = [], [], [], []
-        for c in coded:
-            data = (encode(c, q, s, tables) if encode is not None
-                    else encode_jpeg(Image.fromarray(c), q, s, qtables=tables))
-            if post is not None:
-                data = post(data, q)
-            im = open_jpeg(data)
-            conds.append(cond_vector(read_info(im)))
-            dec.append(np.asarray(im.convert("RGB")))
-            nbytes.append(len(data))
-            files.append(data)
-        with torch.inference_mode():
-            x = torch.from_numpy(np.stack(dec)).permute(0, 3, 1, 2).float() / 255
-            if com is not None:
-                x = upscale(x, size)
-                dec = list(x.mul(255).round().byte().permute(0, 2, 3, 1).numpy())
-            y = model(x, torch.from_numpy(np.stack(conds)))
-            reg = y.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).numpy()
+        files, dec, reg = code_and_restore(model, coded, ts, q, sub, post, com, encode,
+                                           size=crops[0].shape[:2])
         if consistency and com is None:
             from codec.consistency import make_consistent
 
             reg = [make_consistent(r, d) for r, d in zip(reg, files)]
-        px = crops[0].shape[0] * crops[0].shape[1]
-        out["bpp"].append(float(np.mean(nbytes)) * 8 / px)
-        out["psnr-rgb"].append(float(np.mean([psnr(c, r) for c, r in zip(crops, reg)])))
-        out["ms-ssim-db"].append(db(float(np.mean([ms_ssim(c, r) for c, r in zip(crops, reg)]))))
-        out["plain-psnr-rgb"].append(float(np.mean([psnr(c, d) for c, d in zip(crops, dec)])))
-        out["plain-ms-ssim-db"].append(db(float(np.mean([ms_ssim(c, d) for c, d in zip(crops, dec)]))))
+        out["bpp"].append(float(np.mean([len(d) for d in files])) * 8 / px)
+        for prefix, images in (("", reg), ("plain-", dec)):
+            p, m = mean_quality(crops, images)
+            out[prefix + "psnr-rgb"].append(p)
+            out[prefix + "ms-ssim-db"].append(m)
     return out
 
 
