@@ -30,6 +30,11 @@ from codec.tables import DEFAULT_TABLES, get_table_set  # noqa: E402
 RULES = [(a, b) for b in (0.0, 0.1, 0.2, 0.3, 0.4) for a in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)]
 
 
+def parse_rules(text: str) -> list[tuple[float, float]]:
+    """"0.2:0.4,0.15:0.5" -> [(0.2, 0.4), (0.15, 0.5)]"""
+    return [tuple(float(v) for v in r.split(":")) for r in text.split(",")]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=DEFAULT_MODEL)
@@ -37,6 +42,8 @@ def main() -> None:
     ap.add_argument("--crops", type=int, default=48)
     ap.add_argument("--shared", type=Path, default=root.parent / "shared")
     ap.add_argument("--out", type=Path, default=root / "bench/results/consistency.json")
+    ap.add_argument("--rules", type=parse_rules, default=RULES,
+                    help="A:B pairs to score, comma-separated (default: the committed grid)")
     a = ap.parse_args()
     t0 = time.time()
     model = load_model(a.model)
@@ -44,13 +51,13 @@ def main() -> None:
     crops = load_crops(a.shared, a.crops)
     px = crops[0].shape[0] * crops[0].shape[1]
     shipped = (C.FRACTION_A, C.FRACTION_B)
-    names = ["raw"] + [f"A={fa} B={fb}" for fa, fb in RULES]
+    names = ["raw"] + [f"A={fa} B={fb}" for fa, fb in a.rules]
     curves = {n: {"bpp": [], "psnr-rgb": [], "ms-ssim-db": []} for n in names}
     for q in QUALITIES:
         files, _, raw = code_and_restore(model, crops, ts, q)
         coefs = [C.read_coefficients(d) for d in files]
         outs = {"raw": raw}
-        for fa, fb in RULES:
+        for fa, fb in a.rules:
             C.FRACTION_A, C.FRACTION_B = fa, fb
             outs[f"A={fa} B={fb}"] = [C.project(r, c) for r, c in zip(raw, coefs)]
         C.FRACTION_A, C.FRACTION_B = shipped
