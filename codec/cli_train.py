@@ -16,8 +16,10 @@ def train_group():
 
 @train_group.command("regen")
 @click.option("--data", "data", multiple=True, type=click.Path(exists=True, file_okay=False),
-              required=True, help="Folder of training images (repeatable; searched recursively). "
+              help="Folder of training images (repeatable; searched recursively). "
               "A fixed slice is held out for validation (see --val-fraction).")
+@click.option("--pack", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Train on a crop pack (`regen-codec train pack`) instead of --data folders.")
 @click.option("--id", "model_id", required=True, help="Model ID to register the result under.")
 @click.option("--steps", default=20000, show_default=True, help="Optimizer steps in total.")
 @click.option("--batch", default=16, show_default=True, help="Crops per step (per process).")
@@ -57,14 +59,24 @@ def train_group():
 @click.option("--consistency", is_flag=True,
               help="Score the output after the DCT consistency step that `decode` applies "
                    "(codec/consistency.py), so the network learns to work with it.")
+@click.option("--workers", default=0, show_default=True, type=click.IntRange(0, 64),
+              help="Processes that JPEG-code the batches (0: the training process). On a GPU, "
+                   "use about as many as there are CPU cores; batches do not depend on it.")
+@click.option("--time-limit", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Minutes of wall time: the learning rate anneals by steps or time, whichever "
+                   "is further along, and the run exports its weights when time is up (0: none).")
+@click.option("--amp", is_flag=True, help="bfloat16 autocast for the network while it trains "
+              "(GPUs, and CPUs with AVX-512 BF16 or AMX: about 1.8x faster); validation and "
+              "exported weights stay float32.")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
-def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, width1, width2,
+def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weight, width1, width2,
                 depth, val_every, ckpt_every, workdir, export_dir, device, summary, init, grow_depth,
-                val_fraction, tables, tables_share, consistency, resume):
+                val_fraction, tables, tables_share, consistency, workers, time_limit, amp, resume):
     """Train a regeneration network on random crops JPEG-coded at random qualities (5-95).
 
     Progress bar, checkpoints every --ckpt-every steps, `--resume` continues a killed run.
     Works on CPU, on one GPU, or under `torchrun --nproc_per_node N` (DistributedDataParallel).
+    Each step's batch depends on the seed, the process rank and the step alone.
     """
     from .regen.train import TrainConfig, train
     from .tables import get_table_set
@@ -73,17 +85,59 @@ def train_regen(data, model_id, steps, batch, patch, lr, seed, msssim_weight, wi
         get_table_set(t)  # an unknown set fails before any work
     if grow_depth and not init:
         raise click.UsageError("--grow-depth deepens the --init model: name one with --init")
+    if bool(data) == bool(pack):
+        raise click.UsageError("name the training images with --data folders or with one --pack")
+    if pack and val_fraction is not None:
+        raise click.UsageError("--val-fraction splits --data folders; a pack's split is fixed")
 
-    cfg = TrainConfig(data=list(data), id=model_id, steps=steps, batch=batch, patch=patch, lr=lr,
+    cfg = TrainConfig(data=list(data), pack=pack or "", workers=workers, time_limit=time_limit,
+                      amp=amp, id=model_id, steps=steps, batch=batch, patch=patch, lr=lr,
                       seed=seed, msssim_weight=msssim_weight, val_every=val_every,
                       ckpt_every=ckpt_every, workdir=workdir or f"runs/{model_id}",
                       export_dir=export_dir or "", device=device, summary=summary,
                       arch=dict(width1=width1, width2=width2, depth=depth), init=init,
                       val_fraction=val_fraction, tables=list(tables), grow_depth=grow_depth,
                       tables_share=tables_share, consistency=consistency)
-    out = train(cfg, resume=resume)
+    try:
+        out = train(cfg, resume=resume)
+    except ValueError as e:  # a bad pack, a patch the pack cannot give
+        raise click.ClickException(str(e)) from None
     if out:
         click.echo(f"wrote {out}")
+
+
+@train_group.command("pack")
+@click.option("--data", "data", multiple=True, type=click.Path(exists=True, file_okay=False),
+              required=True, help="Folder of training images (repeatable; searched recursively).")
+@click.option("--out", type=click.Path(dir_okay=False), required=True,
+              help="The pack to write (an .npz file; an existing one is not overwritten).")
+@click.option("--patch", default=160, show_default=True, type=click.IntRange(16, 1024),
+              help="Crop side; `train regen --patch` may then take any window up to it.")
+@click.option("--max-mb", default=40.0, show_default=True, type=click.FloatRange(0.1),
+              help="Size budget in MiB: a random share of the crops that fits is stored.")
+@click.option("--seed", default=0, show_default=True, help="Random seed (crops and their choice).")
+@click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=None,
+              help="As for `train regen` [default: one file in 25].")
+def train_pack(data, out, patch, max_mb, seed, val_fraction):
+    """Pack training crops into one file, for a machine that has the repository but not the
+    images (e.g. a GPU machine that gets only carried folders): `train regen --pack FILE`.
+
+    Crops are cut as `train regen` cuts them, with its train / validation split of the files,
+    and stored as lossless WebP (about half the raw size).
+    """
+    from .regen.croppack import write_pack
+
+    out = Path(out)
+    if out.exists():
+        raise click.ClickException(f"{out} exists; choose another --out or remove it first")
+    try:
+        info = write_pack([Path(d) for d in data], out, patch, max_mb, seed, val_fraction)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"wrote {out}: {info.train_crops} of {info.pool_crops} training crops "
+               f"({info.patch} px) from {info.train_files} files, {info.val_crops} validation "
+               f"crops ({info.val_patch} px) from {info.val_files} held-out files, "
+               f"{out.stat().st_size / 2 ** 20:.1f} MiB")
 
 
 @train_group.command("comrec")

@@ -74,44 +74,73 @@ def read_coefficients(data: bytes) -> Coefficients | None:
 
 def _correction(plane: torch.Tensor, blk: torch.Tensor, q: torch.Tensor, fy: int, fx: int,
                 fraction: torch.Tensor) -> torch.Tensor:
-    """The full-resolution change that moves `plane`'s (HxW, 0-255) coefficients into the
-    intervals stored[i] * q +- fraction * q / 2 of the blocks `blk` (by, bx, 8, 8)."""
-    by, bx = blk.shape[:2]
+    """The full-resolution change that moves the (N,H,W, 0-255) planes' coefficients into the
+    intervals stored[i] * q +- fraction * q / 2 of the blocks `blk` (N, by, bx, 8, 8); `q` and
+    `fraction` are (N, 8, 8)."""
+    n, by, bx = blk.shape[:3]
     ph, pw = by * 8 * fy, bx * 8 * fx
-    h, w = plane.shape
+    h, w = plane.shape[1:]
     if ph > h or pw > w:  # libjpeg codes whole blocks, extending the picture by its edge
-        plane = F.pad(plane[None, None], (0, max(0, pw - w), 0, max(0, ph - h)), mode="replicate")[0, 0]
-    plane = plane[:ph, :pw]
+        plane = F.pad(plane[:, None], (0, max(0, pw - w), 0, max(0, ph - h)), mode="replicate")[:, 0]
+    plane = plane[:, :ph, :pw]
     # the encoder averaged fy x fx pixels (chroma subsampling) before its DCT
-    small = F.avg_pool2d(plane[None, None], (fy, fx))[0, 0] if fy * fx > 1 else plane
-    blocks = small.reshape(by, 8, bx, 8).transpose(1, 2) - 128
+    small = F.avg_pool2d(plane[:, None], (fy, fx))[:, 0] if fy * fx > 1 else plane
+    blocks = small.reshape(n, by, 8, bx, 8).transpose(2, 3) - 128
     dct = DCT.to(plane.device)
     coef = dct @ blocks @ dct.T
+    q, fraction = q[:, None, None], fraction[:, None, None]
     stored, half = blk * q, 0.5 * fraction * q
     delta = torch.minimum(torch.maximum(coef, stored - half), stored + half) - coef
-    d = (dct.T @ delta @ dct).transpose(1, 2).reshape(ph // fy, pw // fx)
+    d = (dct.T @ delta @ dct).transpose(2, 3).reshape(n, ph // fy, pw // fx)
     if fy * fx > 1:  # replicating the change is the smallest full-resolution change with that mean
-        d = d.repeat_interleave(fy, 0).repeat_interleave(fx, 1)
-    return d[:h, :w]
+        d = d.repeat_interleave(fy, 1).repeat_interleave(fx, 2)
+    return d[:, :h, :w]
+
+
+def _project(rgb: torch.Tensor, blocks: list[np.ndarray], qtables: list[np.ndarray],
+             factors: list[tuple[int, int]], row0: int = 0) -> torch.Tensor:
+    """Project N pictures (N,3,H,W, 0-1) that share block layout and subsampling; per component,
+    `blocks` is (N, by, bx, 8, 8) and `qtables` (N, 8, 8)."""
+    h, dev = rgb.shape[2], rgb.device
+    shift = torch.tensor([0.0, 128.0, 128.0], device=dev)[:, None, None]
+    ycc = torch.einsum("ij,njhw->nihw", RGB2YCC.to(dev), rgb * 255) + shift
+    planes = []
+    for c, (blk, q, (fy, fx)) in enumerate(zip(blocks, qtables, factors)):
+        b0 = row0 // (8 * fy)
+        b1 = min(blk.shape[1], -(-(row0 + h) // (8 * fy)))
+        plane = ycc[:, c]
+        if b1 > b0:
+            qt = torch.from_numpy(np.asarray(q, np.float32)).to(dev)
+            bt = torch.from_numpy(blk[:, b0:b1].astype(np.float32)).to(dev)
+            plane = plane + _correction(plane, bt, qt, fy, fx, interval_fraction(qt))
+        planes.append(plane)
+    return torch.einsum("ij,njhw->nihw", YCC2RGB.to(dev), torch.stack(planes, 1) - shift) / 255
 
 
 def project_tensor(rgb: torch.Tensor, coefs: Coefficients, row0: int = 0) -> torch.Tensor:
     """Project `rgb` (3xHxW float, 0-1; rows row0.. of the picture, row0 on an MCU row) onto the
-    file's narrowed quantization intervals. Differentiable: training runs it after the network."""
-    h, dev = rgb.shape[1], rgb.device
-    shift = torch.tensor([0.0, 128.0, 128.0], device=dev)[:, None, None]
-    ycc = torch.einsum("ij,jhw->ihw", RGB2YCC.to(dev), rgb * 255) + shift
-    planes = []
-    for c, (blk, q, (fy, fx)) in enumerate(zip(coefs.blocks, coefs.qtables, coefs.factors)):
-        b0 = row0 // (8 * fy)
-        b1 = min(blk.shape[0], -(-(row0 + h) // (8 * fy)))
-        plane = ycc[c]
-        if b1 > b0:
-            qt = torch.from_numpy(np.asarray(q, np.float32)).to(dev)
-            blocks = torch.from_numpy(blk[b0:b1].astype(np.float32)).to(dev)
-            plane = plane + _correction(plane, blocks, qt, fy, fx, interval_fraction(qt))
-        planes.append(plane)
-    return torch.einsum("ij,jhw->ihw", YCC2RGB.to(dev), torch.stack(planes) - shift) / 255
+    file's narrowed quantization intervals. Differentiable."""
+    return _project(rgb[None], [b[None] for b in coefs.blocks], [q[None] for q in coefs.qtables],
+                    coefs.factors, row0)[0]
+
+
+def project_batch(rgb: torch.Tensor, coefs: list[Coefficients | None]) -> torch.Tensor:
+    """project_tensor() over a batch (N,3,H,W) of whole pictures, one call per group of equal
+    layout (training's crops: one group per subsampling); pictures whose coefs are None pass
+    unchanged. Differentiable: `train regen --consistency` runs it after the network."""
+    groups: dict[tuple, list[int]] = {}
+    for i, c in enumerate(coefs):
+        if c is not None:
+            key = (tuple(c.factors), tuple(b.shape for b in c.blocks))
+            groups.setdefault(key, []).append(i)
+    rows = list(rgb.unbind(0))
+    for idx in groups.values():
+        cs = [coefs[i] for i in idx]
+        out = _project(rgb[idx], [np.stack([c.blocks[k] for c in cs]) for k in range(3)],
+                       [np.stack([c.qtables[k] for c in cs]) for k in range(3)], cs[0].factors)
+        for i, o in zip(idx, out.unbind(0)):
+            rows[i] = o
+    return torch.stack(rows)
 
 
 def project(rgb: np.ndarray, coefs: Coefficients) -> np.ndarray:
@@ -121,7 +150,7 @@ def project(rgb: np.ndarray, coefs: Coefficients) -> np.ndarray:
     out = np.empty_like(rgb)
     with torch.inference_mode():
         for r0 in range(0, h, step):
-            x = torch.from_numpy(np.ascontiguousarray(rgb[r0:r0 + step])).permute(2, 0, 1).float() / 255
+            x = torch.from_numpy(np.require(rgb[r0:r0 + step], requirements=["C", "W"])).permute(2, 0, 1).float() / 255
             y = project_tensor(x, coefs, r0)
             out[r0:r0 + step] = y.mul(255).round_().clamp_(0, 255).byte().permute(1, 2, 0).numpy()
     return out

@@ -102,3 +102,20 @@ def test_unreadable_coefficients_warn_and_keep_the_picture(odd_photo, monkeypatc
     data = _file(odd_photo, "4:2:0")
     with pytest.warns(codec.CodecWarning, match="consistency skipped"):
         assert C.make_consistent(odd_photo, data) is odd_photo
+
+
+def test_batched_projection_matches_one_picture_at_a_time(photo):
+    """Training projects a batch of crops of mixed subsampling in groups; each crop comes out as
+    project_tensor makes it alone (and a picture without coefficients passes unchanged)."""
+    crops = [photo[:64, :64], photo[32:96, 16:80], photo[56:120, :64], photo[:64, 64:128]]
+    subs = ["4:2:0", "4:4:4", "4:2:0", "4:2:2"]
+    files = [_file(c, s) for c, s in zip(crops, subs)]
+    x = torch.stack([torch.from_numpy(decode_jpeg(d)[0].copy()).permute(2, 0, 1).float() / 255
+                     for d in files]) + 0.01
+    coefs = [C.read_coefficients(d) for d in files]
+    coefs[2] = None
+    y = C.project_batch(x, coefs)
+    for i, c in enumerate(coefs):
+        want = x[i] if c is None else C.project_tensor(x[i], c)
+        assert torch.allclose(y[i], want, atol=1e-5), i
+    assert not torch.allclose(y[0], x[0])

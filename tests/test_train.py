@@ -200,8 +200,8 @@ def test_consistency_training_runs_the_decode_projection(cli, train_dir, tmp_pat
     import codec.consistency as C
 
     calls = []
-    real = C.project_tensor
-    monkeypatch.setattr("codec.regen.train.project_tensor",
+    real = C.project_batch
+    monkeypatch.setattr("codec.regen.train.project_batch",
                         lambda *a, **k: calls.append(1) or real(*a, **k))
     work = tmp_path / "c"
     r = cli("train", "regen", "--data", train_dir, "--id", "c", "--steps", 1, "--val-every", 1,
@@ -209,3 +209,129 @@ def test_consistency_training_runs_the_decode_projection(cli, train_dir, tmp_pat
     assert r.exit_code == 0, r.output
     assert json.loads((work / "config.json").read_text())["consistency"] is True
     assert len(calls) >= 2  # a training batch of 2 crops, then validation
+
+
+def test_batches_are_a_function_of_the_step_whatever_the_workers(photo):
+    """Worker processes and resumed runs see the very batches of an unbroken one-process run."""
+    from codec.regen.loader import batch_maker, batches
+
+    pool = np.stack([photo[y:y + 48, y:y + 48] for y in range(0, 72, 12)])
+    make = batch_maker(pool, 3, seed=5, rank=0, patch=32, coefficients=True)
+    alone = list(batches(make, 0, 5))
+    assert all(b.clean.shape == (3, 32, 32, 3) and len(b.coefs) == 3 for b in alone)
+    for got in (list(batches(make, 0, 5, workers=2)), [None, None] + list(batches(make, 2, 5, 2))):
+        for a, b in zip(alone, got):
+            if b is not None:
+                assert np.array_equal(a.clean, b.clean) and np.array_equal(a.coded, b.coded)
+                assert a.files == b.files
+    assert not np.array_equal(alone[0].clean, alone[1].clean)
+    other = batch_maker(pool, 3, seed=5, rank=1, patch=32)(0)
+    assert not np.array_equal(alone[0].clean, other.clean)  # each rank draws its own crops
+
+
+def test_resumed_run_ends_with_the_weights_of_an_unbroken_one(cli, train_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    args = ["--id", "r", "--val-every", 4, "--ckpt-every", 2, *TINY]
+    r = cli("train", "regen", "--data", train_dir, "--steps", 4, "--workdir", one, *args)
+    assert r.exit_code == 0, r.output
+    r = cli("train", "regen", "--data", train_dir, "--steps", 4, "--workdir", two,
+            "--workers", 2, "--time-limit", 100, *args)
+    assert r.exit_code == 0, r.output  # a time limit far away changes nothing
+    w1 = load_file(next(one.glob("r-*.safetensors")))
+    w2 = load_file(next(two.glob("r-*.safetensors")))
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    # killed after step 2 (a checkpoint), resumed with workers: the same weights again
+    import codec.regen.train as T
+
+    real = T.batches
+
+    def killed_after_two(*a, **k):
+        for i, b in enumerate(real(*a, **k)):
+            if i == 2:
+                raise KeyboardInterrupt
+            yield b
+
+    three = tmp_path / "three"
+    T.batches = killed_after_two
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            T.train(T.TrainConfig(data=[str(train_dir)], id="r", steps=4, batch=2, patch=64,
+                                  val_every=4, ckpt_every=2, workdir=str(three),
+                                  arch=dict(width1=8, width2=8, depth=1)))
+    finally:
+        T.batches = real
+    assert torch.load(three / "checkpoint.pt", weights_only=True)["step"] == 2
+    r = cli("train", "regen", "--data", train_dir, "--steps", 4, "--workdir", three,
+            "--workers", 2, "--resume", *args)
+    assert r.exit_code == 0, r.output
+    w3 = load_file(next(three.glob("r-*.safetensors")))
+    assert all(torch.equal(w1[k], w3[k]) for k in w1)
+
+
+def test_lr_anneals_by_steps_or_time_whichever_is_further():
+    from codec.regen.train import WARMUP, lr_factor
+
+    assert lr_factor(WARMUP, 10 * WARMUP) == pytest.approx(0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi / 10)))
+    assert lr_factor(WARMUP, 10 * WARMUP, elapsed=50, limit_s=100) == pytest.approx(0.51)
+    assert lr_factor(WARMUP, 10 * WARMUP, elapsed=500, limit_s=100) == pytest.approx(0.02)
+    assert lr_factor(0, 10, elapsed=0, limit_s=100) == pytest.approx(1 / WARMUP)
+
+
+def test_time_limit_stops_validates_and_exports(cli, train_dir, tmp_path):
+    work = tmp_path / "t"
+    r = cli("train", "regen", "--data", train_dir, "--id", "tl", "--steps", 100000,
+            "--time-limit", 0.001, "--val-every", 100000, "--workdir", work, *TINY)
+    assert r.exit_code == 0, r.output
+    assert "--time-limit" in r.output
+    record = json.loads((work / "train_record.json").read_text())
+    assert record["stopped_by_time_limit"] is True and record["steps"] < 100000
+    assert _rows(work)[-1]["psnr_gain_q10"] != ""  # the last step validated
+    assert len(list(work.glob("tl-*.safetensors"))) == 1
+
+
+def test_pack_holds_the_split_and_trains_without_the_folders(cli, train_dir, tmp_path):
+    from codec.regen.croppack import read_pack
+    from codec.regen.data import build_pool, list_images, split
+
+    pack = tmp_path / "crops.npz"
+    r = cli("train", "pack", "--data", train_dir, "--out", pack, "--patch", 96, "--max-mb", 1)
+    assert r.exit_code == 0, r.output
+    train, val, info = read_pack(pack)
+    tr, va = split(list_images([train_dir]))
+    assert (info.train_files, info.val_files) == (len(tr), len(va))
+    assert train.shape[1:] == (96, 96, 3) and 0 < len(train) <= info.pool_crops
+    assert pack.stat().st_size <= 2 ** 20
+    # lossless, and the crops `train regen` would cut (same seed), in the pack's random order
+    pool = build_pool(tr, 96, 0)
+    order = np.random.default_rng(0).permutation(len(pool))
+    assert np.array_equal(train, pool[order[:len(train)]])
+    # a machine whose Pillow codes JPEG differently is told so
+    import codec.regen.data as D
+
+    real = D.jpeg_roundtrip
+    D.jpeg_roundtrip = lambda img, q, *a, **k: real(img, q + 1, *a, **k)
+    try:
+        with pytest.warns(UserWarning, match="codes JPEG differently"):
+            read_pack(pack)
+    finally:
+        D.jpeg_roundtrip = real
+    again = cli("train", "pack", "--data", train_dir, "--out", pack, "--max-mb", 1)
+    assert again.exit_code != 0 and "exists" in again.output  # never overwritten
+    work = tmp_path / "p"
+    r = cli("train", "regen", "--pack", pack, "--id", "p", "--steps", 2, "--val-every", 2,
+            "--workdir", work, *TINY)
+    assert r.exit_code == 0, r.output
+    assert json.loads((work / "train_record.json").read_text())["train_crops"] == len(train)
+    big = cli("train", "regen", "--pack", pack, "--id", "p2", "--steps", 1, "--workdir",
+              tmp_path / "p2", *TINY[2:], "--patch", 128)
+    assert big.exit_code != 0 and "larger than the pack" in big.output
+    assert "Traceback" not in big.output
+    both = cli("train", "regen", "--pack", pack, "--data", train_dir, "--id", "p3", *TINY)
+    assert both.exit_code != 0 and "--pack" in both.output
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a pack")
+    r = cli("train", "regen", "--pack", bad, "--id", "p4", "--workdir", tmp_path / "p4", *TINY)
+    assert r.exit_code != 0 and "not a readable crop pack" in r.output
+

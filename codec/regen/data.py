@@ -20,6 +20,7 @@ from ..jpeg import SUBSAMPLINGS, cond_vector, encode_jpeg, open_jpeg, read_info
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
 VAL_EVERY = 25  # default split: one file in 25 (by name hash) is held out for validation
+VAL_PATCH = 192  # validation crop side: MS-SSIM's 5 scales need more than 160
 
 
 def list_images(dirs: list[Path]) -> list[Path]:
@@ -91,21 +92,32 @@ class Batch:
     clean: np.ndarray  # (B,H,W,3) uint8
     coded: np.ndarray  # (B,H,W,3) uint8
     cond: np.ndarray  # (B,COND_DIM) float32
-    files: list[bytes]  # the JPEG files (for codec.consistency)
+    files: list[bytes]  # the JPEG files
+    coefs: list | None = None  # their codec.consistency.Coefficients, when asked for
 
 
 def sample_batch(pool: np.ndarray, batch: int, rng: np.random.Generator,
                  qmin: int = 5, qmax: int = 95,
                  sub_probs: tuple[float, float, float] = (0.1, 0.1, 0.8),
-                 table_sets: tuple = (), tuned_prob: float = 0.5) -> Batch:
+                 table_sets: tuple = (), tuned_prob: float = 0.5, patch: int | None = None,
+                 coefficients: bool = False) -> Batch:
     """Random crops with flips/rotations, each JPEG-coded at a random quality and subsampling.
 
     With `table_sets` (codec.tables.TableSet), a `tuned_prob` share of the crops is coded with
-    one of those sets instead (its tables, and its subsampling for the quality).
+    one of those sets instead (its tables, and its subsampling for the quality). With `patch`
+    below the pool's crop side, a random `patch`-sized window of each crop is used. With
+    `coefficients`, each file's DCT coefficients are read too (for the consistency step).
     """
+    side = pool.shape[1]
+    patch = patch or side
+    if patch > side:
+        raise ValueError(f"the pool's crops are {side} px, smaller than the {patch} px asked for")
     clean, coded, cond, files = [], [], [], []
     for i in rng.integers(0, len(pool), batch):
         img = pool[i]
+        if patch < side:
+            y, x = rng.integers(0, side - patch + 1, 2)
+            img = img[y:y + patch, x:x + patch]
         if rng.random() < 0.5:
             img = img[:, ::-1]
         img = np.ascontiguousarray(np.rot90(img, rng.integers(0, 4)))
@@ -120,5 +132,9 @@ def sample_batch(pool: np.ndarray, batch: int, rng: np.random.Generator,
         coded.append(dec)
         cond.append(c)
         files.append(data)
-    return Batch(np.stack(clean), np.stack(coded), np.stack(cond), files)
+    coefs = None
+    if coefficients:
+        from ..consistency import read_coefficients
 
+        coefs = [read_coefficients(f) for f in files]
+    return Batch(np.stack(clean), np.stack(coded), np.stack(cond), files, coefs)

@@ -25,15 +25,16 @@ from pytorch_msssim import ms_ssim
 from tqdm import tqdm
 
 from .. import metrics
-from ..consistency import project_tensor, read_coefficients
+from ..consistency import project_batch, read_coefficients
 from ..registry import save_model
 from ..tables import get_table_set
 from . import data as D
+from .croppack import read_pack
+from .loader import batch_maker, batches
 from .model import RegenNet, deepen
 
 VAL_QUALITIES = (10, 30, 50, 70, 90)
 WARMUP = 500  # steps of linear learning-rate warm-up
-VAL_PATCH = 192  # validation crop side: MS-SSIM's 5 scales need more than 160
 
 
 @dataclass
@@ -60,6 +61,10 @@ class TrainConfig:
     tables_share: float = 0.5  # that share
     grow_depth: int = 0  # add this many identity-initialized quarter-res layers to the init
     consistency: bool = False  # train the output after codec.consistency's projection, as decoded
+    pack: str = ""  # a crop pack (codec.regen.croppack) instead of the image folders in `data`
+    workers: int = 0  # processes that make the batches (0: the training process itself)
+    time_limit: float = 0.0  # minutes; the learning rate anneals by time too, and the run ends
+    amp: bool = False  # bfloat16 autocast for the network in training steps (not validation)
 
 
 def to_tensor(a: np.ndarray, device="cpu") -> torch.Tensor:
@@ -100,12 +105,22 @@ def _initial_weights(init: str) -> RegenNet:
     return model
 
 
-def restore(net, x: torch.Tensor, c: torch.Tensor, files: list[bytes], consistency: bool):
-    """The network's output as `decode` makes it: with the consistency projection if asked."""
-    out = net(x, c)
-    if consistency:
-        out = torch.stack([project_tensor(o, read_coefficients(f)) for o, f in zip(out, files)])
-    return out
+def restore(net, x: torch.Tensor, c: torch.Tensor, coefs: list | None, amp: bool = False):
+    """The network's output as `decode` makes it: projected for consistency with the files
+    whose coefficients `coefs` are given (codec.consistency), else as it is."""
+    with torch.autocast(x.device.type, torch.bfloat16, enabled=amp):
+        out = net(x, c)
+    out = out.float()
+    return project_batch(out, coefs) if coefs is not None else out
+
+
+def lr_factor(step: int, steps: int, elapsed: float = 0.0, limit_s: float = 0.0) -> float:
+    """Warm-up, then cosine decay to 2% over the run; with a time limit the decay follows
+    whichever of steps and time is further along, so a run cut by time still ends annealed."""
+    progress = min(step, steps) / steps
+    if limit_s > 0:
+        progress = max(progress, min(1.0, elapsed / limit_s))
+    return min(1.0, (step + 1) / WARMUP) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def validate(model, val_pool: np.ndarray, device, consistency: bool = False) -> dict:
@@ -118,7 +133,7 @@ def validate(model, val_pool: np.ndarray, device, consistency: bool = False) -> 
             for img in val_pool:
                 dec, c, data = D.jpeg_roundtrip(img, q, "4:2:0")
                 out = restore(model, to_tensor(dec[None], device), torch.from_numpy(c[None]).to(device),
-                              [data], consistency)
+                              [read_coefficients(data)] if consistency else None)
                 res = (out.clamp(0, 1) * 255).round().byte()[0].permute(1, 2, 0).cpu().numpy()
                 gp.append(metrics.psnr(img, res) - metrics.psnr(img, dec))
                 gm.append(metrics.db(metrics.ms_ssim(img, res)) - metrics.db(metrics.ms_ssim(img, dec)))
@@ -174,21 +189,33 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
         raise SystemExit(f"{ckpt_path} exists: pass --resume to continue it, or choose another --workdir")
 
     torch.manual_seed(cfg.seed)
-    files = D.list_images([Path(d) for d in cfg.data])
-    train_files, val_files = D.split(files, cfg.val_fraction)
-    if rank == 0:
-        tqdm.write(f"{len(train_files)} training files, {len(val_files)} held out for validation")
-        (workdir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
-        pool = _pool(cfg, train_files, "train", cfg.patch, cfg.seed, 48)
-        try:
-            val_pool = _pool(cfg, val_files, "val", VAL_PATCH if cfg.patch >= 96 else cfg.patch,
-                             cfg.seed + 1, 1)[: cfg.val_images]
-        except ValueError:  # tiny data sets: no held-out file is large enough
-            tqdm.write("warning: no held-out image is large enough; validating on training crops")
+    if cfg.pack:  # every rank reads the pack itself
+        pool, val_pool, info = read_pack(Path(cfg.pack))
+        n_train, n_val = info.train_files, info.val_files
+        val_pool = val_pool[: cfg.val_images]
+        if not len(val_pool):
             val_pool = pool[: cfg.val_images]
+        if cfg.patch > pool.shape[1]:
+            raise ValueError(f"--patch {cfg.patch} is larger than the pack's {pool.shape[1]} px crops")
+    else:
+        files = D.list_images([Path(d) for d in cfg.data])
+        train_files, val_files = D.split(files, cfg.val_fraction)
+        n_train, n_val = len(train_files), len(val_files)
+    if rank == 0:
+        src = f" (pack {cfg.pack}: {len(pool)} crops)" if cfg.pack else ""
+        tqdm.write(f"{n_train} training files, {n_val} held out for validation{src}")
+        (workdir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        if not cfg.pack:
+            pool = _pool(cfg, train_files, "train", cfg.patch, cfg.seed, 48)
+            try:
+                val_pool = _pool(cfg, val_files, "val", D.VAL_PATCH if cfg.patch >= 96 else cfg.patch,
+                                 cfg.seed + 1, 1)[: cfg.val_images]
+            except ValueError:  # tiny data sets: no held-out file is large enough
+                tqdm.write("warning: no held-out image is large enough; validating on training crops")
+                val_pool = pool[: cfg.val_images]
     if world > 1:
         dist.barrier()
-        if rank != 0:
+        if rank != 0 and not cfg.pack:
             pool = np.load(workdir / "pool-train.npy")
 
     table_sets = tuple(get_table_set(t) for t in cfg.tables)
@@ -199,19 +226,16 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
             model = deepen(model, cfg.grow_depth)
         cfg.arch = dict(model.config)
     model = model.to(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / WARMUP) * (
-            0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))))
+    limit_s = cfg.time_limit * 60
     step, elapsed = 0, 0.0
-    rng = np.random.default_rng(cfg.seed * 1000 + rank)
     if resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
         step, elapsed = ck["step"], ck["elapsed"]
-        rng.bit_generator.state = json.loads(ck["rng"][rank])
         torch.set_rng_state(ck["torch_rng"])
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     net.train()
@@ -224,44 +248,48 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
             csv.DictWriter(f, fields).writeheader()
 
     def checkpoint():
-        states = [None] * world
-        mine = json.dumps(rng.bit_generator.state)
-        if world > 1:
-            dist.all_gather_object(states, mine)
-        else:
-            states = [mine]
         if rank == 0:
             tmp = ckpt_path.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                        "sched": sched.state_dict(), "step": step, "elapsed": elapsed,
-                        "rng": states, "torch_rng": torch.get_rng_state()}, tmp)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                        "elapsed": elapsed, "torch_rng": torch.get_rng_state()}, tmp)
             os.replace(tmp, ckpt_path)
 
+    def out_of_time() -> bool:
+        over = torch.tensor(float(limit_s > 0 and elapsed + time.time() - t0 >= limit_s))
+        if world > 1:  # every rank stops at the same step
+            dist.all_reduce(over, op=dist.ReduceOp.MAX)
+        return bool(over)
+
+    make = batch_maker(pool, cfg.batch, cfg.seed, rank, table_sets, cfg.tables_share,
+                       cfg.patch, coefficients=cfg.consistency)
     bar = tqdm(total=cfg.steps, initial=step, desc=f"training {cfg.id}", unit="step",
                disable=rank != 0, dynamic_ncols=True)
     losses = []
+    stopped_early = False
     t0 = time.time()
-    while step < cfg.steps:
-        b = D.sample_batch(pool, cfg.batch, rng, table_sets=table_sets, tuned_prob=cfg.tables_share)
+    for b in batches(make, step, cfg.steps, cfg.workers):
+        lr = cfg.lr * lr_factor(step, cfg.steps, elapsed + time.time() - t0, limit_s)
+        for g in opt.param_groups:
+            g["lr"] = lr
         x = to_tensor(b.coded, device)
         y = to_tensor(b.clean, device)
         c = torch.from_numpy(b.cond).to(device)
-        loss = restoration_loss(restore(net, x, c, b.files, cfg.consistency), y, cfg.msssim_weight)
+        loss = restoration_loss(restore(net, x, c, b.coefs, cfg.amp), y, cfg.msssim_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
         step += 1
         losses.append(loss.item())
         bar.update(1)
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        last = step == cfg.steps
+        stopped_early = step < cfg.steps and out_of_time()
+        last = step == cfg.steps or stopped_early
         if step % cfg.ckpt_every == 0 or last or step % cfg.val_every == 0:
             elapsed += time.time() - t0
             t0 = time.time()
             checkpoint()
             if rank == 0:
-                row = {"step": step, "loss": float(np.mean(losses)), "lr": sched.get_last_lr()[0],
+                row = {"step": step, "loss": float(np.mean(losses)), "lr": lr,
                        "elapsed_s": round(elapsed, 1)}
                 losses = []
                 if step % cfg.val_every == 0 or last:
@@ -271,20 +299,24 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
                 with open(log_path, "a", newline="") as f:
                     csv.DictWriter(f, fields).writerow(row)
                 plot(workdir)
+            elapsed += time.time() - t0  # validation counts: --time-limit is about wall time
             t0 = time.time()
+        if stopped_early:
+            bar.write(f"--time-limit {cfg.time_limit:g} min reached: stopping at step {step}")
+            break
     bar.close()
     out = None
     if rank == 0:
         export_dir = Path(cfg.export_dir) if cfg.export_dir else workdir
         out = save_model(model.cpu(), cfg.id, export_dir, arch="regen-unet",
-                         summary=cfg.summary or f"RegenNet trained {cfg.steps} steps")
+                         summary=cfg.summary or f"RegenNet trained {step} steps")
         host = f"{platform.node()} ({platform.processor() or platform.machine()}, " \
                f"{torch.get_num_threads()} threads, {cfg.device}, world size {world})"
         (workdir / "train_record.json").write_text(json.dumps({
             "command": " ".join(sys.argv), "config": asdict(cfg), "steps": step,
             "wall_time_s": round(elapsed, 1), "hardware": host, "torch": torch.__version__,
-            "weights": str(out), "train_files": len(train_files), "val_files": len(val_files),
-            "train_crops": int(len(pool)),
+            "weights": str(out), "train_files": n_train, "val_files": n_val,
+            "train_crops": int(len(pool)), "stopped_by_time_limit": stopped_early,
         }, indent=2))
     if world > 1:
         dist.barrier()
