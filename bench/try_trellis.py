@@ -1,0 +1,108 @@
+"""Does mozjpeg's trellis quantization pay after regeneration? (issue 7's coefficient-level RDO)
+
+mozjpeg (one of the libjpeg builds that jpeglib bundles) codes with the same tables and
+subsampling as the default encoder, but picks each block's quantized coefficients by
+rate-distortion (trellis) instead of rounding them. Scored like bench/tune_tables.py on held-out
+crops of the training pool (never Kodak): BD-rate against Pillow with the same table set, all
+files shrunk losslessly (codec/shrink.py), of the restored output (default model, decoded with
+and without decode's consistency step) and of the plain decode. A mozjpeg run without trellis
+is the control: it must score about 0.
+
+    .venv/bin/python bench/try_trellis.py   -> bench/results/tables/trellis.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tune_tables import evaluate, load_crops, root, score  # noqa: E402
+
+from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
+from codec.shrink import shrink  # noqa: E402
+from codec.tables import DEFAULT_TABLES, TableSet, get_table_set  # noqa: E402
+
+SAMPLING = {"4:2:0": [[2, 2], [1, 1], [1, 1]], "4:2:2": [[1, 2], [1, 1], [1, 1]],
+            "4:4:4": [[1, 1], [1, 1], [1, 1]]}  # rows (vertical, horizontal), as jpeglib has them
+VARIANTS = {  # name -> jpeglib flags for mozjpeg (baseline, Huffman-optimized)
+    "mozjpeg-no-trellis": ["-TRELLIS_QUANT", "-TRELLIS_QUANT_DC"],
+    "trellis-ac": ["+TRELLIS_QUANT", "-TRELLIS_QUANT_DC"],
+    "trellis-ac-dc": ["+TRELLIS_QUANT", "+TRELLIS_QUANT_DC"],
+}
+VERSION = "mozjpeg403"
+
+
+def mozjpeg(rgb: np.ndarray, q: int, sub: str, tables, flags: list[str]) -> bytes:
+    """A baseline JPEG of `rgb` written by mozjpeg with these tables and subsampling."""
+    import jpeglib
+
+    if tables is None:  # the standard set: IJG tables scaled as libjpeg scales them
+        tables = TableSet("ijg").qtables(q)
+    qt = np.stack([np.asarray(t, np.uint16).reshape(8, 8) for t in tables])
+    fd, path = tempfile.mkstemp(suffix=".jpg")
+    os.close(fd)
+    try:
+        with jpeglib.version(VERSION):
+            im = jpeglib.from_spatial(np.ascontiguousarray(rgb))
+            im.samp_factor = np.array(SAMPLING[sub])
+            im.write_spatial(path, qt=qt, flags=flags)
+        # mozjpeg writes progressive scans whatever the flags say: rewrite the same coefficients
+        # as one Huffman-optimized baseline scan, as the default encoder writes them
+        with jpeglib.version("6b"):
+            jpeglib.read_dct(path).write_dct(path, flags=["+OPTIMIZE_CODING"])
+        data = Path(path).read_bytes()
+    finally:
+        os.unlink(path)
+    return shrink(data)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--tables", default=DEFAULT_TABLES)
+    ap.add_argument("--crops", type=int, default=48)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--out", type=Path, default=root / "bench/results/tables/trellis.json")
+    a = ap.parse_args()
+    t0 = time.time()
+    model, crops = load_model(a.model), load_crops(root.parent / "shared", a.crops)
+    ts = get_table_set(a.tables)
+    res = {"model": a.model, "tables": ts.name, "crops": len(crops), "mozjpeg": VERSION,
+           "note": "BD-rates (%) against Pillow with the same tables; restored = decoded as "
+                   "`decode` does (consistency step), restored-raw = network output alone",
+           "reproduce": ".venv/bin/python bench/try_trellis.py", "results": {}}
+    for cons in (True, False):
+        ours = evaluate(model, crops, ts, post=lambda data, q: shrink(data), consistency=cons)
+        key = "restored" if cons else "restored-raw"
+        res.setdefault("curves", {})[f"pillow/{key}"] = ours
+        for name in a.variants.split(","):
+            flags = VARIANTS[name]
+            theirs = evaluate(model, crops, ts, consistency=cons,
+                              encode=lambda c, q, s, t, f=flags: mozjpeg(c, q, s, t, f))
+            res["curves"][f"{name}/{key}"] = theirs
+            r = res["results"].setdefault(name, {})
+            r[key] = score(ours, theirs)
+            if cons:
+                plain = [{"bpp": c["bpp"], "psnr-rgb": c["plain-psnr-rgb"],
+                          "ms-ssim-db": c["plain-ms-ssim-db"]} for c in (ours, theirs)]
+                r["plain"] = score(*plain)
+                r["bytes_vs_pillow"] = [round(b / o - 1, 4) for b, o in zip(theirs["bpp"], ours["bpp"])]
+            print(f"{name} ({key}): MS-SSIM dB {r[key]['bd_msssim_db']:+.2f}%  "
+                  f"PSNR {r[key]['bd_psnr']:+.2f}%  ({time.time() - t0:.0f} s)", flush=True)
+    res["seconds"] = round(time.time() - t0)
+    a.out.write_text(json.dumps(res, indent=1) + "\n")
+    for name, r in res["results"].items():
+        print(f"{name}: plain MS-SSIM dB {r['plain']['bd_msssim_db']:+.2f}% PSNR "
+              f"{r['plain']['bd_psnr']:+.2f}%; bytes at equal setting {r['bytes_vs_pillow']}")
+
+
+if __name__ == "__main__":
+    main()
