@@ -31,6 +31,9 @@ def train_group():
 @click.option("--width1", default=32, show_default=True, help="Channels at half resolution.")
 @click.option("--width2", default=64, show_default=True, help="Channels at quarter resolution.")
 @click.option("--depth", default=6, show_default=True, help="Layers at quarter resolution.")
+@click.option("--depth3", default=0, show_default=True, type=click.IntRange(0, 64),
+              help="Layers of an eighth-resolution branch (0: none).")
+@click.option("--width3", default=128, show_default=True, help="Channels at eighth resolution.")
 @click.option("--val-every", default=1000, show_default=True, help="Validate every N steps.")
 @click.option("--ckpt-every", default=250, show_default=True, help="Checkpoint every N steps.")
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
@@ -47,6 +50,9 @@ def train_group():
 @click.option("--grow-depth", default=0, show_default=True, type=click.IntRange(0, 64),
               help="With --init: append N quarter-resolution layers that start closed (the "
                    "deeper model begins as the init exactly) and fine-tune them with the rest.")
+@click.option("--grow-coarse", default=0, show_default=True, type=click.IntRange(0, 64),
+              help="With --init: add an eighth-resolution branch of N layers (--width3 "
+                   "channels) that starts silent, and fine-tune it with the rest.")
 @click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=None,
               help="Hold out this fraction of the files (lowest name hashes) for validation "
                    "[default: one file in 25].")
@@ -70,8 +76,9 @@ def train_group():
               "exported weights stay float32.")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
 def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weight, width1, width2,
-                depth, val_every, ckpt_every, workdir, export_dir, device, summary, init, grow_depth,
-                val_fraction, tables, tables_share, consistency, workers, time_limit, amp, resume):
+                depth, depth3, width3, val_every, ckpt_every, workdir, export_dir, device, summary,
+                init, grow_depth, grow_coarse, val_fraction, tables, tables_share, consistency,
+                workers, time_limit, amp, resume):
     """Train a regeneration network on random crops JPEG-coded at random qualities (5-95).
 
     Progress bar, checkpoints every --ckpt-every steps, `--resume` continues a killed run.
@@ -83,8 +90,9 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
 
     for t in tables:
         get_table_set(t)  # an unknown set fails before any work
-    if grow_depth and not init:
-        raise click.UsageError("--grow-depth deepens the --init model: name one with --init")
+    if (grow_depth or grow_coarse) and not init:
+        raise click.UsageError("--grow-depth and --grow-coarse grow the --init model: name one "
+                               "with --init")
     if bool(data) == bool(pack):
         raise click.UsageError("name the training images with --data folders or with one --pack")
     if pack and val_fraction is not None:
@@ -95,8 +103,10 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
                       seed=seed, msssim_weight=msssim_weight, val_every=val_every,
                       ckpt_every=ckpt_every, workdir=workdir or f"runs/{model_id}",
                       export_dir=export_dir or "", device=device, summary=summary,
-                      arch=dict(width1=width1, width2=width2, depth=depth), init=init,
-                      val_fraction=val_fraction, tables=list(tables), grow_depth=grow_depth,
+                      arch=dict(width1=width1, width2=width2, depth=depth,
+                                **(dict(depth3=depth3, width3=width3) if depth3 else {})),
+                      init=init, val_fraction=val_fraction, tables=list(tables),
+                      grow_depth=grow_depth, grow_coarse=grow_coarse, width3=width3,
                       tables_share=tables_share, consistency=consistency)
     try:
         out = train(cfg, resume=resume)

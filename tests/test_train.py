@@ -162,6 +162,39 @@ def test_deepen_starts_as_the_same_function_and_then_learns():
     assert (gamma + 1).abs().max() > 1e-4
 
 
+def test_coarse_branch_starts_silent_learns_and_tiles(photo):
+    """add_coarse grows an eighth-resolution branch: the same function at first, a branch that
+    trains, old configs unchanged, and tiled decoding still equal to a single pass."""
+    from codec.jpeg import COND_DIM, cond_vector, decode_jpeg
+    from codec.registry import count_macs_per_pixel
+    from codec.regen.infer import regenerate
+    from codec.regen.model import RegenNet, add_coarse
+
+    from .conftest import jpeg_bytes
+
+    torch.manual_seed(1)
+    base = RegenNet(width1=8, width2=16, depth=2)
+    for p in base.parameters():
+        torch.nn.init.normal_(p, 0, 0.1)
+    grown = add_coarse(base, depth3=2, width3=32)
+    assert "depth3" not in base.config and grown.config["depth3"] == 2
+    x, c = torch.rand(2, 3, 32, 40), torch.rand(2, COND_DIM)
+    assert torch.allclose(base(x, c), grown(x, c), atol=1e-6)
+    assert count_macs_per_pixel(grown) > count_macs_per_pixel(base)
+    with pytest.raises(ValueError):
+        add_coarse(grown)
+    (grown(x, c) - torch.rand_like(x)).abs().mean().backward()
+    assert grown.up3.weight.grad.abs().sum() > 0  # the silent branch gets a gradient
+    torch.nn.init.normal_(grown.up3.weight, 0, 0.1)  # now it speaks
+    assert not torch.allclose(base(x, c), grown(x, c), atol=1e-3)
+    assert grown.context > base.context
+    img = np.ascontiguousarray(np.concatenate([photo, photo[:, ::-1]], 1))
+    coded, info = decode_jpeg(jpeg_bytes(img, 30))
+    whole = regenerate(grown, coded, cond_vector(info), tile=4096)
+    tiled = regenerate(grown, coded, cond_vector(info), tile=64)
+    assert np.abs(tiled.astype(int) - whole).max() <= 1
+
+
 def test_train_grow_depth_needs_init_and_exports_the_deeper_model(cli, train_dir, tmp_path,
                                                                  user_models):
     r = cli("train", "regen", "--data", train_dir, "--id", "g", "--steps", 1, "--grow-depth", 2,
@@ -180,6 +213,18 @@ def test_train_grow_depth_needs_init_and_exports_the_deeper_model(cli, train_dir
 
     info = _read_info(next(work.glob("g-*.safetensors")), builtin=False)
     assert info.config["depth"] == 3
+    coarse = tmp_path / "coarse"
+    r = cli("train", "regen", "--data", train_dir, "--id", "gc", "--steps", 1, "--val-every", 1,
+            "--init", init, "--grow-coarse", 1, "--width3", 16, "--workdir", coarse, "--export",
+            coarse, *TINY)
+    assert r.exit_code == 0, r.output
+    info = _read_info(next(coarse.glob("gc-*.safetensors")), builtin=False)
+    assert info.config["depth3"] == 1 and info.config["width3"] == 16
+    scratch = tmp_path / "scratch"
+    r = cli("train", "regen", "--data", train_dir, "--id", "s3", "--steps", 1, "--val-every", 1,
+            "--depth3", 1, "--width3", 8, "--workdir", scratch, "--export", scratch, *TINY)
+    assert r.exit_code == 0, r.output
+    assert _read_info(next(scratch.glob("s3-*.safetensors")), builtin=False).config["depth3"] == 1
 
 
 def test_tables_share_reaches_the_config(cli, train_dir, tmp_path):

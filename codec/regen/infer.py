@@ -45,6 +45,7 @@ def regenerate(model, rgb: np.ndarray, cond: np.ndarray, device: str = "cpu",
     """Restore an HxWx3 uint8 image with `model` conditioned on `cond`; returns HxWx3 uint8."""
     h, w = rgb.shape[:2]
     tile = max(GRID * 4, tile // GRID * GRID)
+    overlap = max(overlap, getattr(model, "context", 0))  # a deeper network needs more
     overlap = -(-overlap // GRID) * GRID
     c = torch.from_numpy(cond[None]).to(device)
     if h <= tile and w <= tile:

@@ -38,14 +38,19 @@ class RegenNet(nn.Module):
     """JPEG restoration: x (B,3,H,W in [0,1]) and cond (B,COND_DIM) -> restored image.
 
     `width1` channels at half resolution, `width2` at quarter resolution, `depth` FiLM
-    convolutions at quarter resolution, `depth1` on each side at half resolution.
+    convolutions at quarter resolution, `depth1` on each side at half resolution. With
+    `depth3` > 0, a branch of `depth3` FiLM convolutions with `width3` channels at eighth
+    resolution joins halfway through the quarter-resolution layers (a wider view for little work).
     """
 
     def __init__(self, width1: int = 32, width2: int = 64, depth: int = 6, depth1: int = 1,
-                 cond_hidden: int = 64):
+                 cond_hidden: int = 64, depth3: int = 0, width3: int = 128):
         super().__init__()
         self.config = dict(width1=width1, width2=width2, depth=depth, depth1=depth1,
                            cond_hidden=cond_hidden)
+        if depth3:  # older models' configs (and files) stay as they were
+            self.config.update(depth3=depth3, width3=width3)
+        self.align = 2 * ALIGN if depth3 else ALIGN
         self.head = nn.Conv2d(12, width1, 3, padding=1)
         self.enc = nn.ModuleList(FiLMConv(width1, width1) for _ in range(depth1))
         self.down = nn.Conv2d(width1, width2, 2, stride=2)
@@ -53,7 +58,15 @@ class RegenNet(nn.Module):
         self.up = nn.Conv2d(width2, width1 * 4, 1)
         self.dec = nn.ModuleList(FiLMConv(width1, width1) for _ in range(depth1))
         self.tail = nn.Conv2d(width1, 12, 3, padding=1)
-        self._film_sizes = [width1] * depth1 + [width2] * depth + [width1] * depth1
+        if depth3:
+            self.down3 = nn.Conv2d(width2, width3, 2, stride=2)
+            self.coarse = nn.ModuleList(FiLMConv(width3, width3) for _ in range(depth3))
+            self.up3 = nn.Conv2d(width3, width2 * 4, 1)
+            nn.init.zeros_(self.up3.weight)  # the branch starts silent
+            nn.init.zeros_(self.up3.bias)
+        # FiLM rows: enc, mid, dec, then the coarse branch (so a grown model keeps the old rows)
+        self._film_sizes = ([width1] * depth1 + [width2] * depth + [width1] * depth1
+                            + [width3] * depth3)
         self.cond = nn.Sequential(
             nn.Linear(COND_DIM, cond_hidden), nn.ReLU(),
             nn.Linear(cond_hidden, 2 * sum(self._film_sizes)))
@@ -65,22 +78,42 @@ class RegenNet(nn.Module):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        ph, pw = (-h) % ALIGN, (-w) % ALIGN
+        ph, pw = (-h) % self.align, (-w) % self.align
         xp = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
         films = torch.split(self.cond(cond), [s for s in self._film_sizes for _ in (0, 1)], dim=1)
-        films = iter(films)
+        n = 2 * (len(self.enc) + len(self.mid) + len(self.dec))
+        coarse_films, films = iter(films[n:]), iter(films[:n])
         y = self.head(F.pixel_unshuffle(xp * 2 - 1, 2))
         for layer in self.enc:
             y = y + layer(y, next(films), next(films))
         skip = y
         z = self.down(y)
-        for layer in self.mid:
+        join = len(self.mid) // 2 if hasattr(self, "coarse") else -1
+        for i, layer in enumerate(self.mid):
+            if i == join:
+                z = z + self._coarse(z, coarse_films)
             z = z + layer(z, next(films), next(films))
         y = F.pixel_shuffle(self.up(z), 2) + skip
         for layer in self.dec:
             y = y + layer(y, next(films), next(films))
         out = xp + F.pixel_shuffle(self.tail(y), 2)
         return out[..., :h, :w]
+
+    @property
+    def context(self) -> int:
+        """Pixels of context each output pixel depends on, on each side (an upper bound): what
+        tiled inference must give each tile."""
+        c = self.config
+        half = 2 * (2 + 2 * c["depth1"]) + 2  # head, enc, dec, tail (3x3), down (2x2)
+        quarter = 4 * c["depth"]
+        eighth = 4 + 8 * c["depth3"] if c.get("depth3") else 0
+        return half + quarter + eighth + 8  # + 8: pixel (un)shuffle and padding alignment
+
+    def _coarse(self, z: torch.Tensor, films) -> torch.Tensor:
+        c = self.down3(z)
+        for layer in self.coarse:
+            c = c + layer(c, next(films), next(films))
+        return F.pixel_shuffle(self.up3(c), 2)
 
 
 
@@ -107,5 +140,26 @@ def deepen(model: RegenNet, extra: int) -> RegenNet:
     state["cond.2.weight"] = torch.cat([weight[:cut], weight.new_zeros((len(gate), weight.shape[1])),
                                         weight[cut:]])
     state["cond.2.bias"] = torch.cat([bias[:cut], gate, bias[cut:]])
+    new.load_state_dict(state)
+    return new
+
+
+def add_coarse(model: RegenNet, depth3: int = 3, width3: int = 128) -> RegenNet:
+    """A copy of `model` with an eighth-resolution branch that starts silent (its output
+    convolution is zero), so the grown network computes what `model` does (exactly, on sizes
+    that are multiples of 8) and fine-tuning opens the branch where it helps."""
+    cfg = dict(model.config)
+    if cfg.get("depth3"):
+        raise ValueError("the model already has an eighth-resolution branch")
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        new = type(model)(**cfg, depth3=depth3, width3=width3)
+    state = new.state_dict()
+    old = model.state_dict()
+    state.update({k: v.clone() for k, v in old.items() if not k.startswith("cond.2.")})
+    rows = 2 * width3 * depth3  # the branch's FiLM rows come last and start at zero
+    w, b = old["cond.2.weight"], old["cond.2.bias"]
+    state["cond.2.weight"] = torch.cat([w, w.new_zeros((rows, w.shape[1]))])
+    state["cond.2.bias"] = torch.cat([b, b.new_zeros(rows)])
     new.load_state_dict(state)
     return new

@@ -31,7 +31,7 @@ from ..tables import get_table_set
 from . import data as D
 from .croppack import read_pack
 from .loader import batch_maker, batches
-from .model import RegenNet, deepen
+from .model import RegenNet, add_coarse, deepen
 
 VAL_QUALITIES = (10, 30, 50, 70, 90)
 WARMUP = 500  # steps of linear learning-rate warm-up
@@ -60,6 +60,8 @@ class TrainConfig:
     tables: list[str] = field(default_factory=list)  # table sets for a share of the crops
     tables_share: float = 0.5  # that share
     grow_depth: int = 0  # add this many identity-initialized quarter-res layers to the init
+    grow_coarse: int = 0  # add a silent eighth-res branch of this many layers to the init
+    width3: int = 128  # its channels
     consistency: bool = False  # train the output after codec.consistency's projection, as decoded
     pack: str = ""  # a crop pack (codec.regen.croppack) instead of the image folders in `data`
     workers: int = 0  # processes that make the batches (0: the training process itself)
@@ -224,6 +226,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
         model = _initial_weights(cfg.init)
         if cfg.grow_depth:
             model = deepen(model, cfg.grow_depth)
+        if cfg.grow_coarse:
+            model = add_coarse(model, cfg.grow_coarse, cfg.width3)
         cfg.arch = dict(model.config)
     model = model.to(device)
     if device.type == "cuda":
