@@ -111,11 +111,17 @@ def main() -> None:
              f"file-name hash; " + (f"{rec['train_crops']:,} " if rec.get("train_crops") else "")
              + f"random {cfg['patch']}px crops; JPEG-sourced images downscaled first)",
              f"- initialized from: {cfg['init'] or 'random (seed)'}"
+             + (f", grown by {cfg['grow_depth']} quarter-resolution layers (`--grow-depth`)"
+                if cfg.get("grow_depth") else "")
+             + (f", grown by a silent eighth-resolution branch of {cfg['grow_coarse']} layers x "
+                f"{cfg.get('width3', 128)} channels (`--grow-coarse`)" if cfg.get("grow_coarse") else "")
              + (f"; table sets mixed in: {', '.join(cfg['tables'])}" if cfg.get("tables") else ""),
              f"- {rec['steps']:,} steps of batch {cfg['batch']}, Adam, peak lr {cfg['lr']}, 500-step "
              f"warm-up then cosine; loss L1 + {cfg['msssim_weight']} (1 - MS-SSIM)"
              + (" of the output after decode's DCT consistency step (codec/consistency.py)"
-                if cfg.get("consistency") else "") + f"; seed {cfg['seed']}",
+                if cfg.get("consistency") else "") + f"; seed {cfg['seed']}"
+             + ("; bfloat16 autocast in the training steps (`--amp`; validation and weights float32)"
+                if cfg.get("amp") else ""),
              f"- JPEG qualities uniform in 5-95, subsampling 4:2:0 (80%), 4:2:2 and 4:4:4 (10% each), "
              "coded by the same Pillow encoder as `encode`",
              (f"- wall time {rec['wall_time_s'] / 60:.0f} min" if rec.get("wall_time_s") else

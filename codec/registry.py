@@ -28,17 +28,18 @@ from .regen.model import RegenNet
 ARCHITECTURES: dict[str, type[torch.nn.Module]] = {
     "regen-unet": RegenNet, "comcnn": ComCNN, "reccnn": RecCNN}
 
-# regen-fast-tuned fine-tuned through decode's consistency step: on held-out crops, decoded with
-# that step, -31.1% / -26.0% vs -31.0% / -25.8% (MS-SSIM dB / PSNR BD-rate vs plain JPEG) with the
-# default tables, -26.6% / -22.2% vs -26.3% / -21.8% on standard ones
-# (bench/results/consistency-heldout-compare.json)
-DEFAULT_MODEL = "regen-fast-proj"
+# regen-fast-proj with an eighth-resolution branch (29,148 MACs/pixel, under the 30,000 the
+# default may cost), fine-tuned 6000 steps: on held-out crops, decoded with the consistency step,
+# -31.6% / -26.5% vs -31.1% / -26.0% (MS-SSIM dB / PSNR BD-rate vs plain JPEG) with the default
+# tables, -27.3% / -22.7% vs -26.6% / -22.2% on standard ones
+# (bench/results/training/regen-coarse/NOTE.md)
+DEFAULT_MODEL = "regen-coarse"
 # comrec-r2 trained five more one-network stages (ComCNN, RecCNN, RecCNN at lr 1e-4, ComCNN at
 # 1e-4, RecCNN at 5e-5): validation (held-out crops) MS-SSIM dB at 0.12/0.2/0.3/0.45 bpp 11.315
 # vs 11.204 (bench/results/training/comrec-r7/NOTE.md)
 DEFAULT_COMREC = "comrec-r7"
 # encode's mode. auto is never worse than regen per image (codec.auto); on Kodak (decoder 0.2.2)
-# it saves 1.2% / 0.6% (MS-SSIM dB / PSNR BD-rate) over all rates and 16.1% / 8.7% below 0.35 bpp
+# it saves 1.0% / 0.6% (MS-SSIM dB / PSNR BD-rate) over all rates and 16.1% / 8.7% below 0.35 bpp (against regen-fast-proj)
 # (bench/results/kodak/report-pairs.md, bench/results/kodak-lowrate/report-lowrate.md)
 DEFAULT_MODE = "auto"
 BUILTIN_DIR = Path(__file__).parent / "models"

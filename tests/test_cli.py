@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import codec
+from codec.registry import DEFAULT_MODEL
 from codec.container import read_meta, write_meta
 
 
@@ -35,7 +36,7 @@ def test_encode_decode_info(cli, png_file, tmp_path, photo):
     back = np.asarray(Image.open(tmp_path / "back.png"))
     assert back.shape == photo.shape
     r = cli("info", out)
-    assert r.exit_code == 0 and "regen-fast" in r.stdout and "4:2:0" in r.stdout
+    assert r.exit_code == 0 and DEFAULT_MODEL in r.stdout and "4:2:0" in r.stdout
     assert "~25" in r.stdout
 
 
@@ -115,7 +116,7 @@ def test_hash_mismatch(cli, png_file, tmp_path):
     meta.model_sha256 = "0" * 64
     f = tmp_path / "other.jpg"
     f.write_bytes(write_meta(data, meta))
-    _assert_user_error(cli("decode", f, "-o", tmp_path / "o.png"), "regen-fast.*hash mismatch")
+    _assert_user_error(cli("decode", f, "-o", tmp_path / "o.png"), f"{DEFAULT_MODEL}.*hash mismatch")
 
 
 def test_existing_output_needs_force(cli, png_file, tmp_path):
@@ -198,7 +199,7 @@ def test_plain_jpeg_decode_says_default_model_on_stderr(cli, photo, tmp_path):
     f.write_bytes(jpeg_bytes(photo, 30))
     r = cli("decode", f, "-o", tmp_path / "o.png")
     assert r.exit_code == 0, r.output
-    assert "warning: no regen-codec metadata" in r.stderr and "regen-fast" in r.stderr
+    assert "warning: no regen-codec metadata" in r.stderr and DEFAULT_MODEL in r.stderr
     assert Image.open(tmp_path / "o.png").size == (photo.shape[1], photo.shape[0])
 
 

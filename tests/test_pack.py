@@ -21,7 +21,7 @@ def test_pack_unpack_is_bit_exact_with_metadata(cli, png_file, tmp_path):
     assert r.exit_code == 0, r.output
     assert (tmp_path / "b.jpg").read_bytes() == jpg.read_bytes()
     info = cli("info", tmp_path / "b.jpg")
-    assert "regen-fast" in info.stdout and "packed" not in info.stdout
+    assert DEFAULT_MODEL in info.stdout and "packed" not in info.stdout
 
 
 def test_encode_pack_then_decode_and_info_directly(cli, png_file, tmp_path, photo):
