@@ -51,7 +51,7 @@ def main() -> None:
     base = load_model(a.model)
     rows = {}
     for amp in (False, True):
-        net = copy.deepcopy(base).train()
+        net = copy.deepcopy(base).train().requires_grad_(True)  # load_model freezes its copy
         opt = torch.optim.Adam(net.parameters(), lr=1e-5)
         for i, b in enumerate(batches):
             if i == 3:  # three warm-up steps
