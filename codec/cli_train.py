@@ -72,7 +72,7 @@ def train_group():
               help="Minutes of wall time: the learning rate anneals by steps or time, whichever "
                    "is further along, and the run exports its weights when time is up (0: none).")
 @click.option("--amp", is_flag=True, help="bfloat16 autocast for the network while it trains "
-              "(GPUs, and CPUs with AVX-512 BF16 or AMX: about 1.8x faster); validation and "
+              "(GPUs, and CPUs with AVX-512 BF16 or AMX: 1.6x faster steps here); validation and "
               "exported weights stay float32.")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
 def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weight, width1, width2,
