@@ -38,9 +38,9 @@ def main() -> None:
     files = sorted(p for p in a.images.iterdir() if p.suffix.lower() == ".png")
     if not files:
         sys.exit(f"no PNG images in {a.images}")
-    data = [codec.encode(np.asarray(Image.open(p).convert("RGB")), a.quality, mode="regen")
-            for p in files]
-    mpx = sum(Image.open(p).width * Image.open(p).height for p in files) / 1e6
+    images = [np.asarray(Image.open(p).convert("RGB")) for p in files]
+    data = [codec.encode(img, a.quality, mode="regen") for img in images]
+    mpx = sum(img.shape[0] * img.shape[1] for img in images) / 1e6
     times = {}
     for m in models:
         codec.decode(data[0], device="cpu", model=m)  # warm-up: load the weights

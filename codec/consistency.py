@@ -28,7 +28,6 @@ FRACTION_A, FRACTION_B = 0.4, 0.2
 STRIP_MCUS = 16  # MCU rows converted at a time when decoding
 
 
-
 def interval_fraction(step: np.ndarray | torch.Tensor):
     """The share of each quantization interval (step `step`) that the projection keeps."""
     return (FRACTION_A * step ** FRACTION_B).clip(max=1.0)

@@ -88,8 +88,8 @@ def write_pack(dirs: list[Path], out: Path, patch: int = 160, max_mb: float = 40
     if not blobs:
         raise ValueError(f"--max-mb {max_mb} holds no crop")
     info = PackInfo(FORMAT, patch, val_patch, len(blobs), len(val_blobs), len(train_files),
-                    len(val_files), len(pool), [str(d) for d in dirs], seed, "")
-    info.jpeg_probe = _probe(pool[order[:1]])
+                    len(val_files), len(pool), [str(d) for d in dirs], seed,
+                    _probe(pool[order[:1]]))
     td, to = _concat(blobs)
     vd, vo = _concat(val_blobs)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -116,6 +116,17 @@ class RegenNet(nn.Module):
         return F.pixel_shuffle(self.up3(c), 2)
 
 
+def _grown(model: RegenNet, **changes) -> tuple[RegenNet, dict]:
+    """A network of `model`'s configuration with `changes` (new weights drawn from a fixed seed),
+    and a state dict for it holding `model`'s tensors under their names, except the FiLM output
+    rows (cond.2), which the caller fits to the new layout before loading it."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        new = type(model)(**{**model.config, **changes})
+    state = new.state_dict()
+    state.update({k: v.clone() for k, v in model.state_dict().items() if not k.startswith("cond.2.")})
+    return new, state
+
 
 def deepen(model: RegenNet, extra: int) -> RegenNet:
     """A copy of `model` with `extra` more quarter-resolution layers that start as the identity.
@@ -124,13 +135,9 @@ def deepen(model: RegenNet, extra: int) -> RegenNet:
     starts at gamma = -1 (a closed gate, as in ReZero), so the deeper network computes exactly
     what `model` does and fine-tuning opens the gates where the added capacity helps.
     """
-    cfg = dict(model.config)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        new = type(model)(**{**cfg, "depth": cfg["depth"] + extra})
-    state = new.state_dict()
+    cfg = model.config
+    new, state = _grown(model, depth=cfg["depth"] + extra)  # old layers keep their names
     old = model.state_dict()
-    state.update({k: v.clone() for k, v in old.items()})  # old layers keep their names
     # FiLM rows run enc, mid, dec (gamma then beta per layer): old rows around the new ones.
     w2, cut = cfg["width2"], 2 * (cfg["width1"] * cfg["depth1"] + cfg["width2"] * cfg["depth"])
     weight, bias = old["cond.2.weight"], old["cond.2.bias"]
@@ -148,15 +155,10 @@ def add_coarse(model: RegenNet, depth3: int = 3, width3: int = 128) -> RegenNet:
     """A copy of `model` with an eighth-resolution branch that starts silent (its output
     convolution is zero), so the grown network computes what `model` does (exactly, on sizes
     that are multiples of 8) and fine-tuning opens the branch where it helps."""
-    cfg = dict(model.config)
-    if cfg.get("depth3"):
+    if model.config.get("depth3"):
         raise ValueError("the model already has an eighth-resolution branch")
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        new = type(model)(**cfg, depth3=depth3, width3=width3)
-    state = new.state_dict()
+    new, state = _grown(model, depth3=depth3, width3=width3)
     old = model.state_dict()
-    state.update({k: v.clone() for k, v in old.items() if not k.startswith("cond.2.")})
     rows = 2 * width3 * depth3  # the branch's FiLM rows come last and start at zero
     w, b = old["cond.2.weight"], old["cond.2.bias"]
     state["cond.2.weight"] = torch.cat([w, w.new_zeros((rows, w.shape[1]))])

@@ -195,8 +195,6 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
         pool, val_pool, info = read_pack(Path(cfg.pack))
         n_train, n_val = info.train_files, info.val_files
         val_pool = val_pool[: cfg.val_images]
-        if not len(val_pool):
-            val_pool = pool[: cfg.val_images]
         if cfg.patch > pool.shape[1]:
             raise ValueError(f"--patch {cfg.patch} is larger than the pack's {pool.shape[1]} px crops")
     else:
@@ -213,8 +211,10 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
                 val_pool = _pool(cfg, val_files, "val", D.VAL_PATCH if cfg.patch >= 96 else cfg.patch,
                                  cfg.seed + 1, 1)[: cfg.val_images]
             except ValueError:  # tiny data sets: no held-out file is large enough
-                tqdm.write("warning: no held-out image is large enough; validating on training crops")
-                val_pool = pool[: cfg.val_images]
+                val_pool = pool[:0]
+        if not len(val_pool):
+            tqdm.write("warning: no held-out image is large enough; validating on training crops")
+            val_pool = pool[: cfg.val_images]
     if world > 1:
         dist.barrier()
         if rank != 0 and not cfg.pack:
