@@ -114,14 +114,20 @@ def restored_array(data: bytes, device: str = "cpu", tile: int = DEFAULT_TILE) -
 
 
 def decode(data, device: str = "auto", *, model: str | None = None, tile: int = DEFAULT_TILE,
-           progress: bool = False, consistency: bool = True) -> Image.Image:
+           progress: bool = False, consistency: bool = True, ensemble: int = 1) -> Image.Image:
     """Restore a regen-codec JPEG (bytes or path; packed JPEG XL too) with the network it names.
 
     A plain JPEG without metadata is restored with the default model (a CodecWarning says so).
     `model` overrides the file's choice. The result carries the file's ICC profile.
     `consistency`: pull a regenerated picture's DCT coefficients back towards the ones the file
     stores (codec.consistency); comrec files are restored at another size and skip it.
+    `ensemble` (1, 2, 4 or 8): average the network over that many flipped/transposed copies
+    (codec.regen.ensemble), better quality for that many times the network's work.
     """
+    from .regen.ensemble import CHOICES, SelfEnsemble
+
+    if ensemble not in CHOICES:
+        raise CodecError(f"ensemble must be one of {', '.join(map(str, CHOICES))}, not {ensemble}")
     if isinstance(data, (str, Path)):
         from .fileio import read_bytes
 
@@ -137,9 +143,12 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
                       f"{DEFAULT_MODEL}", CodecWarning, stacklevel=2)
     dev = pick_device(device)
     net = _registry_load(model, sha256=sha, device=dev)
+    comrec = meta is not None and meta.mode == "comrec"
+    if ensemble > 1:  # a comrec upscale has its 16-pixel MCUs doubled
+        net = SelfEnsemble(net, ensemble, grid=32 if comrec else 16)
     rgb, jinfo = decode_jpeg(data)
     icc = open_jpeg(data).info.get("icc_profile")
-    if meta is not None and meta.mode == "comrec":
+    if comrec:
         from .reccnn.infer import restore
 
         out = restore(net, rgb, cond_vector(jinfo), (meta.height, meta.width), device=dev,

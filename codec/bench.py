@@ -135,8 +135,9 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             def enc(img, q, _id=m.id, _ts=ts.name, **kw):
                 return api.encode(img, quality=q, model=_id, tables=_ts, mode="regen", **kw)
 
-            def dec(data, _id=m.id, consistency=True):
-                return np.asarray(api.decode(data, device=device, model=_id, consistency=consistency))
+            def dec(data, _id=m.id, consistency=True, ensemble=1):
+                return np.asarray(api.decode(data, device=device, model=_id, consistency=consistency,
+                                             ensemble=ensemble))
 
             out[name] = Method(name, tdesc, enc, dec, restores_jpeg=True, version=ver)
             # the same files decoded without codec.consistency's last step: that step's share
@@ -146,6 +147,13 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             out[f"{name}+jxl"] = Method(f"{name}+jxl", tdesc + ", packed as JPEG XL",
                                         partial(enc, pack="jxl"), dec, restores_jpeg=True,
                                         version=ver)
+            # decoded with an 8-member self-ensemble (codec.regen.ensemble): 8x the network work
+            for base, bdesc, benc in ((name, tdesc, enc),
+                                      (f"{name}+jxl", tdesc + ", packed as JPEG XL",
+                                       partial(enc, pack="jxl"))):
+                out[f"{base}-x8"] = Method(f"{base}-x8", bdesc + ", decoded with an 8-member "
+                                           "self-ensemble", benc, partial(dec, ensemble=8),
+                                           restores_jpeg=True, version=ver)
     shas = {m.id: m.sha256[:8] for m in models}
     if DEFAULT_COMREC in shas and DEFAULT_MODEL in out:
         # the default pipeline with `--mode auto`: regen or comrec per image (codec.auto)

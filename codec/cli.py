@@ -219,11 +219,15 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
               help="Skip the last step of regen-mode decoding, which pulls the restored picture's "
                    "DCT coefficients back towards the ones the file stores (the same quality for "
                    "fewer bytes; see README).")
+@click.option("--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
+              help="Run the network on N flipped/transposed copies and average them: a little "
+                   "more quality for N times the network's time (see README).")
 @_JOBS
 @_SCHEDULER
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
-def decode(inputs, output, fmt, device, tile, model_id, no_consistency, jobs, scheduler, force):
+def decode(inputs, output, fmt, device, tile, model_id, no_consistency, ensemble, jobs, scheduler,
+           force):
     """Restore regen-codec JPEGs (or packed .jxl) with the network named in each file.
 
     Plain JPEGs without regen-codec metadata use the default model (with a warning).
@@ -235,7 +239,7 @@ def decode(inputs, output, fmt, device, tile, model_id, no_consistency, jobs, sc
     from .fileops import decode_file
 
     work = partial(decode_file, device=device, tile=tile, model=model_id, force=force,
-                   consistency=not no_consistency)
+                   consistency=not no_consistency, ensemble=int(ensemble))
     if _is_batch(inputs, output):
         _run_batch(inputs, output, CODED_SUFFIXES, "." + fmt, work, jobs, "decode", scheduler)
         return

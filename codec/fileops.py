@@ -84,13 +84,13 @@ def _encode_targeted(src, target, model, subsampling, tables, progressive, max_p
 
 def decode_file(src: Path, dst: Path, *, device: str = "auto", tile: int = 1024,
                 model: str | None = None, force: bool = False, progress: bool = False,
-                name_warnings: bool = True, consistency: bool = True) -> int:
+                name_warnings: bool = True, consistency: bool = True, ensemble: int = 1) -> int:
     from .api import decode
 
     check_output(dst, [src], force)
     with _warnings_named(src, name_warnings):
         img = decode(read_bytes(src), device=device, model=model, tile=tile, progress=progress,
-                     consistency=consistency)
+                     consistency=consistency, ensemble=ensemble)
     data = image_bytes(img, dst.suffix)
     atomic_write(dst, data)
     return len(data)
