@@ -7,19 +7,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 imgs="$root/bench/cache/skimage-photos"  # git-ignored, rewritten on each run
-mkdir -p "$imgs"
-"$root/.venv/bin/python" - "$imgs" <<'PY'
-import sys
-from PIL import Image
-from skimage import data
-for name in ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
-             "immunohistochemistry", "retina"):
-    a = getattr(data, name)()
-    if name == "retina":
-        h, w = a.shape[:2]
-        a = a[(h - 1024) // 2:(h + 1024) // 2, (w - 1024) // 2:(w + 1024) // 2]
-    Image.fromarray(a).save(f"{sys.argv[1]}/{name}.png")
-PY
+"$root/.venv/bin/python" "$root/bench/skimage_photos.py" "$imgs"
 "$root/bin/regen-codec" bench "$imgs" --out "$root/bench/results/heldout-lowrate" \
   --methods "${METHODS:-jpeg,half-bicubic,regen-fast,comrec-r7}" \
   --qualities 1,2,3,4,5,6,8,10,12,15,20 "$@"
