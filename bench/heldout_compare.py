@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import QUALITIES, evaluate, load_crops, root, score  # noqa: E402
+from tune_tables import QUALITIES, evaluate, load_crops, plain_curve, root, score  # noqa: E402
 
 from codec.registry import load_model  # noqa: E402
 from codec.tables import STANDARD, get_table_set  # noqa: E402
@@ -42,8 +42,7 @@ def main() -> None:
               for mid in models for ts in sets}
     # the anchor: plain decodes of standard-table files (the same under every model)
     base = curves.get((models[0], STANDARD.name)) or evaluate(nets[models[0]], crops, STANDARD)
-    plain = {"bpp": base["bpp"], "psnr-rgb": base["plain-psnr-rgb"],
-             "ms-ssim-db": base["plain-ms-ssim-db"]}
+    plain = plain_curve(base)
     rows = []
     for mid in models:
         for ts in sets:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import evaluate, load_crops, root, score  # noqa: E402
+from tune_tables import evaluate, load_crops, plain_curve, root, score  # noqa: E402
 
 from codec.regen.ensemble import SelfEnsemble  # noqa: E402
 from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
@@ -50,8 +50,7 @@ def main() -> None:
     crops = load_crops(args.shared, args.crops)
     net = load_model(args.model)
     base = evaluate(net, crops, STANDARD)
-    plain = {"bpp": base["bpp"], "psnr-rgb": base["plain-psnr-rgb"],
-             "ms-ssim-db": base["plain-ms-ssim-db"]}
+    plain = plain_curve(base)
     ts = get_table_set(args.tables)
     rows = []
     for n in (int(m) for m in args.members.split(",")):

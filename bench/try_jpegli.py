@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import evaluate, load_crops, root, score  # noqa: E402
+from tune_tables import evaluate, load_crops, plain_curve, root, score  # noqa: E402
 
 from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
 from codec.shrink import shrink  # noqa: E402
@@ -46,10 +46,8 @@ def main() -> None:
     ts = get_table_set(DEFAULT_TABLES)
     ours = evaluate(model, crops, ts, post=lambda data, q: shrink(data))
     theirs = evaluate(model, crops, ts, encode=jpegli)
-    plain = {k: {"bpp": c["bpp"], "psnr-rgb": c["plain-psnr-rgb"],
-                 "ms-ssim-db": c["plain-ms-ssim-db"]} for k, c in (("ours", ours), ("jpegli", theirs))}
     res = {"model": a.model, "tables": ts.name, "crops": len(crops), "ours": ours, "jpegli": theirs,
-           "restored": score(ours, theirs), "plain": score(plain["ours"], plain["jpegli"]),
+           "restored": score(ours, theirs), "plain": score(plain_curve(ours), plain_curve(theirs)),
            "reproduce": ".venv/bin/pip install pyjpegli && .venv/bin/python bench/try_jpegli.py"}
     a.out.write_text(json.dumps(res, indent=1) + "\n")
     for k in ("restored", "plain"):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import evaluate, load_crops, root, score  # noqa: E402
+from tune_tables import evaluate, load_crops, plain_curve, root, score  # noqa: E402
 
 from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
 from codec.shrink import shrink  # noqa: E402
@@ -91,9 +91,7 @@ def main() -> None:
             r = res["results"].setdefault(name, {})
             r[key] = score(ours, theirs)
             if cons:
-                plain = [{"bpp": c["bpp"], "psnr-rgb": c["plain-psnr-rgb"],
-                          "ms-ssim-db": c["plain-ms-ssim-db"]} for c in (ours, theirs)]
-                r["plain"] = score(*plain)
+                r["plain"] = score(plain_curve(ours), plain_curve(theirs))
                 r["bytes_vs_pillow"] = [round(b / o - 1, 4) for b, o in zip(theirs["bpp"], ours["bpp"])]
             print(f"{name} ({key}): MS-SSIM dB {r[key]['bd_msssim_db']:+.2f}%  "
                   f"PSNR {r[key]['bd_psnr']:+.2f}%  ({time.time() - t0:.0f} s)", flush=True)

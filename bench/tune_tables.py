@@ -129,6 +129,12 @@ def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None, com=
     return out
 
 
+def plain_curve(curve: dict) -> dict:
+    """The plain decodes' curve of an evaluate() result, in the shape score() takes."""
+    return {"bpp": curve["bpp"], "psnr-rgb": curve["plain-psnr-rgb"],
+            "ms-ssim-db": curve["plain-ms-ssim-db"]}
+
+
 def score(anchor: dict, test: dict) -> dict:
     """BD-rates (%) of the regenerated output, and the plain decode's PSNR change at equal bytes."""
     import bjontegaard as bd

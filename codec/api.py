@@ -124,7 +124,7 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
     `ensemble` (1, 2, 4 or 8): average the network over that many flipped/transposed copies
     (codec.regen.ensemble), better quality for that many times the network's work.
     """
-    from .regen.ensemble import CHOICES, SelfEnsemble
+    from .regen.ensemble import CHOICES, MCU, SelfEnsemble
 
     if ensemble not in CHOICES:
         raise CodecError(f"ensemble must be one of {', '.join(map(str, CHOICES))}, not {ensemble}")
@@ -145,7 +145,7 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
     net = _registry_load(model, sha256=sha, device=dev)
     comrec = meta is not None and meta.mode == "comrec"
     if ensemble > 1:  # a comrec upscale has its 16-pixel MCUs doubled
-        net = SelfEnsemble(net, ensemble, grid=32 if comrec else 16)
+        net = SelfEnsemble(net, ensemble, grid=2 * MCU if comrec else MCU)
     rgb, jinfo = decode_jpeg(data)
     icc = open_jpeg(data).info.get("icc_profile")
     if comrec:

@@ -148,12 +148,10 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                                         partial(enc, pack="jxl"), dec, restores_jpeg=True,
                                         version=ver)
             # decoded with an 8-member self-ensemble (codec.regen.ensemble): 8x the network work
-            for base, bdesc, benc in ((name, tdesc, enc),
-                                      (f"{name}+jxl", tdesc + ", packed as JPEG XL",
-                                       partial(enc, pack="jxl"))):
-                out[f"{base}-x8"] = Method(f"{base}-x8", bdesc + ", decoded with an 8-member "
-                                           "self-ensemble", benc, partial(dec, ensemble=8),
-                                           restores_jpeg=True, version=ver)
+            for b in (out[name], out[f"{name}+jxl"]):
+                out[f"{b.name}-x8"] = Method(f"{b.name}-x8", b.description + ", decoded with an "
+                                             "8-member self-ensemble", b.encode,
+                                             partial(dec, ensemble=8), restores_jpeg=True, version=ver)
     shas = {m.id: m.sha256[:8] for m in models}
     if DEFAULT_COMREC in shas and DEFAULT_MODEL in out:
         # the default pipeline with `--mode auto`: regen or comrec per image (codec.auto)
