@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The full quality range (5-95) on photos that are in neither the training pool nor Kodak
-# (scikit-image's samples, bench/skimage_photos.py): a check that the default model and
-# `decode --ensemble 8`, chosen on held-out crops of the pool and reported on Kodak, hold on other
-# photos. Results (committed): bench/results/heldout-photos/. METHODS=... overrides the list.
+# (scikit-image's samples, bench/skimage_photos.py): a check that the default model, chosen on
+# held-out crops of the pool and reported on Kodak, holds on other photos, with and without the
+# restoration strength fitted at encode (codec/strength.py; `-nofit`). Results (committed): bench/results/heldout-photos/. METHODS=... overrides the list.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 imgs="$root/bench/cache/skimage-photos"  # git-ignored, rewritten on each run
 "$root/.venv/bin/python" "$root/bench/skimage_photos.py" "$imgs"
 exec "$root/bin/regen-codec" bench "$imgs" --out "$root/bench/results/heldout-photos" \
-  --methods "${METHODS:-jpeg,regen-coarse@regen-v1,regen-coarse2@regen-v1,regen-coarse2@regen-v1-x8}" "$@"
+  --methods "${METHODS:-jpeg,regen-coarse2@regen-v1,regen-coarse2@regen-v1-nofit}" "$@"

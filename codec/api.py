@@ -43,11 +43,13 @@ MODES = ("auto", "regen", "comrec")
 def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, *,
                tables: str = DEFAULT_TABLES, subsampling: str | None = None,
                progressive: bool = False, device: str = "cpu",
-               for_pack: bool = False) -> Callable[[int], bytes]:
+               for_pack: bool = False, fit: bool = True) -> Callable[[int], bytes]:
     """A function quality -> regen-codec JPEG bytes of `src` in one mode (regen or comrec).
 
     The expensive part (ComCNN, in comrec mode) runs once, so a quality search is cheap.
-    `for_pack`: the file will be packed as JPEG XL (codec.shrink keeps it baseline)."""
+    `for_pack`: the file will be packed as JPEG XL (codec.shrink keeps it baseline).
+    `fit`: a regen file stores the restoration strength fitted to `src` (fit_strength: one
+    network run per file made)."""
     if mode not in ("regen", "comrec"):
         raise CodecError(f"unknown mode {mode!r} (regen or comrec)")
     model = model or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
@@ -73,7 +75,8 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
         data = encode_jpeg(img, quality, subsampling or ts.subsampling_for(quality), optimize=True,
                            progressive=progressive, icc_profile=src.icc_profile, exif=src.exif,
                            qtables=ts.qtables(quality))
-        return write_meta(shrink(data, progressive, mozjpeg=not for_pack), meta)
+        data = write_meta(shrink(data, progressive, mozjpeg=not for_pack), meta)
+        return fit_strength(data, src.rgb, device=device) if fit and mode == "regen" else data
 
     return make
 
@@ -81,7 +84,7 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
 def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
            subsampling: str | None = None, tables: str = DEFAULT_TABLES, progressive: bool = False,
            max_pixels: int = DEFAULT_MAX_PIXELS, pack: str | None = None,
-           mode: str = DEFAULT_MODE, device: str = "cpu") -> bytes:
+           mode: str = DEFAULT_MODE, device: str = "cpu", fit: bool = True) -> bytes:
     """A standard JPEG of `image` (path, bytes, PIL image or HxWx3 uint8 array) that names `model`.
 
     Conversions of unusual inputs (alpha, 16-bit, CMYK, ...) are reported as CodecWarning.
@@ -91,6 +94,9 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
     `mode="regen"` stores the full-size image, restored by a regeneration network `model`;
     `mode="comrec"` a compact half-size image made by the model's ComCNN (its RecCNN restores
     it; default `DEFAULT_COMREC`); `mode="auto"` picks between them per image (codec.auto).
+    `fit`: a regen file also stores how much of the network's correction its decode keeps,
+    fitted to the image (codec.strength): never worse than the plain decode in PSNR, for one
+    network run on `device` at encode. `fit=False` skips that run; such files are restored fully.
     """
     if pack not in (None, "jxl"):
         raise CodecError(f"unknown packing {pack!r} (only 'jxl')")
@@ -98,7 +104,7 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
         raise CodecError(f"unknown mode {mode!r} ({', '.join(MODES)})")
     src = load_image(image, max_pixels=max_pixels)
     opts = dict(tables=tables, subsampling=subsampling, progressive=progressive, device=device,
-                for_pack=pack == "jxl")
+                for_pack=pack == "jxl", fit=fit)
     if mode == "auto":
         from .auto import choose
 
@@ -109,8 +115,18 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
 
 
 def restored_array(data: bytes, device: str = "cpu", tile: int = DEFAULT_TILE) -> np.ndarray:
-    """decode() as an HxWx3 uint8 array (what quality searches compare with the source)."""
+    """decode() as an HxWx3 uint8 array (what quality searches compare with the source).
+    A file fit_strength has just made is not decoded again: its fit already saw the result."""
+    hit = _fitted.get((bytes(data), device, tile))
+    if hit is not None:
+        return hit
     return np.asarray(decode(data, device=device, tile=tile).convert("RGB"))
+
+
+#: The last few files fit_strength made -> their decode, so that auto's and the target search's
+#: comparison (restored_array) costs no second network run.
+_fitted: dict[tuple[bytes, str, int], np.ndarray] = {}
+_FITTED_KEEP, _FITTED_MAX_VALUES = 2, 3 * 40_000_000  # files; values (40 MP) per file
 
 
 def decode(data, device: str = "auto", *, model: str | None = None, tile: int = DEFAULT_TILE,
@@ -123,7 +139,25 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
     stores (codec.consistency); comrec files are restored at another size and skip it.
     `ensemble` (1, 2, 4 or 8): average the network over that many flipped/transposed copies
     (codec.regen.ensemble), better quality for that many times the network's work.
+    A strength stored by the encoder (codec.strength) then blends the result with the plain
+    decode, unless `model` names another network than the one it was fitted for.
     """
+    out, plain, meta, icc, own = _restore(data, device, model, tile, progress, consistency,
+                                          ensemble)
+    if own and meta is not None and meta.mode == "regen":
+        from .strength import apply
+
+        out = apply(plain, out, meta.strength)
+    img = Image.fromarray(out)
+    if icc:
+        img.info["icc_profile"] = icc
+    return img
+
+
+def _restore(data, device: str, model: str | None, tile: int, progress: bool, consistency: bool,
+             ensemble: int):
+    """decode() before the strength: (network output, plain decode, metadata, ICC profile,
+    whether the network is the one the file names)."""
     from .regen.ensemble import CHOICES, MCU, SelfEnsemble
 
     if ensemble not in CHOICES:
@@ -135,12 +169,13 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
     data = as_jpeg(bytes(data))
     meta = read_meta(data)
     sha = None
+    own = model is None or (meta is not None and model == meta.model_id)
     if model is None and meta is not None:
         model, sha = meta.model_id, meta.model_sha256
     elif model is None:
         model = DEFAULT_MODEL
         warnings.warn(f"no regen-codec metadata in this JPEG: restoring with the default model "
-                      f"{DEFAULT_MODEL}", CodecWarning, stacklevel=2)
+                      f"{DEFAULT_MODEL}", CodecWarning, stacklevel=3)
     dev = pick_device(device)
     net = _registry_load(model, sha256=sha, device=dev)
     comrec = meta is not None and meta.mode == "comrec"
@@ -159,13 +194,31 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
             from .consistency import make_consistent
 
             out = make_consistent(out, data)
-    img = Image.fromarray(out)
-    if meta is not None and (meta.width, meta.height) != img.size:
-        raise CodecError(f"decoded size {img.size} differs from the size in the metadata "
-                         f"({meta.width}x{meta.height}): the file is damaged")
-    if icc:
-        img.info["icc_profile"] = icc
-    return img
+    if meta is not None and (meta.width, meta.height) != (out.shape[1], out.shape[0]):
+        raise CodecError(f"decoded size {out.shape[1]}x{out.shape[0]} differs from the size in "
+                         f"the metadata ({meta.width}x{meta.height}): the file is damaged")
+    return out, rgb, meta, icc, own
+
+
+def fit_strength(data: bytes, source: np.ndarray, device: str = "cpu",
+                 tile: int = DEFAULT_TILE) -> bytes:
+    """The regen-mode file `data` with the restoration strength (codec.strength) that brings its
+    decode closest to `source` (HxWx3 uint8): one network run. Other files come back as they are."""
+    from dataclasses import replace
+
+    from .strength import apply, fit
+
+    meta = read_meta(data)
+    if meta is None or meta.mode != "regen":
+        return data
+    out, plain, _, _, _ = _restore(data, device, None, tile, False, True, 1)
+    s = fit(plain, out, source)
+    data = write_meta(data, replace(meta, strength=s, format_version=3))
+    if out.size <= _FITTED_MAX_VALUES:
+        while len(_fitted) >= _FITTED_KEEP:
+            _fitted.pop(next(iter(_fitted)))
+        _fitted[(data, device, tile)] = apply(plain, out, s)
+    return data
 
 
 def decode_plain(data: bytes) -> np.ndarray:

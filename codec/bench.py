@@ -147,11 +147,15 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             out[f"{name}+jxl"] = Method(f"{name}+jxl", tdesc + ", packed as JPEG XL",
                                         partial(enc, pack="jxl"), dec, restores_jpeg=True,
                                         version=ver)
-            # decoded with an 8-member self-ensemble (codec.regen.ensemble): 8x the network work
             for b in (out[name], out[f"{name}+jxl"]):
+                # decoded with an 8-member self-ensemble (codec.regen.ensemble): 8x the network work
                 out[f"{b.name}-x8"] = Method(f"{b.name}-x8", b.description + ", decoded with an "
                                              "8-member self-ensemble", b.encode,
                                              partial(dec, ensemble=8), restores_jpeg=True, version=ver)
+                # encoded without the restoration strength (codec.strength): that step's share
+                out[f"{b.name}-nofit"] = Method(f"{b.name}-nofit", b.description + ", encoded "
+                                                "with --no-fit", partial(b.encode, fit=False), dec,
+                                                restores_jpeg=True, version=ver)
     shas = {m.id: m.sha256[:8] for m in models}
     if DEFAULT_COMREC in shas and DEFAULT_MODEL in out:
         # the default pipeline with `--mode auto`: regen or comrec per image (codec.auto)

@@ -141,14 +141,20 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Likewise, for a PSNR in dB.")
 @click.option("--max-bytes", type=click.IntRange(1, None), default=None,
               help="Instead of --quality: the highest quality whose JPEG fits in N bytes.")
+@click.option("--fit/--no-fit", default=True, show_default=True,
+              help="Decode each regen file once while encoding and store how much of the "
+                   "network's correction to keep, fitted to the input: never worse than a plain "
+                   "decode in PSNR (README: 'Restoration strength'). --no-fit skips that network "
+                   "run (several times faster on a CPU); its files are always restored fully.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True, help="Where the decoder runs during a --target search.")
+              show_default=True, help="Where the network runs while encoding (the strength fit, "
+                                      "auto's comparison, a --target search).")
 @_JOBS
 @_SCHEDULER
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
 def encode(inputs, output, quality, mode, model_id, tables, subsampling, progressive, max_pixels, pack,
-           target_msssim, target_psnr, max_bytes, device, jobs, scheduler, force):
+           target_msssim, target_psnr, max_bytes, fit, device, jobs, scheduler, force):
     """Compress images (PNG, JPEG, TIFF, WebP, ...) into standard JPEGs for regeneration.
 
     INPUTS are files, folders (searched recursively) or globs; several of them need
@@ -180,7 +186,7 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
         model_id = model_id or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
     work = partial(encode_file, quality=q, model=model_id, subsampling=subsampling, tables=tables,
                    progressive=progressive, max_pixels=max_pixels, pack=pack, force=force,
-                   target=target, device=device, mode=mode)
+                   target=target, device=device, mode=mode, fit=fit)
     if _is_batch(inputs, output):
         from .registry import find_model
 
@@ -282,6 +288,9 @@ def info(file, as_json):
                    f"encoder {m['encoder_version']}")
         click.echo(f"model:           {m['model_id']} (sha256 {m['model_sha256']})")
         click.echo(f"original size:   {m['width']}x{m['height']}")
+        if m.get("strength") is not None:
+            click.echo(f"strength:        {m['strength']:.3f} of the network's correction "
+                       f"(fitted at encode)")
 
 
 @cli.command()

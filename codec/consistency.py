@@ -24,7 +24,9 @@ from .imageio import CodecWarning
 from .transforms import DCT, RGB2YCC, YCC2RGB
 
 # interval kept = min(1, A * step**B) of the quantization step; fitted on held-out crops, not Kodak
-FRACTION_A, FRACTION_B = 0.4, 0.2
+# (0.4, 0.2 until 0.3.0; 0.2, 0.4 was best for regen-fast-proj and for regen-coarse2:
+# bench/results/consistency-grid2.json, consistency-coarse2.json)
+FRACTION_A, FRACTION_B = 0.2, 0.4
 STRIP_MCUS = 16  # MCU rows converted at a time when decoding
 
 

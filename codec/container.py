@@ -10,6 +10,10 @@ Format 2, after the signature: version (1 byte), mode (1 byte: 0 regen, 1 comrec
 height (LEB128), model ID (a string: 1 length byte, UTF-8), the first 8 bytes of the model's
 sha256, table set, encoder version, and in comrec mode the ComCNN's ID (empty when it is
 `<model ID>-com`) and the first 8 bytes of its sha256.
+
+Format 3 (from encoder 0.3.0) is format 2 plus one last byte: the restoration strength the
+encoder fitted against the source, in 64ths (codec.strength). A file without a strength is
+still written as format 2, so older decoders read it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from .errors import CodecError
 
 APP_MARKER = 0xEF  # APP15
 SIGNATURE = b"regen-codec\x00"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # the newest format this version reads and writes
+STRENGTH_STEPS = 64  # format 3 stores the strength as a byte k: strength k / 64
 MODES = ("regen", "comrec")
 HASH_BYTES = 8  # sha256 prefix kept in format 2 (64 bits: enough to catch a wrong weight file)
 
@@ -37,16 +42,20 @@ class RegenMeta:
     width: int
     height: int
     encoder_version: str
-    format_version: int = FORMAT_VERSION
+    format_version: int = 2  # what to_bytes writes: 3 when `strength` is set, else 2
     tables: str = "standard"  # the table set (codec.tables) the encoder used
     extra: dict = field(default_factory=dict)  # mode-specific fields (e.g. a second network)
+    strength: float | None = None  # share of the network's correction to keep (None: all)
 
     def to_bytes(self) -> bytes:
-        """The segment's payload in format 2 (sha256 fields shortened to HASH_BYTES)."""
+        """The segment's payload in format 2, or 3 with a strength (sha256 fields shortened to
+        HASH_BYTES)."""
         if self.mode not in MODES:
             raise CodecError(f"unknown mode {self.mode!r}")
+        if self.strength is not None and not 0 <= self.strength <= 1:
+            raise CodecError(f"strength {self.strength} is outside [0, 1]")
         out = bytearray(SIGNATURE)
-        out += bytes([self.format_version, MODES.index(self.mode)])
+        out += bytes([2 if self.strength is None else 3, MODES.index(self.mode)])
         out += _varint(self.width) + _varint(self.height)
         out += _text(self.model_id) + _hash(self.model_sha256)
         out += _text(self.tables) + _text(self.encoder_version)
@@ -54,6 +63,8 @@ class RegenMeta:
             com = self.extra.get("comcnn_id", "")
             out += _text("" if com == f"{self.model_id}-com" else com)
             out += _hash(self.extra.get("comcnn_sha256", ""))
+        if self.strength is not None:
+            out.append(round(self.strength * STRENGTH_STEPS))
         return bytes(out)
 
     @classmethod
@@ -89,10 +100,17 @@ class RegenMeta:
         if mode == "comrec":
             com = r.text() or f"{model_id}-com"
             extra = {"comcnn_id": com, "comcnn_sha256": r.hash()}
+        strength = None
+        if version >= 3:
+            k = r.byte()
+            if k > STRENGTH_STEPS:
+                raise ValueError("strength above 1")
+            strength = k / STRENGTH_STEPS
         if r.pos != len(body):
             raise ValueError("trailing bytes")
         return cls(mode=mode, model_id=model_id, model_sha256=sha, width=width, height=height,
-                   encoder_version=encoder, format_version=version, tables=tables, extra=extra)
+                   encoder_version=encoder, format_version=version, tables=tables, extra=extra,
+                   strength=strength)
 
 
 def _check_version(version: int) -> None:
@@ -126,7 +144,7 @@ def _hash(hexdigest: str) -> bytes:
 
 
 class _Reader:
-    """Reads format 2 fields; running past the end raises IndexError (a damaged segment)."""
+    """Reads format 2 and 3 fields; running past the end raises IndexError (a damaged segment)."""
 
     def __init__(self, data: bytes):
         self.data, self.pos = data, 0

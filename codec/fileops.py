@@ -35,9 +35,10 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
                 tables: str | None = None,
                 progressive: bool = False, max_pixels: int, pack: str | None = None,
                 force: bool = False, name_warnings: bool = True, target=None,
-                device: str = "auto", mode: str | None = None) -> int:
+                device: str = "auto", mode: str | None = None, fit: bool = True) -> int:
     """Encode one file; with a `target.Target`, search the quality with the decoder in the loop."""
     from .api import encode
+    from .regen.infer import pick_device
     from .registry import DEFAULT_MODE
     from .tables import DEFAULT_TABLES
 
@@ -48,16 +49,16 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
         if target is None:
             data = encode(src, quality=quality, model=model, subsampling=subsampling,
                           tables=tables, progressive=progressive, max_pixels=max_pixels, pack=pack, mode=mode,
-                          device=device)
+                          device=pick_device(device), fit=fit)
         else:
             data = _encode_targeted(src, target, model, subsampling, tables, progressive,
-                                    max_pixels, pack, device, mode)
+                                    max_pixels, pack, device, mode, fit)
     atomic_write(dst, data)
     return len(data)
 
 
 def _encode_targeted(src, target, model, subsampling, tables, progressive, max_pixels, pack,
-                     device, mode):
+                     device, mode, fit):
     from .errors import CodecError
     from .imageio import load_image
     from .pack import pack as pack_jxl
@@ -66,7 +67,7 @@ def _encode_targeted(src, target, model, subsampling, tables, progressive, max_p
 
     res = encode_to_target(load_image(src, max_pixels=max_pixels), target, model,
                            device=pick_device(device), subsampling=subsampling, tables=tables,
-                           progressive=progressive, mode=mode, for_pack=bool(pack))
+                           progressive=progressive, mode=mode, for_pack=bool(pack), fit=fit)
     if res.quality is None:
         p = res.probes[-1]
         got = (f"MS-SSIM {p.msssim:.4f}" if p.msssim is not None else

@@ -124,10 +124,11 @@ def search(src: SourceImage, target: Target, make_file, restore) -> SearchResult
 def encode_to_target(src: SourceImage, target: Target, model_id: str | None = None, *,
                      device: str = "cpu", subsampling: str | None = None,
                      tables: str | None = None, progressive: bool = False, tile: int = 1024,
-                     mode: str = "regen", for_pack: bool = False) -> SearchResult:
+                     mode: str = "regen", for_pack: bool = False, fit: bool = True) -> SearchResult:
     """The search above with regen-codec's own encoder and decoder, in one mode; `auto`
     searches regen and comrec and keeps the smaller passing file (for a byte budget: the
-    one whose restored MS-SSIM is higher). The result's `mode` says which."""
+    one whose restored MS-SSIM is higher). The result's `mode` says which. `fit` as in
+    codec.encode: the files searched are the files written."""
     from .api import file_maker, restored_array
     from .tables import DEFAULT_TABLES
 
@@ -135,7 +136,7 @@ def encode_to_target(src: SourceImage, target: Target, model_id: str | None = No
         return restored_array(data, device=device, tile=tile)
 
     opts = dict(tables=tables or DEFAULT_TABLES, subsampling=subsampling,
-                progressive=progressive, device=device, for_pack=for_pack)
+                progressive=progressive, device=device, for_pack=for_pack, fit=fit)
     if mode != "auto":
         res = search(src, target, file_maker(src, mode, model_id, **opts), restore)
         res.mode = mode

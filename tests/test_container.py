@@ -55,9 +55,34 @@ def test_segment_follows_jfif_exif_and_icc(photo):
 
 
 def test_newer_format_is_refused(photo):
-    payload = _meta(format_version=99)
+    data = write_meta(jpeg_bytes(photo), _meta())
+    i = data.index(SIGNATURE) + len(SIGNATURE)  # the version byte
     with pytest.raises(CodecError, match="newer"):
-        read_meta(write_meta(jpeg_bytes(photo), payload))
+        read_meta(data[:i] + bytes([99]) + data[i + 1:])
+
+
+def test_strength_needs_format_3_and_round_trips(photo):
+    plain = write_meta(jpeg_bytes(photo), _meta())
+    fitted = write_meta(jpeg_bytes(photo), _meta(strength=40 / 64))
+    i = plain.index(SIGNATURE) + len(SIGNATURE)
+    assert plain[i] == 2 and fitted[i] == 3  # files without a strength stay readable by 0.2.x
+    assert len(fitted) == len(plain) + 1
+    m = read_meta(fitted)
+    assert m.strength == 40 / 64 and m.format_version == 3
+    assert read_meta(plain).strength is None
+    comrec = _meta(mode="comrec", extra={"comcnn_id": "regen-fast-com", "comcnn_sha256": "cd" * 8},
+                   strength=1.0)
+    assert read_meta(write_meta(jpeg_bytes(photo), comrec)).strength == 1.0
+
+
+def test_strength_outside_0_1_is_refused(photo):
+    with pytest.raises(CodecError, match="outside"):
+        write_meta(jpeg_bytes(photo), _meta(strength=1.5))
+    data = write_meta(jpeg_bytes(photo), _meta(strength=1.0))
+    i = data.index(SIGNATURE)
+    end = i + data[i - 2] * 256 + data[i - 1] - 2  # the segment's last byte is the strength
+    with pytest.raises(CodecError, match="damaged"):
+        read_meta(data[:end - 1] + bytes([65]) + data[end:])
 
 
 def test_damaged_segment_is_an_error(photo):
