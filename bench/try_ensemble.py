@@ -11,18 +11,17 @@ network's wall time on this machine for all crops and qualities.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import evaluate, load_crops, plain_curve, root, score  # noqa: E402
+from tune_tables import crop_args, evaluate, load_crops, plain_curve, score  # noqa: E402
 
 from codec.regen.ensemble import SelfEnsemble  # noqa: E402
-from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
-from codec.tables import DEFAULT_TABLES, STANDARD, get_table_set  # noqa: E402
+from codec.registry import load_model  # noqa: E402
+from codec.tables import STANDARD, get_table_set  # noqa: E402
 
 
 class _Timed:
@@ -39,13 +38,8 @@ class _Timed:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=DEFAULT_MODEL)
-    ap.add_argument("--tables", default=DEFAULT_TABLES)
+    ap = crop_args(__doc__, "results/ensemble.json")
     ap.add_argument("--members", default="1,2,4,8")
-    ap.add_argument("--crops", type=int, default=48)
-    ap.add_argument("--shared", type=Path, default=root.parent / "shared")
-    ap.add_argument("--out", type=Path, default=root / "bench/results/ensemble.json")
     args = ap.parse_args()
     crops = load_crops(args.shared, args.crops)
     net = load_model(args.model)

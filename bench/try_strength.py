@@ -13,7 +13,6 @@ held-out crops of the training pool (never Kodak): BD-rate against plain standar
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -21,13 +20,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import (QUALITIES, code_and_restore, evaluate, load_crops, mean_quality,  # noqa: E402
-                         plain_curve, root, score)
+from tune_tables import (QUALITIES, code_and_restore, crop_args, evaluate, load_crops, mean_quality,  # noqa: E402
+                         plain_curve, score)
 
 from codec import strength  # noqa: E402
 from codec.consistency import make_consistent  # noqa: E402
-from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
-from codec.tables import DEFAULT_TABLES, STANDARD, get_table_set  # noqa: E402
+from codec.registry import load_model  # noqa: E402
+from codec.tables import STANDARD, get_table_set  # noqa: E402
 
 STEPS = 16
 
@@ -53,12 +52,7 @@ def fit(plain: np.ndarray, restored: np.ndarray, src: np.ndarray, space: str, hi
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=DEFAULT_MODEL)
-    ap.add_argument("--tables", default=DEFAULT_TABLES)
-    ap.add_argument("--crops", type=int, default=48)
-    ap.add_argument("--shared", type=Path, default=root.parent / "shared")
-    ap.add_argument("--out", type=Path, default=root / "bench/results/strength.json")
+    ap = crop_args(__doc__, "results/strength.json")
     args = ap.parse_args()
     crops = load_crops(args.shared, args.crops)
     net = load_model(args.model)

@@ -13,7 +13,6 @@ is the control: it must score about 0.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -24,11 +23,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import evaluate, load_crops, plain_curve, root, score  # noqa: E402
+from tune_tables import crop_args, evaluate, load_crops, plain_curve, score  # noqa: E402
 
-from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
+from codec.registry import load_model  # noqa: E402
 from codec.shrink import shrink  # noqa: E402
-from codec.tables import DEFAULT_TABLES, TableSet, get_table_set  # noqa: E402
+from codec.tables import TableSet, get_table_set  # noqa: E402
 
 SAMPLING = {"4:2:0": [[2, 2], [1, 1], [1, 1]], "4:2:2": [[1, 2], [1, 1], [1, 1]],
             "4:4:4": [[1, 1], [1, 1], [1, 1]]}  # rows (vertical, horizontal), as jpeglib has them
@@ -65,15 +64,11 @@ def mozjpeg(rgb: np.ndarray, q: int, sub: str, tables, flags: list[str]) -> byte
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=DEFAULT_MODEL)
-    ap.add_argument("--tables", default=DEFAULT_TABLES)
-    ap.add_argument("--crops", type=int, default=48)
+    ap = crop_args(__doc__, "results/tables/trellis.json")
     ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--out", type=Path, default=root / "bench/results/tables/trellis.json")
     a = ap.parse_args()
     t0 = time.time()
-    model, crops = load_model(a.model), load_crops(root.parent / "shared", a.crops)
+    model, crops = load_model(a.model), load_crops(a.shared, a.crops)
     ts = get_table_set(a.tables)
     res = {"model": a.model, "tables": ts.name, "crops": len(crops), "mozjpeg": VERSION,
            "note": "BD-rates (%) against Pillow with the same tables; restored = decoded as "

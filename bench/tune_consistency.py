@@ -12,7 +12,6 @@ per quality setting. Picks codec.consistency's FRACTION_A, FRACTION_B.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -21,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import QUALITIES, code_and_restore, load_crops, mean_quality, root, score  # noqa: E402
+from tune_tables import QUALITIES, code_and_restore, crop_args, load_crops, mean_quality, score  # noqa: E402
 
 import codec.consistency as C  # noqa: E402
-from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
-from codec.tables import DEFAULT_TABLES, get_table_set  # noqa: E402
+from codec.registry import load_model  # noqa: E402
+from codec.tables import get_table_set  # noqa: E402
 
 RULES = [(a, b) for b in (0.0, 0.1, 0.2, 0.3, 0.4) for a in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)]
 
@@ -36,12 +35,7 @@ def parse_rules(text: str) -> list[tuple[float, float]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=DEFAULT_MODEL)
-    ap.add_argument("--tables", default=DEFAULT_TABLES)
-    ap.add_argument("--crops", type=int, default=48)
-    ap.add_argument("--shared", type=Path, default=root.parent / "shared")
-    ap.add_argument("--out", type=Path, default=root / "bench/results/consistency.json")
+    ap = crop_args(__doc__, "results/consistency.json")
     ap.add_argument("--rules", type=parse_rules, default=RULES,
                     help="A:B pairs to score, comma-separated (default: the committed grid)")
     a = ap.parse_args()

@@ -135,6 +135,21 @@ def plain_curve(curve: dict) -> dict:
             "ms-ssim-db": curve["plain-ms-ssim-db"]}
 
 
+def crop_args(doc: str, out: str) -> argparse.ArgumentParser:
+    """The options every held-out-crop experiment takes (--model, --tables, --crops, --shared,
+    --out, defaulting to the shipped model and table set and to bench/`out`)."""
+    from codec.registry import DEFAULT_MODEL
+    from codec.tables import DEFAULT_TABLES
+
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--tables", default=DEFAULT_TABLES)
+    ap.add_argument("--crops", type=int, default=48)
+    ap.add_argument("--shared", type=Path, default=root.parent / "shared")
+    ap.add_argument("--out", type=Path, default=root / "bench" / out)
+    return ap
+
+
 def score(anchor: dict, test: dict) -> dict:
     """BD-rates (%) of the regenerated output, and the plain decode's PSNR change at equal bytes."""
     import bjontegaard as bd
