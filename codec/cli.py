@@ -220,7 +220,8 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
               help="Tile side in pixels: bounds memory on large images (the result does not "
                    "depend on it beyond rounding).")
 @click.option("-m", "--model", "model_id", default=None,
-              help="Use this network instead of the one the file names.")
+              help="Use this network instead of the one the file names (the strength the encoder "
+                   "fitted for that one is then not applied).")
 @click.option("--no-consistency", is_flag=True,
               help="Skip the last step of regen-mode decoding, which pulls the restored picture's "
                    "DCT coefficients back towards the ones the file stores (the same quality for "
