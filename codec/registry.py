@@ -28,12 +28,12 @@ from .regen.model import RegenNet
 ARCHITECTURES: dict[str, type[torch.nn.Module]] = {
     "regen-unet": RegenNet, "comcnn": ComCNN, "reccnn": RecCNN}
 
-# regen-coarse (regen-fast-proj with an eighth-resolution branch, 29,148 MACs/pixel, under the
-# 30,000 the default may cost) trained 14,000 more steps: on held-out crops, decoded with the
-# consistency step, -32.2% / -27.0% vs -31.6% / -26.5% (MS-SSIM dB / PSNR BD-rate vs plain JPEG)
-# with the default tables, -27.9% / -23.3% vs -27.3% / -22.7% on standard ones
-# (bench/results/training/regen-coarse2/NOTE.md)
-DEFAULT_MODEL = "regen-coarse2"
+# regen-coarse2 (regen-fast-proj with an eighth-resolution branch, 29,148 MACs/pixel, under the
+# 30,000 the default may cost, trained 6000 + 14,000 steps) trained 12,151 more through the
+# consistency rule of 0.3.0: on held-out crops, decoded with that step, -32.34% / -27.27% vs
+# -32.18% / -27.09% (MS-SSIM dB / PSNR BD-rate vs plain JPEG) with the default tables
+# (bench/results/training/regen-coarse3/NOTE.md)
+DEFAULT_MODEL = "regen-coarse3"
 # comrec-r2 trained five more one-network stages (ComCNN, RecCNN, RecCNN at lr 1e-4, ComCNN at
 # 1e-4, RecCNN at 5e-5): validation (held-out crops) MS-SSIM dB at 0.12/0.2/0.3/0.45 bpp 11.315
 # vs 11.204 (bench/results/training/comrec-r7/NOTE.md)
