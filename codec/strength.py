@@ -4,8 +4,9 @@ The encoder has the source, so it decodes its own file and fits one number s in 
 decoded = plain + s * (restored - plain), with s the least-squares fit to the source rounded to
 1/64 (codec.container stores it), or whichever end, s = 0 (the plain decode) or s = 1 (the
 network alone), is better after the decode's rounding to 8 bits: in PSNR a fitted file never
-decodes worse than a plain viewer shows it, nor than the network alone. Where the network helps, s comes out at or near 1; where it hurts (fine steps on
-grainy 4:4:4 photos, see bench/results/heldout-photos), s falls towards 0. A blend of two
+decodes worse than a plain viewer shows it, nor than the network alone. Where the network
+helps, s comes out at or near 1; where it hurts (fine steps on grainy 4:4:4 photos, see
+bench/results/heldout-photos), s falls towards 0. A blend of two
 pictures that are consistent with the file's coefficients stays consistent with them.
 """
 
@@ -25,24 +26,23 @@ def fit(plain: np.ndarray, restored: np.ndarray, source: np.ndarray) -> float:
     so a large picture needs little memory beyond its three arrays."""
     de = dd = 0.0
     for p, r, src in _strips(plain, restored, source):
-        d = r - p
-        de += float((d * (src - p)).sum())
+        p, d = p.astype(np.float32), r.astype(np.float32) - p
+        de += float((d * (src.astype(np.float32) - p)).sum())
         dd += float((d * d).sum())
     if dd == 0:
         return 1.0
     s = float(np.clip(np.round(de / dd * STRENGTH_STEPS), 0, STRENGTH_STEPS)) / STRENGTH_STEPS
     errors = dict.fromkeys(sorted({1.0, s, 0.0}, reverse=True), 0.0)
     for p, r, src in _strips(plain, restored, source):
-        for k in errors:
-            blend = r if k >= 1 else np.clip(np.rint(p + np.float32(k) * (r - p)), 0, 255)
-            errors[k] += float(np.square(blend - src).sum())
+        for k in errors:  # scored on exactly the pixels decode's apply() will give
+            errors[k] += float(np.square(apply(p, r, k).astype(np.float32) - src).sum())
     return min(errors, key=errors.get)  # ties go to the first, the strongest
 
 
 def _strips(*arrays: np.ndarray, rows: int = 256):
-    """The arrays as float32, a strip of rows at a time."""
+    """The arrays a strip of rows at a time (views: no copies)."""
     for y in range(0, arrays[0].shape[0], rows):
-        yield tuple(a[y:y + rows].astype(np.float32) for a in arrays)
+        yield tuple(a[y:y + rows] for a in arrays)
 
 
 def apply(plain: np.ndarray, restored: np.ndarray, strength: float | None) -> np.ndarray:
