@@ -14,9 +14,7 @@ is the control: it must score about 0.
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,39 +26,20 @@ from tune_tables import crop_args, evaluate, load_crops, plain_curve, score  # n
 from codec.registry import load_model  # noqa: E402
 from codec.shrink import shrink  # noqa: E402
 from codec.tables import TableSet, get_table_set  # noqa: E402
+from codec.trellis import MOZJPEG, encode_trellis  # noqa: E402
 
-SAMPLING = {"4:2:0": [[2, 2], [1, 1], [1, 1]], "4:2:2": [[1, 2], [1, 1], [1, 1]],
-            "4:4:4": [[1, 1], [1, 1], [1, 1]]}  # rows (vertical, horizontal), as jpeglib has them
 VARIANTS = {  # name -> jpeglib flags for mozjpeg (baseline, Huffman-optimized)
     "mozjpeg-no-trellis": ["-TRELLIS_QUANT", "-TRELLIS_QUANT_DC"],
     "trellis-ac": ["+TRELLIS_QUANT", "-TRELLIS_QUANT_DC"],
     "trellis-ac-dc": ["+TRELLIS_QUANT", "+TRELLIS_QUANT_DC"],
 }
-VERSION = "mozjpeg403"
 
 
 def mozjpeg(rgb: np.ndarray, q: int, sub: str, tables, flags: list[str]) -> bytes:
-    """A baseline JPEG of `rgb` written by mozjpeg with these tables and subsampling."""
-    import jpeglib
-
+    """A baseline JPEG of `rgb` written by mozjpeg with these tables and subsampling, shrunk."""
     if tables is None:  # the standard set: IJG tables scaled as libjpeg scales them
         tables = TableSet("ijg").qtables(q)
-    qt = np.stack([np.asarray(t, np.uint16).reshape(8, 8) for t in tables])
-    fd, path = tempfile.mkstemp(suffix=".jpg")
-    os.close(fd)
-    try:
-        with jpeglib.version(VERSION):
-            im = jpeglib.from_spatial(np.ascontiguousarray(rgb))
-            im.samp_factor = np.array(SAMPLING[sub])
-            im.write_spatial(path, qt=qt, flags=flags)
-        # mozjpeg writes progressive scans whatever the flags say: rewrite the same coefficients
-        # as one Huffman-optimized baseline scan, as the default encoder writes them
-        with jpeglib.version("6b"):
-            jpeglib.read_dct(path).write_dct(path, flags=["+OPTIMIZE_CODING"])
-        data = Path(path).read_bytes()
-    finally:
-        os.unlink(path)
-    return shrink(data)
+    return shrink(encode_trellis(rgb, sub, tables, flags))
 
 
 def main() -> None:
@@ -70,7 +49,7 @@ def main() -> None:
     t0 = time.time()
     model, crops = load_model(a.model), load_crops(a.shared, a.crops)
     ts = get_table_set(a.tables)
-    res = {"model": a.model, "tables": ts.name, "crops": len(crops), "mozjpeg": VERSION,
+    res = {"model": a.model, "tables": ts.name, "crops": len(crops), "mozjpeg": MOZJPEG,
            "note": "BD-rates (%) against Pillow with the same tables; restored = decoded as "
                    "`decode` does (consistency step), restored-raw = network output alone",
            "reproduce": ".venv/bin/python bench/try_trellis.py", "results": {}}

@@ -37,6 +37,7 @@ from codec.metrics import db, ms_ssim, psnr  # noqa: E402
 from codec.regen import data as D  # noqa: E402
 from codec.registry import find_model, load_model  # noqa: E402
 from codec.tables import STANDARD, TABLE_SETS, TableSet  # noqa: E402
+from codec.trellis import encode_trellis  # noqa: E402
 
 QUALITIES = [8, 15, 25, 40, 60, 80, 92]
 COMREC_QUALITIES = [2, 4, 7, 12, 20, 30, 45]  # comrec's range: auto uses it below ~0.4 bpp
@@ -78,8 +79,12 @@ def code_and_restore(model, coded, ts: TableSet, q: int, sub: str | None = None,
     tables = ts.qtables(q)
     dec, conds, files = [], [], []
     for c in coded:
-        data = (encode(c, q, s, tables) if encode is not None
-                else encode_jpeg(Image.fromarray(c), q, s, qtables=tables))
+        if encode is not None:
+            data = encode(c, q, s, tables)
+        elif ts.trellis:
+            data = encode_trellis(c, s, tables)
+        else:
+            data = encode_jpeg(Image.fromarray(c), q, s, qtables=tables)
         if post is not None:
             data = post(data, q)
         im = open_jpeg(data)
@@ -206,6 +211,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=root / "bench/results/tables")
     ap.add_argument("--shrink", action="store_true",
                     help="score the files as `encode` writes them (codec/shrink.py), not as Pillow does")
+    ap.add_argument("--consistency", action="store_true",
+                    help="score the output after decode's consistency step, as `decode` makes it")
+    ap.add_argument("--start", choices=[n for n in TABLE_SETS if n != STANDARD.name],
+                    help="refine a shipped set: start from it and search steps of 0.1 and 0.2 "
+                         "around it (default: search from standard tables in steps of 0.5)")
     a = ap.parse_args()
     t0 = time.time()
     model = load_model(a.model)
@@ -221,7 +231,8 @@ def main() -> None:
         post = lambda data, q: shrink(data)  # noqa: E731
 
     def curve(ts: TableSet, sub: str | None = None) -> dict:
-        return evaluate(model, crops, ts, sub=sub, com=com, qualities=qualities, post=post)
+        return evaluate(model, crops, ts, sub=sub, com=com, qualities=qualities, post=post,
+                        consistency=a.consistency)
 
     anchor = curve(STANDARD)
     log = [{"set": asdict(STANDARD), **score(anchor, anchor)}]
@@ -238,6 +249,12 @@ def main() -> None:
     grids = {"luma_tilt": [-1.0, -0.5, 0.5, 1.0], "chroma_gain": [0.7, 1.4, 2.0],
              "chroma_tilt": [-1.0, -0.5, 0.5, 1.0]}
     best = TableSet("search", subsampling=STANDARD.subsampling)
+    steps = (-0.25, 0.25)
+    if a.start:  # refine around a shipped set, keeping its subsampling rule while searching
+        best = replace(TABLE_SETS[a.start], name="search")
+        steps = (-0.1, 0.1)
+        grids = {k: sorted({round(getattr(best, k) + d, 2) for d in (-0.2, 0.2)})
+                 for k in grids}
     best_r = try_set(best)
     for rnd in range(2):
         for name, grid in grids.items():
@@ -246,10 +263,10 @@ def main() -> None:
                     continue
                 ts = replace(best, **{name: v})
                 r = try_set(ts)
-                if r["objective"] < best_r["objective"] - 0.1:
+                if r["objective"] < best_r["objective"] - (0.05 if a.start else 0.1):
                     best, best_r = ts, r
             print(f"round {rnd + 1}, after {name}: {best}", flush=True)
-        grids = {k: sorted({round(getattr(best, k) + d, 2) for d in (-0.25, 0.25)}) for k in grids}
+        grids = {k: sorted({round(getattr(best, k) + d, 2) for d in steps}) for k in grids}
 
     curves = {s: curve(best, sub=s) for s in SUBS}
     rule = rule_to_ranges(best_subsampling(curves, qualities))

@@ -121,8 +121,9 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
                    f"{DEFAULT_MODEL}, or {DEFAULT_COMREC} with --mode comrec; with auto it replaces its mode's default].")
 @click.option("--tables", type=click.Choice(list(TABLE_SETS)), default=None,
               help="Quantization table set that maps --quality to JPEG tables: standard = IJG "
-                   "tables; regen-v1 = tuned for the regeneration decoder (see README) "
-                   f"[default: {DEFAULT_TABLES}].")
+                   "tables; regen-v1 = tuned for the regeneration decoder (see README); "
+                   "regen-t1 = regen-v1 with trellis quantization (experimental: smaller files, "
+                   f"worse PSNR with the shipped models) [default: {DEFAULT_TABLES}].")
 @click.option("--subsampling", type=click.Choice(["4:2:0", "4:2:2", "4:4:4"]), default=None,
               help="Chroma subsampling of the JPEG [default: the table set's choice for the "
                    "quality; 4:2:0 with standard tables].")

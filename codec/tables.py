@@ -11,7 +11,7 @@ file, and the set's version goes into the metadata, so old files keep decoding a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,6 +50,7 @@ class TableSet:
     # (highest quality, subsampling) pairs, in increasing order of quality
     subsampling: tuple[tuple[int, str], ...] = ((100, "4:2:0"),)
     summary: str = ""
+    trellis: bool = False  # code with mozjpeg's trellis quantization (codec/trellis.py)
 
     def qtables(self, quality: int) -> list[list[int]] | None:
         """[luma, chroma] tables for `quality`; None for the standard set (the encoder's own)."""
@@ -78,7 +79,10 @@ REGEN_V1 = TableSet("regen-v1", luma_tilt=-0.25, chroma_tilt=0.5, chroma_gain=0.
                     subsampling=((70, "4:2:0"), (86, "4:2:2"), (100, "4:4:4")),
                     summary="tuned for regen-fast: finer luma highs, coarser chroma; 4:2:0 up "
                             "to quality 70, 4:2:2 to 86, then 4:4:4")
-TABLE_SETS: dict[str, TableSet] = {s.name: s for s in (STANDARD, REGEN_V1)}
+REGEN_T1 = replace(REGEN_V1, name="regen-t1", trellis=True,
+                   summary="regen-v1's tables and subsampling, coefficients chosen by mozjpeg's "
+                           "trellis quantization instead of rounding")
+TABLE_SETS: dict[str, TableSet] = {s.name: s for s in (STANDARD, REGEN_V1, REGEN_T1)}
 DEFAULT_TABLES = "regen-v1"
 
 

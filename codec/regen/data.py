@@ -78,10 +78,16 @@ def build_pool(files: list[Path], patch: int, seed: int, max_per_image: int = 48
 
 
 def jpeg_roundtrip(img: np.ndarray, quality: int, subsampling: str,
-                   qtables=None) -> tuple[np.ndarray, np.ndarray, bytes]:
+                   qtables=None, trellis: bool = False) -> tuple[np.ndarray, np.ndarray, bytes]:
     """(decoded uint8 image, conditioning vector, the file) of one JPEG coding, exactly as
-    `decode` sees it."""
-    data = encode_jpeg(Image.fromarray(img), quality, subsampling, optimize=False, qtables=qtables)
+    `decode` sees it; `trellis`: coded by mozjpeg's trellis quantization (codec/trellis.py)."""
+    if trellis:
+        from ..trellis import encode_trellis
+
+        data = encode_trellis(img, subsampling, qtables)
+    else:
+        data = encode_jpeg(Image.fromarray(img), quality, subsampling, optimize=False,
+                           qtables=qtables)
     im = open_jpeg(data)
     info = read_info(im)
     return np.array(im.convert("RGB")), cond_vector(info), data
@@ -123,11 +129,11 @@ def sample_batch(pool: np.ndarray, batch: int, rng: np.random.Generator,
         img = np.ascontiguousarray(np.rot90(img, rng.integers(0, 4)))
         q = int(rng.integers(qmin, qmax + 1))
         sub = SUBSAMPLINGS[rng.choice(3, p=sub_probs)]
-        tables = None
+        tables, trellis = None, False
         if table_sets and rng.random() < tuned_prob:
             ts = table_sets[rng.integers(len(table_sets))]
-            sub, tables = ts.subsampling_for(q), ts.qtables(q)
-        dec, c, data = jpeg_roundtrip(img, q, sub, tables)
+            sub, tables, trellis = ts.subsampling_for(q), ts.qtables(q), ts.trellis
+        dec, c, data = jpeg_roundtrip(img, q, sub, tables, trellis)
         clean.append(img)
         coded.append(dec)
         cond.append(c)
