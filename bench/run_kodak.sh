@@ -9,6 +9,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 shared="${SHARED:-$root/../shared}"
-methods="${METHODS:-jpeg,jpeg-opt,webp,avif,half-bicubic,comrec-r7,regen-coarse2@regen-v1,regen-coarse2@regen-v1-nofit,regen-coarse2@regen-v1+jxl,regen-coarse3@regen-v1,regen-coarse3@regen-v1-nofit,regen-coarse3@regen-v1+jxl,auto,auto+jxl}"
+methods="${METHODS:-jpeg,jpeg-opt,webp,avif,half-bicubic,comrec-r7,regen-coarse3@regen-v1,regen-coarse3@regen-v1-nofit,regen-coarse3@regen-v1+jxl,regen-coarse4@regen-v1,regen-coarse4@regen-v1-nofit,regen-coarse4@regen-v1+jxl,auto,auto+jxl}"
 exec "$root/bin/regen-codec" bench "$shared/data/kodak" --out "$root/bench/results/kodak" \
   --anchors "$shared/anchors/compressai-kodak" --methods "$methods" "$@"

@@ -15,6 +15,7 @@ import click
 
 from .cli_train import train_group
 from .batch import CODED_SUFFIXES, IMAGE_SUFFIXES
+from . import __version__
 from .errors import CodecError
 from .fileops import show_warning
 from .registry import DEFAULT_COMREC, DEFAULT_MODE, DEFAULT_MODEL
@@ -43,7 +44,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="regen-codec", prog_name="regen-codec")
+@click.version_option(__version__, prog_name="regen-codec")
 def cli():
     """regen-codec: photos stored as small standard JPEGs, restored by a neural network.
 

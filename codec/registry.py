@@ -28,12 +28,12 @@ from .regen.model import RegenNet
 ARCHITECTURES: dict[str, type[torch.nn.Module]] = {
     "regen-unet": RegenNet, "comcnn": ComCNN, "reccnn": RecCNN}
 
-# regen-coarse2 (regen-fast-proj with an eighth-resolution branch, 29,148 MACs/pixel, under the
-# 30,000 the default may cost, trained 6000 + 14,000 steps) trained 12,151 more through the
-# consistency rule of 0.3.0: on held-out crops, decoded with that step, -32.34% / -27.27% vs
-# -32.18% / -27.09% (MS-SSIM dB / PSNR BD-rate vs plain JPEG) with the default tables
-# (bench/results/training/regen-coarse3/NOTE.md)
-DEFAULT_MODEL = "regen-coarse3"
+# regen-fast-proj with an eighth-resolution branch (29,148 MACs/pixel, under the 30,000 the
+# default may cost), trained 6000 + 14,000 + 12,151 steps (regen-coarse3), then 16,015 more:
+# on held-out crops, decoded with the consistency step, -32.50% / -27.44% vs regen-coarse3's
+# -32.34% / -27.28% (MS-SSIM dB / PSNR BD-rate vs plain JPEG) with the default tables
+# (bench/results/training/regen-coarse4/NOTE.md)
+DEFAULT_MODEL = "regen-coarse4"
 # comrec-r2 trained five more one-network stages (ComCNN, RecCNN, RecCNN at lr 1e-4, ComCNN at
 # 1e-4, RecCNN at 5e-5): validation (held-out crops) MS-SSIM dB at 0.12/0.2/0.3/0.45 bpp 11.315
 # vs 11.204 (bench/results/training/comrec-r7/NOTE.md)
