@@ -76,3 +76,18 @@ def test_encode_keeps_quality_meaning(photo):
         sizes.append(len(data))
         scores.append(psnr(photo, decode_jpeg(data)[0]))
     assert sizes == sorted(sizes) and scores == sorted(scores)
+
+
+def test_encode_keeps_icc_and_exif(photo):
+    """Through `encode` (and its lossless shrink), a trellis set keeps the source's metadata."""
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "PNG", icc_profile=icc, exif=exif.tobytes())
+    data = codec.encode(buf.getvalue(), quality=30, tables=TRELLIS_SETS[0], fit=False)
+    im = Image.open(io.BytesIO(data))
+    assert im.info.get("icc_profile") == icc
+    assert im.getexif().get(0x010F) == "TestCam"
