@@ -37,7 +37,6 @@ from codec.metrics import db, ms_ssim, psnr  # noqa: E402
 from codec.regen import data as D  # noqa: E402
 from codec.registry import find_model, load_model  # noqa: E402
 from codec.tables import STANDARD, TABLE_SETS, TableSet  # noqa: E402
-from codec.trellis import encode_trellis  # noqa: E402
 
 QUALITIES = [8, 15, 25, 40, 60, 80, 92]
 COMREC_QUALITIES = [2, 4, 7, 12, 20, 30, 45]  # comrec's range: auto uses it below ~0.4 bpp
@@ -79,12 +78,8 @@ def code_and_restore(model, coded, ts: TableSet, q: int, sub: str | None = None,
     tables = ts.qtables(q)
     dec, conds, files = [], [], []
     for c in coded:
-        if encode is not None:
-            data = encode(c, q, s, tables)
-        elif ts.trellis:
-            data = encode_trellis(c, s, tables)
-        else:
-            data = encode_jpeg(Image.fromarray(c), q, s, qtables=tables)
+        data = (encode(c, q, s, tables) if encode is not None
+                else encode_jpeg(Image.fromarray(c), q, s, qtables=tables, trellis=ts.trellis))
         if post is not None:
             data = post(data, q)
         im = open_jpeg(data)

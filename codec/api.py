@@ -20,7 +20,6 @@ from .container import RegenMeta, read_meta, write_meta
 from .errors import CodecError
 from .imageio import DEFAULT_MAX_PIXELS, CodecWarning, SourceImage, load_image
 from .jpeg import cond_vector, decode_jpeg, encode_jpeg, open_jpeg, read_info
-from .trellis import encode_trellis
 from .pack import as_jpeg, is_jxl
 from .pack import pack as pack_jxl
 from .regen.infer import pick_device, regenerate
@@ -73,16 +72,9 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
                      tables=ts.name, extra=extra)
 
     def make(quality: int) -> bytes:
-        sub = subsampling or ts.subsampling_for(quality)
-        if ts.trellis:
-            if not 1 <= int(quality) <= 100:
-                raise CodecError(f"quality must be between 1 and 100, got {quality}")
-            data = encode_trellis(pixels, sub, ts.qtables(int(quality)),
-                                  icc_profile=src.icc_profile, exif=src.exif)
-        else:
-            data = encode_jpeg(img, quality, sub, optimize=True, progressive=progressive,
-                               icc_profile=src.icc_profile, exif=src.exif,
-                               qtables=ts.qtables(quality))
+        data = encode_jpeg(img, quality, subsampling or ts.subsampling_for(quality), optimize=True,
+                           progressive=progressive, icc_profile=src.icc_profile, exif=src.exif,
+                           qtables=ts.qtables(quality), trellis=ts.trellis)
         data = write_meta(shrink(data, progressive, mozjpeg=not for_pack), meta)
         return fit_strength(data, src.rgb, device=device) if fit and mode == "regen" else data
 

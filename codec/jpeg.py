@@ -61,16 +61,26 @@ def _jpeg_buffer(nbytes: int):
 def encode_jpeg(img: Image.Image, quality: int, subsampling: str = "4:2:0", *,
                 optimize: bool = True, progressive: bool = False,
                 icc_profile: bytes | None = None, exif: bytes | None = None,
-                qtables=None) -> bytes:
+                qtables=None, trellis: bool = False) -> bytes:
     """Encode an RGB image as a baseline (or progressive) JPEG; Huffman tables optimized by default.
 
     `qtables` ([luma, chroma], natural order) replaces the tables that `quality` would give;
     they are written as they are (Pillow would otherwise rescale them by the quality).
+    `trellis`: mozjpeg's trellis quantization with those tables (codec/trellis.py) instead of
+    Pillow's rounding; always one baseline scan with optimized Huffman tables (`optimize` and
+    `progressive` do not apply; codec.shrink can rewrite it progressive).
     """
     if not 1 <= int(quality) <= 100:
         raise CodecError(f"quality must be between 1 and 100, got {quality}")
     if subsampling not in SUBSAMPLINGS:
         raise CodecError(f"subsampling must be one of {', '.join(SUBSAMPLINGS)}, got {subsampling!r}")
+    if trellis:
+        from .trellis import encode_trellis
+
+        if qtables is None:
+            raise CodecError("trellis coding needs explicit quantization tables")
+        return encode_trellis(np.asarray(img.convert("RGB")), subsampling, qtables,
+                              icc_profile=icc_profile, exif=exif)
     kwargs = dict(quality=int(quality), subsampling=subsampling, optimize=optimize,
                   progressive=progressive)
     if icc_profile:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .container import header_segments, segment
 from .errors import CodecError
 
 #: jpeglib's name of the mozjpeg build used; a set that names trellis codes with this one.
@@ -35,8 +36,6 @@ ICC_CHUNK = 65519
 
 def metadata_segments(icc_profile: bytes | None, exif: bytes | None) -> bytes:
     """APP1 (Exif) and APP2 (ICC profile, in chunks) segments, as Pillow writes them."""
-    from .container import segment
-
     out = b""
     if exif:
         if not exif.startswith(b"Exif\x00\x00"):
@@ -82,5 +81,6 @@ def encode_trellis(rgb: np.ndarray, subsampling: str, qtables, flags=TRELLIS_FLA
     meta = metadata_segments(icc_profile, exif)
     if not meta:
         return data
-    at = 2 + (4 + int.from_bytes(data[4:6], "big") - 2 if data[2:4] == b"\xff\xe0" else 0)
+    first = next(header_segments(data), None)  # after the JFIF segment, if there is one
+    at = first[2] if first is not None and first[0] == 0xE0 else 2
     return data[:at] + meta + data[at:]

@@ -81,13 +81,8 @@ def jpeg_roundtrip(img: np.ndarray, quality: int, subsampling: str,
                    qtables=None, trellis: bool = False) -> tuple[np.ndarray, np.ndarray, bytes]:
     """(decoded uint8 image, conditioning vector, the file) of one JPEG coding, exactly as
     `decode` sees it; `trellis`: coded by mozjpeg's trellis quantization (codec/trellis.py)."""
-    if trellis:
-        from ..trellis import encode_trellis
-
-        data = encode_trellis(img, subsampling, qtables)
-    else:
-        data = encode_jpeg(Image.fromarray(img), quality, subsampling, optimize=False,
-                           qtables=qtables)
+    data = encode_jpeg(Image.fromarray(img), quality, subsampling, optimize=False, qtables=qtables,
+                       trellis=trellis)
     im = open_jpeg(data)
     info = read_info(im)
     return np.array(im.convert("RGB")), cond_vector(info), data
