@@ -25,42 +25,46 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_tables import code_and_restore, crop_args, load_crops  # noqa: E402
 
+from codec import strength  # noqa: E402
 from codec.jpeg import cond_vector, open_jpeg, read_info  # noqa: E402
+from codec.metrics import psnr  # noqa: E402
 from codec.registry import load_model  # noqa: E402
 from codec.tables import get_table_set  # noqa: E402
 
 QUALITIES = [10, 30, 60]
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(1 / np.mean((a - b) ** 2)))
+def _uint8(a: np.ndarray) -> np.ndarray:
+    """A CHW float picture in [0, 1] as the HxWx3 uint8 image a decode gives."""
+    return np.clip(np.rint(a.transpose(1, 2, 0) * 255), 0, 255).astype(np.uint8)
 
 
 def gains(model, data: bytes, source: np.ndarray) -> tuple[float, float, float]:
-    """PSNR gains over the plain decode (dB): the network, the fitted strength (one number),
-    the per-channel fit of the last convolution (one number per channel)."""
+    """PSNR gains over the plain decode (dB, codec.metrics on 8-bit pictures): the network, the
+    fitted strength (codec.strength, one number), the per-channel fit of the last convolution
+    (one number per channel)."""
     im = open_jpeg(data)
-    x = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)[None].float() / 255
+    plain = np.array(im.convert("RGB"))
+    x = torch.from_numpy(plain).permute(2, 0, 1)[None].float() / 255
     cond = torch.from_numpy(cond_vector(read_info(im)))[None]
     seen = {}
     hook = model.tail.register_forward_hook(lambda mod, i, o: seen.__setitem__("y", i[0]))
     with torch.inference_mode():
-        out = model(x, cond)[0]
+        out = model(x, cond)[0].numpy()
         y, w, b = seen["y"], model.tail.weight, model.tail.bias
         parts = torch.stack([F.pixel_shuffle(F.conv2d(y[:, k:k + 1], w[:, k:k + 1], padding=1), 2)[0]
                              for k in range(w.shape[1])])  # each channel's share of the residual
-        bias = F.pixel_shuffle(b[None, :, None, None].expand(1, -1, *y.shape[2:]), 2)[0]
+        bias = F.pixel_shuffle(b[None, :, None, None].expand(1, -1, *y.shape[2:]), 2)[0].numpy()
     hook.remove()
-    t = torch.from_numpy(source).permute(2, 0, 1).float().numpy() / 255
-    x0, r = x[0].numpy(), (out - x[0]).numpy()
+    x0, t = x[0].numpy(), source.transpose(2, 0, 1).astype(np.float32) / 255
     a_mat = parts.reshape(len(parts), -1).T.numpy()
-    coef = np.linalg.lstsq(a_mat, (t - x0 - bias.numpy()).reshape(-1), rcond=None)[0]
+    coef = np.linalg.lstsq(a_mat, (t - x0 - bias).reshape(-1), rcond=None)[0]
     coef = np.round(coef * 32) / 32
-    fit = x0 + bias.numpy() + (a_mat @ coef).reshape(x0.shape)
-    s = float(np.clip(np.round((r * (t - x0)).sum() / (r * r).sum() * 64) / 64, 0, 1))
-    base = psnr(t, x0)
-    return (psnr(t, np.clip(x0 + r, 0, 1)) - base, psnr(t, np.clip(x0 + s * r, 0, 1)) - base,
-            psnr(t, np.clip(fit, 0, 1)) - base)
+    fit = _uint8(x0 + bias + (a_mat @ coef).reshape(x0.shape))
+    restored = _uint8(out)
+    blended = strength.apply(plain, restored, strength.fit(plain, restored, source))
+    base = psnr(source, plain)
+    return psnr(source, restored) - base, psnr(source, blended) - base, psnr(source, fit) - base
 
 
 def main() -> None:
