@@ -380,3 +380,19 @@ def test_pack_holds_the_split_and_trains_without_the_folders(cli, train_dir, tmp
     r = cli("train", "regen", "--pack", bad, "--id", "p4", "--workdir", tmp_path / "p4", *TINY)
     assert r.exit_code != 0 and "not a readable crop pack" in r.output
 
+
+
+@pytest.mark.parametrize("side,win", [(64, 3), (128, 7), (176, 11)])
+def test_restoration_loss_window_follows_crop_size(side, win):
+    """The MS-SSIM term uses the benchmarks' 11-pixel window where the crop allows five scales
+    with it, smaller windows below: the loss is L1 + w (1 - MS-SSIM) with exactly that window."""
+    from pytorch_msssim import ms_ssim
+
+    from codec.regen.train import restoration_loss
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(2, 3, side, side, generator=g)
+    out = (target + 0.1 * torch.randn(2, 3, side, side, generator=g)).clamp(0, 1)
+    want = (out - target).abs().mean() + 0.5 * (1 - ms_ssim(out, target, data_range=1.0, win_size=win))
+    assert torch.allclose(restoration_loss(out, target, 0.5), want)
+    assert torch.allclose(restoration_loss(out, target, 0.0), (out - target).abs().mean())
