@@ -1,0 +1,81 @@
+"""Does a decode-side unsharp mask trade PSNR for MS-SSIM well? (issue 7 misses MS-SSIM, meets PSNR)
+
+out' = out + k (out - gauss_sigma(out)) on the restored picture, before decode's consistency step
+(codec/consistency.py), so the result stays consistent with the file. Scored on held-out crops
+of the training pool (never Kodak), files as `encode` writes them, BD-rate against the plain
+decode of standard-table JPEG, as bench/heldout_compare.py scores models.
+
+    .venv/bin/python bench/try_sharpen.py --k 0.1 --k 0.2 --sigma 1 --sigma 2 --out F
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tune_tables import QUALITIES, code_and_restore, load_crops, mean_quality, root, score  # noqa: E402
+
+from codec.consistency import make_consistent  # noqa: E402
+from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
+from codec.shrink import shrink  # noqa: E402
+from codec.tables import DEFAULT_TABLES, STANDARD, get_table_set  # noqa: E402
+
+
+def sharpen(img: np.ndarray, k: float, sigma: float) -> np.ndarray:
+    f = img.astype(np.float32)
+    out = f + k * (f - gaussian_filter(f, (sigma, sigma, 0)))
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--tables", default=DEFAULT_TABLES)
+    ap.add_argument("--k", type=float, action="append", required=True)
+    ap.add_argument("--sigma", type=float, action="append", required=True)
+    ap.add_argument("--crops", type=int, default=48)
+    ap.add_argument("--shared", type=Path, default=root.parent / "shared")
+    ap.add_argument("--out", type=Path, required=True)
+    a = ap.parse_args()
+    model = load_model(a.model)
+    crops = load_crops(a.shared, a.crops)
+    px = crops[0].shape[0] * crops[0].shape[1]
+    post = lambda data, q: shrink(data)  # noqa: E731
+    variants = [(0.0, 0.0)] + [(k, s) for k in a.k for s in a.sigma]
+    curves = {v: {"bpp": [], "psnr-rgb": [], "ms-ssim-db": []} for v in variants}
+    plain = {"bpp": [], "psnr-rgb": [], "ms-ssim-db": []}
+    for q in QUALITIES:
+        files, dec, reg = code_and_restore(model, crops, get_table_set(a.tables), q, post=post)
+        sfiles, sdec, _ = code_and_restore(model, crops, STANDARD, q, post=post)
+        p, m = mean_quality(crops, sdec)
+        plain["bpp"].append(float(np.mean([len(d) for d in sfiles])) * 8 / px)
+        plain["psnr-rgb"].append(p)
+        plain["ms-ssim-db"].append(m)
+        for k, s in variants:
+            out = [make_consistent(sharpen(r, k, s) if k else r, d) for r, d in zip(reg, files)]
+            p, m = mean_quality(crops, out)
+            c = curves[(k, s)]
+            c["bpp"].append(float(np.mean([len(d) for d in files])) * 8 / px)
+            c["psnr-rgb"].append(p)
+            c["ms-ssim-db"].append(m)
+        print(f"quality {q} done", flush=True)
+    rows = []
+    for (k, s), c in curves.items():
+        r = score(plain, c)
+        rows.append({"k": k, "sigma": s, "bd_msssim_db": r["bd_msssim_db"], "bd_psnr": r["bd_psnr"],
+                     "curve": c})
+        print(f"k {k} sigma {s}: BD-rate vs plain JPEG MS-SSIM {r['bd_msssim_db']:+.2f}% "
+              f"PSNR {r['bd_psnr']:+.2f}%", flush=True)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps({"model": a.model, "tables": a.tables, "crops": len(crops),
+                                 "rows": rows, "command": " ".join(sys.argv)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
