@@ -53,6 +53,10 @@ def train_group():
 @click.option("--grow-coarse", default=0, show_default=True, type=click.IntRange(0, 64),
               help="With --init: add an eighth-resolution branch of N layers (--width3 "
                    "channels) that starts silent, and fine-tune it with the rest.")
+@click.option("--grow-blend", is_flag=True,
+              help="With --init: give each quarter- and eighth-resolution layer a second kernel, "
+                   "mixed in per picture by its quality (starts at zero: the init exactly). More "
+                   "parameters, the same multiply-accumulates per pixel at decode.")
 @click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=None,
               help="Hold out this fraction of the files (lowest name hashes) for validation "
                    "[default: one file in 25].")
@@ -77,7 +81,7 @@ def train_group():
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
 def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weight, width1, width2,
                 depth, depth3, width3, val_every, ckpt_every, workdir, export_dir, device, summary,
-                init, grow_depth, grow_coarse, val_fraction, tables, tables_share, consistency,
+                init, grow_depth, grow_coarse, grow_blend, val_fraction, tables, tables_share, consistency,
                 workers, time_limit, amp, resume):
     """Train a regeneration network on random crops JPEG-coded at random qualities (5-95).
 
@@ -90,8 +94,8 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
 
     for t in tables:
         get_table_set(t)  # an unknown set fails before any work
-    if (grow_depth or grow_coarse) and not init:
-        raise click.UsageError("--grow-depth and --grow-coarse grow the --init model: name one "
+    if (grow_depth or grow_coarse or grow_blend) and not init:
+        raise click.UsageError("--grow-depth, --grow-coarse and --grow-blend grow the --init model: name one "
                                "with --init")
     if bool(data) == bool(pack):
         raise click.UsageError("name the training images with --data folders or with one --pack")
@@ -106,7 +110,7 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
                       arch=dict(width1=width1, width2=width2, depth=depth,
                                 **(dict(depth3=depth3, width3=width3) if depth3 else {})),
                       init=init, val_fraction=val_fraction, tables=list(tables),
-                      grow_depth=grow_depth, grow_coarse=grow_coarse, width3=width3,
+                      grow_depth=grow_depth, grow_coarse=grow_coarse, grow_blend=grow_blend, width3=width3,
                       tables_share=tables_share, consistency=consistency)
     try:
         out = train(cfg, resume=resume)

@@ -396,3 +396,63 @@ def test_restoration_loss_window_follows_crop_size(side, win):
     want = (out - target).abs().mean() + 0.5 * (1 - ms_ssim(out, target, data_range=1.0, win_size=win))
     assert torch.allclose(restoration_loss(out, target, 0.5), want)
     assert torch.allclose(restoration_loss(out, target, 0.0), (out - target).abs().mean())
+
+
+def test_blended_kernels_start_as_the_init_learn_and_cost_no_macs_at_decode(photo):
+    """add_blend gives the quarter/eighth-res layers second kernels mixed in per picture: the same
+    function at first, kernels that train, a merged single pass for one picture equal to the
+    per-picture sum, and the same multiply-accumulates per pixel as the init."""
+    from codec.jpeg import COND_DIM, cond_vector, decode_jpeg
+    from codec.registry import count_macs_per_pixel
+    from codec.regen.infer import regenerate
+    from codec.regen.model import RegenNet, add_blend
+
+    from .conftest import jpeg_bytes
+
+    torch.manual_seed(1)
+    base = RegenNet(width1=8, width2=16, depth=2, depth3=1, width3=16)
+    for p in base.parameters():
+        torch.nn.init.normal_(p, 0, 0.1)
+    grown = add_blend(base)
+    assert "blend" not in base.config and grown.config["blend"] is True
+    with pytest.raises(ValueError):
+        add_blend(grown)
+    x, c = torch.rand(2, 3, 32, 40), torch.rand(2, COND_DIM)
+    assert torch.allclose(base(x, c), grown(x, c), atol=1e-6)
+    (grown(x, c) - torch.rand_like(x)).abs().mean().backward()
+    assert all(m.delta.weight.grad.abs().sum() > 0 for m in grown.mid)  # the new kernels train
+    for m in list(grown.mid) + list(grown.coarse):
+        torch.nn.init.normal_(m.delta.weight, 0, 0.1)
+    with torch.no_grad():
+        both = grown(x, c)  # two pictures: conv(x) + a * delta(x) per picture
+        one = grown(x[1:], c[1:])  # one picture: a single convolution with the merged kernel
+    assert torch.allclose(both[1:], one, atol=1e-5)
+    assert not torch.allclose(base(x, c), both, atol=1e-3)
+    assert count_macs_per_pixel(grown) == pytest.approx(count_macs_per_pixel(base), rel=0.01)
+    again = RegenNet(**grown.config)
+    again.load_state_dict(grown.state_dict())
+    img = np.ascontiguousarray(np.concatenate([photo, photo[:, ::-1]], 1))
+    coded, info = decode_jpeg(jpeg_bytes(img, 30))
+    whole = regenerate(again, coded, cond_vector(info), tile=4096)
+    tiled = regenerate(again, coded, cond_vector(info), tile=64)
+    assert np.abs(tiled.astype(int) - whole).max() <= 1
+    assert np.abs(whole.astype(int) - regenerate(grown, coded, cond_vector(info), tile=4096)).max() == 0
+
+
+def test_train_grow_blend_needs_init_and_exports_a_blended_model(cli, train_dir, tmp_path):
+    r = cli("train", "regen", "--data", train_dir, "--id", "g", "--steps", 1, "--grow-blend",
+            "--workdir", tmp_path / "x", *TINY)
+    assert r.exit_code != 0 and "--init" in r.output
+    base = tmp_path / "base"
+    r = cli("train", "regen", "--data", train_dir, "--id", "b", "--steps", 1, "--val-every", 1,
+            "--workdir", base, "--export", base, *TINY)
+    assert r.exit_code == 0, r.output
+    work = tmp_path / "blend"
+    r = cli("train", "regen", "--data", train_dir, "--id", "g", "--steps", 2, "--val-every", 1,
+            "--init", next(base.glob("b-*.safetensors")), "--grow-blend", "--workdir", work,
+            "--export", work, *TINY)
+    assert r.exit_code == 0, r.output
+    from codec.registry import _read_info
+
+    info = _read_info(next(work.glob("g-*.safetensors")), builtin=False)
+    assert info.config["blend"] is True

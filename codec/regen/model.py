@@ -24,12 +24,23 @@ class FiLMConv(nn.Module):
     Leaky, because FiLM can push a whole plain-ReLU layer below zero and kill it for good.
     """
 
-    def __init__(self, cin: int, cout: int):
+    def __init__(self, cin: int, cout: int, blend: bool = False):
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, 3, padding=1)
+        if blend:  # a second kernel, mixed in per picture: conv(x, W + a dW), a from the file
+            self.delta = nn.Conv2d(cin, cout, 3, padding=1)
+            nn.init.zeros_(self.delta.weight)  # starts as the plain layer exactly
+            nn.init.zeros_(self.delta.bias)
 
-    def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
-        y = self.conv(x)
+    def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
+                a: torch.Tensor | None = None) -> torch.Tensor:
+        if a is None:
+            y = self.conv(x)
+        elif bool((a == a[0]).all()):  # one picture's tiles: one merged kernel, one convolution
+            y = F.conv2d(x, self.conv.weight + a[0] * self.delta.weight,
+                         self.conv.bias + a[0] * self.delta.bias, padding=1)
+        else:  # training batches mix pictures: the same sum, per picture
+            y = self.conv(x) + a[:, None, None, None] * self.delta(x)
         y = y * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
         return F.leaky_relu(y, 0.1)
 
@@ -41,26 +52,30 @@ class RegenNet(nn.Module):
     convolutions at quarter resolution, `depth1` on each side at half resolution. With
     `depth3` > 0, a branch of `depth3` FiLM convolutions with `width3` channels at eighth
     resolution joins halfway through the quarter-resolution layers (a wider view for little work).
+    With `blend`, those quarter- and eighth-resolution layers each carry a second kernel that a
+    per-picture weight from `cond` mixes in (see add_blend).
     """
 
     def __init__(self, width1: int = 32, width2: int = 64, depth: int = 6, depth1: int = 1,
-                 cond_hidden: int = 64, depth3: int = 0, width3: int = 128):
+                 cond_hidden: int = 64, depth3: int = 0, width3: int = 128, blend: bool = False):
         super().__init__()
         self.config = dict(width1=width1, width2=width2, depth=depth, depth1=depth1,
                            cond_hidden=cond_hidden)
         if depth3:  # older models' configs (and files) stay as they were
             self.config.update(depth3=depth3, width3=width3)
+        if blend:
+            self.config.update(blend=True)
         self.align = 2 * ALIGN if depth3 else ALIGN
         self.head = nn.Conv2d(12, width1, 3, padding=1)
         self.enc = nn.ModuleList(FiLMConv(width1, width1) for _ in range(depth1))
         self.down = nn.Conv2d(width1, width2, 2, stride=2)
-        self.mid = nn.ModuleList(FiLMConv(width2, width2) for _ in range(depth))
+        self.mid = nn.ModuleList(FiLMConv(width2, width2, blend) for _ in range(depth))
         self.up = nn.Conv2d(width2, width1 * 4, 1)
         self.dec = nn.ModuleList(FiLMConv(width1, width1) for _ in range(depth1))
         self.tail = nn.Conv2d(width1, 12, 3, padding=1)
         if depth3:
             self.down3 = nn.Conv2d(width2, width3, 2, stride=2)
-            self.coarse = nn.ModuleList(FiLMConv(width3, width3) for _ in range(depth3))
+            self.coarse = nn.ModuleList(FiLMConv(width3, width3, blend) for _ in range(depth3))
             self.up3 = nn.Conv2d(width3, width2 * 4, 1)
             nn.init.zeros_(self.up3.weight)  # the branch starts silent
             nn.init.zeros_(self.up3.bias)
@@ -71,6 +86,8 @@ class RegenNet(nn.Module):
             nn.Linear(COND_DIM, cond_hidden), nn.ReLU(),
             nn.Linear(cond_hidden, 2 * sum(self._film_sizes)))
         # Start as the identity: a zero residual, and no modulation.
+        if blend:  # per picture and layer, how much of the second kernel: a = sigmoid(mix(cond))
+            self.mix = nn.Linear(COND_DIM, depth + depth3)
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
         nn.init.zeros_(self.cond[-1].weight)
@@ -83,6 +100,9 @@ class RegenNet(nn.Module):
         films = torch.split(self.cond(cond), [s for s in self._film_sizes for _ in (0, 1)], dim=1)
         n = 2 * (len(self.enc) + len(self.mid) + len(self.dec))
         coarse_films, films = iter(films[n:]), iter(films[:n])
+        mix = torch.sigmoid(self.mix(cond)).unbind(1) if hasattr(self, "mix") else None
+        mid_mix = iter(mix[:len(self.mid)] if mix else [None] * len(self.mid))
+        coarse_mix = iter(mix[len(self.mid):] if mix else [None] * len(getattr(self, "coarse", ())))
         y = self.head(F.pixel_unshuffle(xp * 2 - 1, 2))
         for layer in self.enc:
             y = y + layer(y, next(films), next(films))
@@ -91,8 +111,8 @@ class RegenNet(nn.Module):
         join = len(self.mid) // 2 if hasattr(self, "coarse") else -1
         for i, layer in enumerate(self.mid):
             if i == join:
-                z = z + self._coarse(z, coarse_films)
-            z = z + layer(z, next(films), next(films))
+                z = z + self._coarse(z, coarse_films, coarse_mix)
+            z = z + layer(z, next(films), next(films), next(mid_mix))
         y = F.pixel_shuffle(self.up(z), 2) + skip
         for layer in self.dec:
             y = y + layer(y, next(films), next(films))
@@ -109,10 +129,10 @@ class RegenNet(nn.Module):
         eighth = 4 + 8 * c["depth3"] if c.get("depth3") else 0
         return half + quarter + eighth + 8  # + 8: pixel (un)shuffle and padding alignment
 
-    def _coarse(self, z: torch.Tensor, films) -> torch.Tensor:
+    def _coarse(self, z: torch.Tensor, films, mix) -> torch.Tensor:
         c = self.down3(z)
         for layer in self.coarse:
-            c = c + layer(c, next(films), next(films))
+            c = c + layer(c, next(films), next(films), next(mix))
         return F.pixel_shuffle(self.up3(c), 2)
 
 
@@ -163,5 +183,20 @@ def add_coarse(model: RegenNet, depth3: int = 3, width3: int = 128) -> RegenNet:
     w, b = old["cond.2.weight"], old["cond.2.bias"]
     state["cond.2.weight"] = torch.cat([w, w.new_zeros((rows, w.shape[1]))])
     state["cond.2.bias"] = torch.cat([b, b.new_zeros(rows)])
+    new.load_state_dict(state)
+    return new
+
+
+def add_blend(model: RegenNet) -> RegenNet:
+    """A copy of `model` whose quarter- and eighth-resolution layers each get a second kernel,
+    mixed in per picture by a weight the file's tables and subsampling set: more parameters to
+    specialize by quality for the same multiply-accumulates per pixel at decode (one picture's
+    kernel is merged before the convolution). The second kernels start at zero, so the copy
+    computes what `model` does until fine-tuning moves them."""
+    if model.config.get("blend"):
+        raise ValueError("the model already has blended kernels")
+    new, state = _grown(model, blend=True)
+    for k in ("cond.2.weight", "cond.2.bias"):  # the FiLM layout does not change
+        state[k] = model.state_dict()[k].clone()
     new.load_state_dict(state)
     return new

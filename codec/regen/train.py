@@ -31,7 +31,7 @@ from ..tables import get_table_set
 from . import data as D
 from .croppack import read_pack
 from .loader import batch_maker, batches
-from .model import RegenNet, add_coarse, deepen
+from .model import RegenNet, add_blend, add_coarse, deepen
 
 VAL_QUALITIES = (10, 30, 50, 70, 90)
 WARMUP = 500  # steps of linear learning-rate warm-up
@@ -62,6 +62,7 @@ class TrainConfig:
     grow_depth: int = 0  # add this many identity-initialized quarter-res layers to the init
     grow_coarse: int = 0  # add a silent eighth-res branch of this many layers to the init
     width3: int = 128  # its channels
+    grow_blend: bool = False  # give the init's quarter/eighth-res layers second, blended kernels
     consistency: bool = False  # train the output after codec.consistency's projection, as decoded
     pack: str = ""  # a crop pack (codec.regen.croppack) instead of the image folders in `data`
     workers: int = 0  # processes that make the batches (0: the training process itself)
@@ -229,6 +230,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
             model = deepen(model, cfg.grow_depth)
         if cfg.grow_coarse:
             model = add_coarse(model, cfg.grow_coarse, cfg.width3)
+        if cfg.grow_blend:
+            model = add_blend(model)
         cfg.arch = dict(model.config)
     model = model.to(device)
     if device.type == "cuda":
