@@ -7,13 +7,11 @@ bench/tune_tables.py on held-out crops of the training pool (never Kodak): BD-ra
 restored output (after decode's consistency step) against files of the unchanged source under
 the same network and tables, files as `encode` writes them.
 
-    .venv/bin/python bench/try_precomp.py [--model regen-coarse4] --alpha 0.5 --sigma 0 ...
+    .venv/bin/python bench/try_precomp.py [--model regen-coarse4] --alpha 0.5 --sigma 0 ...  -> results/precomp.json
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,24 +21,19 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import evaluate, load_crops, root, score  # noqa: E402
+from tune_tables import crop_args, evaluate, load_crops, save_rows, score  # noqa: E402
 
 from codec.consistency import make_consistent  # noqa: E402
 from codec.jpeg import cond_vector, encode_jpeg, open_jpeg, read_info  # noqa: E402
-from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
+from codec.registry import load_model  # noqa: E402
 from codec.shrink import shrink  # noqa: E402
-from codec.tables import DEFAULT_TABLES, get_table_set  # noqa: E402
+from codec.tables import get_table_set  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=DEFAULT_MODEL)
-    ap.add_argument("--tables", default=DEFAULT_TABLES)
+    ap = crop_args(__doc__, "results/precomp.json")
     ap.add_argument("--alpha", type=float, action="append", required=True)
     ap.add_argument("--sigma", type=float, action="append", required=True)
-    ap.add_argument("--crops", type=int, default=48)
-    ap.add_argument("--shared", type=Path, default=root.parent / "shared")
-    ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
     model = load_model(a.model)
     ts = get_table_set(a.tables)
@@ -76,9 +69,7 @@ def main() -> None:
             rows.append({"alpha": alpha, "sigma": sigma, **r})
             print(f"alpha {alpha} sigma {sigma}: MS-SSIM {r['bd_msssim_db']:+.2f}% "
                   f"PSNR {r['bd_psnr']:+.2f}% plain {r['plain_bd_psnr_db']:+.2f} dB", flush=True)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps({"model": a.model, "tables": a.tables, "crops": len(crops),
-                                 "rows": rows, "command": " ".join(sys.argv)}, indent=1))
+    save_rows(a, crops, rows)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,11 @@ out' = out + k (out - gauss_sigma(out)) on the restored picture, before decode's
 of the training pool (never Kodak), files as `encode` writes them, BD-rate against the plain
 decode of standard-table JPEG, as bench/heldout_compare.py scores models.
 
-    .venv/bin/python bench/try_sharpen.py --k 0.1 --k 0.2 --sigma 1 --sigma 2 --out F
+    .venv/bin/python bench/try_sharpen.py --k 0.1 --k 0.2 --sigma 1 --sigma 2.5  -> results/sharpen.json
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -19,12 +17,12 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import QUALITIES, code_and_restore, load_crops, mean_quality, root, score  # noqa: E402
+from tune_tables import QUALITIES, code_and_restore, crop_args, load_crops, mean_quality, save_rows, score  # noqa: E402
 
 from codec.consistency import make_consistent  # noqa: E402
-from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
+from codec.registry import load_model  # noqa: E402
 from codec.shrink import shrink  # noqa: E402
-from codec.tables import DEFAULT_TABLES, STANDARD, get_table_set  # noqa: E402
+from codec.tables import STANDARD, get_table_set  # noqa: E402
 
 
 def sharpen(img: np.ndarray, k: float, sigma: float) -> np.ndarray:
@@ -34,14 +32,9 @@ def sharpen(img: np.ndarray, k: float, sigma: float) -> np.ndarray:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=DEFAULT_MODEL)
-    ap.add_argument("--tables", default=DEFAULT_TABLES)
+    ap = crop_args(__doc__, "results/sharpen.json")
     ap.add_argument("--k", type=float, action="append", required=True)
     ap.add_argument("--sigma", type=float, action="append", required=True)
-    ap.add_argument("--crops", type=int, default=48)
-    ap.add_argument("--shared", type=Path, default=root.parent / "shared")
-    ap.add_argument("--out", type=Path, required=True)
     a = ap.parse_args()
     model = load_model(a.model)
     crops = load_crops(a.shared, a.crops)
@@ -72,9 +65,7 @@ def main() -> None:
                      "curve": c})
         print(f"k {k} sigma {s}: BD-rate vs plain JPEG MS-SSIM {r['bd_msssim_db']:+.2f}% "
               f"PSNR {r['bd_psnr']:+.2f}%", flush=True)
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps({"model": a.model, "tables": a.tables, "crops": len(crops),
-                                 "rows": rows, "command": " ".join(sys.argv)}, indent=1))
+    save_rows(a, crops, rows)
 
 
 if __name__ == "__main__":

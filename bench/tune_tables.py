@@ -150,6 +150,14 @@ def crop_args(doc: str, out: str) -> argparse.ArgumentParser:
     return ap
 
 
+def save_rows(args, crops: list, rows: list[dict]) -> None:
+    """An experiment's scored rows as JSON at args.out, with its model, tables, crop count and
+    the command line that made them."""
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"model": args.model, "tables": args.tables, "crops": len(crops),
+                                    "rows": rows, "command": " ".join(sys.argv)}, indent=1))
+
+
 def score(anchor: dict, test: dict) -> dict:
     """BD-rates (%) of the regenerated output, and the plain decode's PSNR change at equal bytes."""
     import bjontegaard as bd

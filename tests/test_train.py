@@ -220,6 +220,14 @@ def test_train_grow_depth_needs_init_and_exports_the_deeper_model(cli, train_dir
     assert r.exit_code == 0, r.output
     info = _read_info(next(coarse.glob("gc-*.safetensors")), builtin=False)
     assert info.config["depth3"] == 1 and info.config["width3"] == 16
+    blend = tmp_path / "blend"
+    r = cli("train", "regen", "--data", train_dir, "--id", "gb", "--steps", 2, "--val-every", 1,
+            "--init", init, "--grow-blend", "--workdir", blend, "--export", blend, *TINY)
+    assert r.exit_code == 0, r.output
+    assert _read_info(next(blend.glob("gb-*.safetensors")), builtin=False).config["blend"] is True
+    r = cli("train", "regen", "--data", train_dir, "--id", "g", "--steps", 1, "--grow-blend",
+            "--workdir", tmp_path / "y", *TINY)
+    assert r.exit_code != 0 and "--init" in r.output
     scratch = tmp_path / "scratch"
     r = cli("train", "regen", "--data", train_dir, "--id", "s3", "--steps", 1, "--val-every", 1,
             "--depth3", 1, "--width3", 8, "--workdir", scratch, "--export", scratch, *TINY)
@@ -438,21 +446,3 @@ def test_blended_kernels_start_as_the_init_learn_and_cost_no_macs_at_decode(phot
     assert np.abs(tiled.astype(int) - whole).max() <= 1
     assert np.abs(whole.astype(int) - regenerate(grown, coded, cond_vector(info), tile=4096)).max() == 0
 
-
-def test_train_grow_blend_needs_init_and_exports_a_blended_model(cli, train_dir, tmp_path):
-    r = cli("train", "regen", "--data", train_dir, "--id", "g", "--steps", 1, "--grow-blend",
-            "--workdir", tmp_path / "x", *TINY)
-    assert r.exit_code != 0 and "--init" in r.output
-    base = tmp_path / "base"
-    r = cli("train", "regen", "--data", train_dir, "--id", "b", "--steps", 1, "--val-every", 1,
-            "--workdir", base, "--export", base, *TINY)
-    assert r.exit_code == 0, r.output
-    work = tmp_path / "blend"
-    r = cli("train", "regen", "--data", train_dir, "--id", "g", "--steps", 2, "--val-every", 1,
-            "--init", next(base.glob("b-*.safetensors")), "--grow-blend", "--workdir", work,
-            "--export", work, *TINY)
-    assert r.exit_code == 0, r.output
-    from codec.registry import _read_info
-
-    info = _read_info(next(work.glob("g-*.safetensors")), builtin=False)
-    assert info.config["blend"] is True
