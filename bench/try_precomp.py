@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
@@ -25,6 +24,7 @@ from tune_tables import crop_args, evaluate, load_crops, save_rows, score  # noq
 
 from codec.consistency import make_consistent  # noqa: E402
 from codec.jpeg import cond_vector, encode_jpeg, open_jpeg, read_info  # noqa: E402
+from codec.regen.infer import regenerate  # noqa: E402
 from codec.registry import load_model  # noqa: E402
 from codec.shrink import shrink  # noqa: E402
 from codec.tables import get_table_set  # noqa: E402
@@ -41,11 +41,8 @@ def main() -> None:
 
     def restore(data: bytes) -> np.ndarray:
         im = open_jpeg(data)
-        c = torch.from_numpy(cond_vector(read_info(im)))[None]
-        x = torch.from_numpy(np.asarray(im.convert("RGB"))).permute(2, 0, 1)[None].float() / 255
-        with torch.inference_mode():
-            y = model(x, c)[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
-        return make_consistent(y, data)
+        return make_consistent(regenerate(model, np.array(im.convert("RGB")),
+                                          cond_vector(read_info(im))), data)
 
     def code(rgb, q, sub, tables) -> bytes:
         return encode_jpeg(Image.fromarray(rgb), q, sub, qtables=tables, trellis=ts.trellis)

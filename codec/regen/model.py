@@ -34,12 +34,14 @@ class FiLMConv(nn.Module):
 
     def forward(self, x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
                 a: torch.Tensor | None = None) -> torch.Tensor:
+        """`a`: the second kernel's weight, one number for the whole batch (0-d: one picture, one
+        merged kernel, one convolution) or one per picture (B,: the same sum, per picture)."""
         if a is None:
             y = self.conv(x)
-        elif bool((a == a[0]).all()):  # one picture's tiles: one merged kernel, one convolution
-            y = F.conv2d(x, self.conv.weight + a[0] * self.delta.weight,
-                         self.conv.bias + a[0] * self.delta.bias, padding=1)
-        else:  # training batches mix pictures: the same sum, per picture
+        elif a.dim() == 0:
+            y = F.conv2d(x, self.conv.weight + a * self.delta.weight,
+                         self.conv.bias + a * self.delta.bias, padding=1)
+        else:
             y = self.conv(x) + a[:, None, None, None] * self.delta(x)
         y = y * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
         return F.leaky_relu(y, 0.1)
@@ -85,9 +87,9 @@ class RegenNet(nn.Module):
         self.cond = nn.Sequential(
             nn.Linear(COND_DIM, cond_hidden), nn.ReLU(),
             nn.Linear(cond_hidden, 2 * sum(self._film_sizes)))
-        # Start as the identity: a zero residual, and no modulation.
         if blend:  # per picture and layer, how much of the second kernel: a = sigmoid(mix(cond))
             self.mix = nn.Linear(COND_DIM, depth + depth3)
+        # Start as the identity: a zero residual, and no modulation.
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
         nn.init.zeros_(self.cond[-1].weight)
@@ -100,9 +102,12 @@ class RegenNet(nn.Module):
         films = torch.split(self.cond(cond), [s for s in self._film_sizes for _ in (0, 1)], dim=1)
         n = 2 * (len(self.enc) + len(self.mid) + len(self.dec))
         coarse_films, films = iter(films[n:]), iter(films[:n])
-        mix = torch.sigmoid(self.mix(cond)).unbind(1) if hasattr(self, "mix") else None
-        mid_mix = iter(mix[:len(self.mid)] if mix else [None] * len(self.mid))
-        coarse_mix = iter(mix[len(self.mid):] if mix else [None] * len(getattr(self, "coarse", ())))
+        mix = [None] * (len(self.mid) + len(getattr(self, "coarse", ())))
+        if hasattr(self, "mix"):  # one picture (decode's tiles): one weight per layer, kernels merged
+            one = cond.shape[0] == 1 or bool((cond == cond[0]).all())
+            mix = torch.sigmoid(self.mix(cond[:1] if one else cond)).unbind(1)
+            mix = [m[0] for m in mix] if one else mix
+        mid_mix, coarse_mix = iter(mix[:len(self.mid)]), iter(mix[len(self.mid):])
         y = self.head(F.pixel_unshuffle(xp * 2 - 1, 2))
         for layer in self.enc:
             y = y + layer(y, next(films), next(films))
