@@ -1,6 +1,6 @@
 """regen-codec: images stored as small standard JPEGs, restored by a neural network on decode."""
 
-__version__ = "0.3.1"
+__version__ = "0.4.0"
 
 from .api import DEFAULT_QUALITY, decode, decode_plain, encode, info, load_model  # noqa: E402
 from .errors import CodecError  # noqa: E402

@@ -81,10 +81,26 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
     return make
 
 
+def regen_file(src: SourceImage, quality: int, model: str | None = None, *, allocate: bool = True,
+               **opts) -> tuple[int, bytes]:
+    """(JPEG quality, file) of `src` in regen mode at the requested `quality`: chosen per image
+    near it (codec.allocate) when the file is fitted and `allocate`, else that quality itself.
+    `opts` are file_maker's."""
+    make = file_maker(src, "regen", model, **opts)
+    if not (allocate and opts.get("fit", True)):
+        return quality, make(quality)
+    from .allocate import choose
+
+    device = opts.get("device", "cpu")
+    return choose(make, lambda d: restored_array(d, device=device), src.rgb, quality,
+                  opts.get("tables", DEFAULT_TABLES))
+
+
 def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
            subsampling: str | None = None, tables: str = DEFAULT_TABLES, progressive: bool = False,
            max_pixels: int = DEFAULT_MAX_PIXELS, pack: str | None = None,
-           mode: str = DEFAULT_MODE, device: str = "cpu", fit: bool = True) -> bytes:
+           mode: str = DEFAULT_MODE, device: str = "cpu", fit: bool = True,
+           allocate: bool = True) -> bytes:
     """A standard JPEG of `image` (path, bytes, PIL image or HxWx3 uint8 array) that names `model`.
 
     Conversions of unusual inputs (alpha, 16-bit, CMYK, ...) are reported as CodecWarning.
@@ -97,6 +113,9 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
     `fit`: a regen file also stores how much of the network's correction its decode keeps,
     fitted to the image (codec.strength): never worse than the plain decode in PSNR, for one
     network run on `device` at encode. `fit=False` skips that run; such files are restored fully.
+    `allocate`: a fitted regen file's JPEG quality is chosen per image near `quality`, for the
+    most restored quality per byte (codec.allocate: a few network runs); False, or `fit=False`,
+    codes at `quality` exactly.
     """
     if pack not in (None, "jxl"):
         raise CodecError(f"unknown packing {pack!r} (only 'jxl')")
@@ -108,7 +127,9 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
     if mode == "auto":
         from .auto import choose
 
-        data = choose(src, quality, model, **opts).data
+        data = choose(src, quality, model, allocate=allocate, **opts).data
+    elif mode == "regen":
+        data = regen_file(src, quality, model, allocate=allocate, **opts)[1]
     else:
         data = file_maker(src, mode, model, **opts)(quality)
     return pack_jxl(data) if pack == "jxl" else data

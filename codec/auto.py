@@ -69,20 +69,21 @@ def best_within(make, max_bytes: int) -> tuple[int, bytes] | None:
 def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: str,
            subsampling: str | None = None, progressive: bool = False,
            device: str = "cpu", max_bpp: float | None = None, for_pack: bool = False,
-           fit: bool = True) -> Choice:
+           fit: bool = True, allocate: bool = True) -> Choice:
     """Apply the rule in this module's docstring to one image (`max_bpp` replaces
-    AUTO_MAX_BPP, e.g. inf to always compare, as bench/comrec_crossover.py does)."""
-    from .api import file_maker, restored_array
+    AUTO_MAX_BPP, e.g. inf to always compare, as bench/comrec_crossover.py does).
+    `allocate`: the regen file's quality is chosen per image (codec.allocate, api.regen_file)."""
+    from .api import file_maker, regen_file, restored_array
 
     regen_id, comrec_id = candidate_models(model)
     opts = dict(tables=tables, subsampling=subsampling, progressive=progressive, device=device,
                 for_pack=for_pack, fit=fit)
-    regen = file_maker(src, "regen", regen_id, **opts)(quality)
+    rq, regen = regen_file(src, quality, regen_id, allocate=allocate, **opts)
     if len(regen) * 8 / (src.size[0] * src.size[1]) >= (AUTO_MAX_BPP if max_bpp is None else max_bpp):
-        return Choice("regen", quality, regen, {}, {})
+        return Choice("regen", rq, regen, {}, {})
     found = best_within(file_maker(src, "comrec", comrec_id, **opts), len(regen))
     if found is None:
-        return Choice("regen", quality, regen, {}, {})
+        return Choice("regen", rq, regen, {}, {})
     cq, comrec = found
     ms, ps = {}, {}
     for m, d in (("regen", regen), ("comrec", comrec)):
@@ -90,4 +91,4 @@ def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: 
         ms[m], ps[m] = metrics.ms_ssim(src.rgb, out), metrics.psnr(src.rgb, out)
     if ms["comrec"] > ms["regen"] and ps["comrec"] > ps["regen"]:
         return Choice("comrec", cq, comrec, ms, ps)
-    return Choice("regen", quality, regen, ms, ps)
+    return Choice("regen", rq, regen, ms, ps)

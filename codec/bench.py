@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, features
 from tqdm import tqdm
 
-from . import __version__, api, auto, metrics
+from . import __version__, allocate, api, auto, metrics
 from .bench_report import BASELINE, write_outputs
 from .jpeg import decode_jpeg
 from .pack import as_jpeg
@@ -117,7 +117,8 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
         version=__version__)
     models = list_models()
     for m in models:
-        ver = f"{m.sha256[:8]}-{__version__}"  # the weights and the file format
+        # the weights, the file format and the encoder's per-image quality rule
+        ver = f"{m.sha256[:8]}-{__version__}-{allocate.rule_id()}"
         if m.mode == "comrec":
             out[m.id] = Method(
                 m.id, f"regen-codec comrec {m.id} (sha256 {m.sha256[:8]}), RecCNN "
@@ -152,10 +153,15 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                 out[f"{b.name}-x8"] = Method(f"{b.name}-x8", b.description + ", decoded with an "
                                              "8-member self-ensemble", b.encode,
                                              partial(dec, ensemble=8), restores_jpeg=True, version=ver)
-                # encoded without the restoration strength (codec.strength): that step's share
+                # encoded without the restoration strength (codec.strength), and so at the
+                # quality asked for: the share of both
                 out[f"{b.name}-nofit"] = Method(f"{b.name}-nofit", b.description + ", encoded "
                                                 "with --no-fit", partial(b.encode, fit=False), dec,
                                                 restores_jpeg=True, version=ver)
+                # encoded at the quality asked for (codec.allocate): the per-image choice's share
+                out[f"{b.name}-fixed"] = Method(f"{b.name}-fixed", b.description + ", encoded "
+                                                "with --fixed-quality", partial(b.encode, allocate=False),
+                                                dec, restores_jpeg=True, version=ver)
     shas = {m.id: m.sha256[:8] for m in models}
     if DEFAULT_COMREC in shas and DEFAULT_MODEL in out:
         # the default pipeline with `--mode auto`: regen or comrec per image (codec.auto)

@@ -111,7 +111,10 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Output JPEG file [default: INPUT name with .rc.jpg]; with several inputs, "
                    "folders or globs: the folder that mirrors their tree.")
 @click.option("-q", "--quality", type=click.IntRange(1, 100), default=None,
-              help="JPEG quality 1-100 (higher = larger file, better picture) [default: 40].")
+              help="Quality 1-100 (higher = larger file, better picture) [default: 40]. In "
+                   "regen mode it sets how bytes trade against restored quality, and each "
+                   "image is coded at the JPEG quality within 16 of it that restores best for "
+                   "its bytes (README: 'Quality per image'); --fixed-quality codes at it exactly.")
 @click.option("--mode", type=click.Choice(["auto", "regen", "comrec"]), default=None,
               help="regen: full-size JPEG restored by a regeneration network; comrec: a compact "
                    "half-size JPEG made by ComCNN and restored by RecCNN (cheaper at low rates); "
@@ -147,7 +150,11 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Decode each regen file once while encoding and store how much of the "
                    "network's correction to keep, fitted to the input: never worse than a plain "
                    "decode in PSNR (README: 'Restoration strength'). --no-fit skips that network "
-                   "run (several times faster on a CPU); its files are always restored fully.")
+                   "run (several times faster on a CPU); its files are always restored fully, "
+                   "at exactly --quality.")
+@click.option("--fixed-quality", is_flag=True,
+              help="Code regen files at exactly --quality instead of choosing the JPEG quality "
+                   "per image (one network run per file instead of about five).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where the network runs while encoding (the strength fit, "
                                       "auto's comparison, a --target search).")
@@ -156,7 +163,7 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
 def encode(inputs, output, quality, mode, model_id, tables, subsampling, progressive, max_pixels, pack,
-           target_msssim, target_psnr, max_bytes, fit, device, jobs, scheduler, force):
+           target_msssim, target_psnr, max_bytes, fit, fixed_quality, device, jobs, scheduler, force):
     """Compress images (PNG, JPEG, TIFF, WebP, ...) into standard JPEGs for regeneration.
 
     INPUTS are files, folders (searched recursively) or globs; several of them need
@@ -188,7 +195,7 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
         model_id = model_id or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
     work = partial(encode_file, quality=q, model=model_id, subsampling=subsampling, tables=tables,
                    progressive=progressive, max_pixels=max_pixels, pack=pack, force=force,
-                   target=target, device=device, mode=mode, fit=fit)
+                   target=target, device=device, mode=mode, fit=fit, allocate=not fixed_quality)
     if _is_batch(inputs, output):
         from .registry import find_model
 
@@ -202,10 +209,11 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
     from .api import info
 
     i = info(output)
+    chosen = target or mode == "auto" or (mode == "regen" and fit and not fixed_quality)
     packed = f", packed as JPEG XL ({i.bytes} bytes as JPEG)" if i.packed_bytes else ""
     w, h = (i.metadata["width"], i.metadata["height"]) if i.metadata else (i.width, i.height)
     click.echo(f"{output}: {w}x{h}, {n} bytes, {n * 8 / (w * h):.3f} "
-               f"bpp, quality {'~' + str(i.estimated_quality) if target or mode == 'auto' else q}, "
+               f"bpp, quality {'~' + str(i.estimated_quality) if chosen else q}, "
                f"mode {i.metadata['mode']}, model {i.metadata['model_id']}{packed}")
 
 

@@ -35,7 +35,8 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
                 tables: str | None = None,
                 progressive: bool = False, max_pixels: int, pack: str | None = None,
                 force: bool = False, name_warnings: bool = True, target=None,
-                device: str = "auto", mode: str | None = None, fit: bool = True) -> int:
+                device: str = "auto", mode: str | None = None, fit: bool = True,
+                allocate: bool = True) -> int:
     """Encode one file; with a `target.Target`, search the quality with the decoder in the loop."""
     from .api import encode
     from .regen.infer import pick_device
@@ -49,7 +50,7 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
         if target is None:
             data = encode(src, quality=quality, model=model, subsampling=subsampling,
                           tables=tables, progressive=progressive, max_pixels=max_pixels, pack=pack, mode=mode,
-                          device=pick_device(device), fit=fit)
+                          device=pick_device(device), fit=fit, allocate=allocate)
         else:
             data = _encode_targeted(src, target, model, subsampling, tables, progressive,
                                     max_pixels, pack, device, mode, fit)

@@ -1,0 +1,130 @@
+"""Calibrate the encoder's per-image quality choice (codec/allocate.py) for one table set.
+
+On held-out crops of the training pool (never Kodak) this codes every crop at every quality
+1-100 with the table set, restores it with the model (consistency step included, as `decode`
+does), and writes, per quality, the mean bits per pixel and the slopes of the mean restored
+quality against log rate: the exchange rates codec.allocate turns into a cost. Then it checks
+the rule on the same rows, calibrating on one half of the crops and scoring the other (and the
+other way round): BD-rate of the allocated curve against fixed quality, MS-SSIM dB / PSNR.
+
+    .venv/bin/python bench/calibrate_allocation.py        -> codec/allocation.json (regen-v1)
+                                                           + bench/results/allocation-crops.json
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tune_tables import code_and_restore, crop_args, load_crops, root  # noqa: E402
+
+from codec import allocate  # noqa: E402
+from codec.bench_report import bd_rate  # noqa: E402
+from codec.consistency import make_consistent  # noqa: E402
+from codec.metrics import db, ms_ssim, psnr  # noqa: E402
+from codec.registry import load_model  # noqa: E402
+from codec.shrink import shrink  # noqa: E402
+from codec.tables import get_table_set  # noqa: E402
+
+QUALITIES = list(range(1, 101))
+SCORED = [8, 15, 25, 40, 60, 80, 92]  # the qualities tune_tables scores
+
+
+def collect(model, crops, ts) -> dict:
+    """(crop, quality) -> (bpp, PSNR, MS-SSIM) of the restored output, for every quality."""
+    px = crops[0].shape[0] * crops[0].shape[1]
+    rows, t = {}, time.time()
+    for q in QUALITIES:
+        files, _, reg = code_and_restore(model, crops, ts, q, post=lambda d, q: shrink(d))
+        for i, (c, f, r) in enumerate(zip(crops, files, reg)):
+            r = make_consistent(r, f)
+            rows[(i, q)] = (len(f) * 8 / px, psnr(c, r), ms_ssim(c, r))
+        print(f"\rquality {q} ({time.time() - t:.0f} s)", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return rows
+
+
+def mean_curve(rows, crops: list[int], qualities, pick=None) -> dict:
+    """Mean bpp, PSNR and MS-SSIM (dB of the mean) over `crops`, as the benchmark averages."""
+    out = {"bpp": [], "psnr-rgb": [], "ms-ssim-db": [], "msssim": []}
+    for q in qualities:
+        v = [rows[(c, q)] if pick is None else pick(c, q) for c in crops]
+        ms = float(np.mean([x[2] for x in v]))
+        out["bpp"].append(float(np.mean([x[0] for x in v])))
+        out["psnr-rgb"].append(float(np.mean([x[1] for x in v])))
+        out["msssim"].append(ms)
+        out["ms-ssim-db"].append(db(ms))
+    return out
+
+
+def exchange_rates(rows, crops: list[int], span: int = 4) -> dict:
+    """Per quality: mean bpp, and the Lagrange weights of MS-SSIM and PSNR (codec.allocate)."""
+    c = mean_curve(rows, crops, QUALITIES)
+    lb = np.log(c["bpp"])
+    out = {"quality": QUALITIES, "bpp": c["bpp"], "msssim_weight": [], "psnr_weight": []}
+    for i in range(len(QUALITIES)):
+        j0, j1 = max(0, i - span), min(len(QUALITIES) - 1, i + span)
+        d = lb[j1] - lb[j0]
+        slope_ms = (c["ms-ssim-db"][j1] - c["ms-ssim-db"][j0]) / d  # dB per unit of log rate
+        slope_ps = (c["psnr-rgb"][j1] - c["psnr-rgb"][j0]) / d
+        # d(mean MS-SSIM dB)/d(one image's MS-SSIM) = 10 / ln 10 / (1 - mean MS-SSIM), per image
+        out["msssim_weight"].append(10 / math.log(10) / (1 - c["msssim"][i]) / slope_ms)
+        out["psnr_weight"].append(1 / slope_ps)
+    return out
+
+
+def check(rows, n: int) -> dict:
+    """The hill climb of codec.allocate on the collected rows, calibrated on one half of the
+    crops and scored on the other: BD-rate of the allocated curve against fixed quality."""
+    halves = [list(range(0, n, 2)), list(range(1, n, 2))]
+    res, evals = [], []
+    for fit_on, score_on in (halves, halves[::-1]):
+        rates = exchange_rates(rows, fit_on)
+
+        def pick(c, q):
+            tr = allocate.Tradeoff.from_table(rates, q)
+            cost = lambda qq: tr.cost(rows[(c, qq)][0], rows[(c, qq)][2], rows[(c, qq)][1])  # noqa: E731
+            qq, k = allocate.climb(q, cost)
+            evals.append(k)
+            return rows[(c, qq)]
+
+        base = mean_curve(rows, score_on, SCORED)
+        sel = mean_curve(rows, score_on, SCORED, pick)
+        res.append({"bd_msssim_db": bd_rate(base, sel, "ms-ssim-db"),
+                    "bd_psnr": bd_rate(base, sel, "psnr-rgb"),
+                    "fixed": base, "allocated": sel})
+    return {"halves": res, "mean_bd_msssim_db": float(np.mean([r["bd_msssim_db"] for r in res])),
+            "mean_bd_psnr": float(np.mean([r["bd_psnr"] for r in res])),
+            "mean_candidates": float(np.mean(evals))}
+
+
+def main() -> None:
+    ap = crop_args(__doc__, "results/allocation-crops.json")
+    ap.add_argument("--table-out", type=Path, default=root / "codec" / "allocation.json")
+    a = ap.parse_args()
+    model, ts = load_model(a.model), get_table_set(a.tables)
+    crops = load_crops(a.shared, a.crops)
+    rows = collect(model, crops, ts)
+    n = len(crops)
+    rates = exchange_rates(rows, list(range(n)))
+    table = json.loads(a.table_out.read_text()) if a.table_out.exists() else {}
+    table[ts.name] = {"model": a.model, "crops": n, "command": " ".join(sys.argv), **rates}
+    a.table_out.write_text(json.dumps(table, indent=1) + "\n")
+    result = {"model": a.model, "tables": ts.name, "crops": n, "weight_msssim": allocate.WEIGHT_MSSSIM,
+              "window": allocate.WINDOW, "step": allocate.STEP, **check(rows, n),
+              "command": " ".join(sys.argv)}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(result, indent=1))
+    print(f"allocated against fixed quality (held-out halves): MS-SSIM dB "
+          f"{result['mean_bd_msssim_db']:+.2f}%, PSNR {result['mean_bd_psnr']:+.2f}%, "
+          f"{result['mean_candidates']:.1f} candidates per image")
+
+
+if __name__ == "__main__":
+    main()
