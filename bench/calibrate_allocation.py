@@ -9,6 +9,11 @@ other way round): BD-rate of the allocated curve against fixed quality, MS-SSIM 
 
     .venv/bin/python bench/calibrate_allocation.py        -> codec/allocation.json (regen-v1)
                                                            + bench/results/allocation-crops.json
+    .venv/bin/python bench/calibrate_allocation.py --plain --out bench/results/allocation-plain-crops.json
+
+--plain calibrates the same rule for plain Pillow JPEG seen by a plain viewer (no network):
+the benchmark's reference row `jpeg-alloc`, which shows how much of the gain any JPEG encoder
+would get from choosing its quality per image.
 """
 
 from __future__ import annotations
@@ -37,13 +42,18 @@ SCORED = [8, 15, 25, 40, 60, 80, 92]  # the qualities tune_tables scores
 
 
 def collect(model, crops, ts) -> dict:
-    """(crop, quality) -> (bpp, PSNR, MS-SSIM) of the restored output, for every quality."""
+    """(crop, quality) -> (bpp, PSNR, MS-SSIM) of the restored output, for every quality;
+    with `model` None, of plain Pillow JPEG (its defaults) and its plain decode instead."""
     px = crops[0].shape[0] * crops[0].shape[1]
     rows, t = {}, time.time()
     for q in QUALITIES:
-        files, _, reg = code_and_restore(model, crops, ts, q, post=lambda d, q: shrink(d))
+        if model is None:
+            files = [allocate.pillow_jpeg(c, q) for c in crops]
+            reg = [allocate.plain_decode(f) for f in files]
+        else:
+            files, _, reg = code_and_restore(model, crops, ts, q, post=lambda d, q: shrink(d))
+            reg = [make_consistent(r, f) for r, f in zip(reg, files)]
         for i, (c, f, r) in enumerate(zip(crops, files, reg)):
-            r = make_consistent(r, f)
             rows[(i, q)] = (len(f) * 8 / px, psnr(c, r), ms_ssim(c, r))
         print(f"\rquality {q} ({time.time() - t:.0f} s)", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
@@ -107,16 +117,23 @@ def check(rows, n: int) -> dict:
 def main() -> None:
     ap = crop_args(__doc__, "results/allocation-crops.json")
     ap.add_argument("--table-out", type=Path, default=root / "codec" / "allocation.json")
+    ap.add_argument("--plain", action="store_true",
+                    help=f"calibrate plain Pillow JPEG and its plain decode instead (key "
+                         f"{allocate.PLAIN_JPEG!r}: the benchmark's reference row jpeg-alloc)")
     a = ap.parse_args()
-    model, ts = load_model(a.model), get_table_set(a.tables)
+    if a.plain:
+        model, name, a.model = None, allocate.PLAIN_JPEG, "none"
+    else:
+        model, ts = load_model(a.model), get_table_set(a.tables)
+        name = ts.name
     crops = load_crops(a.shared, a.crops)
-    rows = collect(model, crops, ts)
+    rows = collect(model, crops, None if a.plain else ts)
     n = len(crops)
     rates = exchange_rates(rows, list(range(n)))
     table = json.loads(a.table_out.read_text()) if a.table_out.exists() else {}
-    table[ts.name] = {"model": a.model, "crops": n, "command": " ".join(sys.argv), **rates}
+    table[name] = {"model": a.model, "crops": n, "command": " ".join(sys.argv), **rates}
     a.table_out.write_text(json.dumps(table, indent=1) + "\n")
-    result = {"model": a.model, "tables": ts.name, "crops": n, "weight_msssim": allocate.WEIGHT_MSSSIM,
+    result = {"model": a.model, "tables": name, "crops": n, "weight_msssim": allocate.WEIGHT_MSSSIM,
               "window": allocate.WINDOW, "step": allocate.STEP, **check(rows, n),
               "command": " ".join(sys.argv)}
     a.out.parent.mkdir(parents=True, exist_ok=True)

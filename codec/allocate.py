@@ -35,6 +35,31 @@ _TABLE = Path(__file__).with_name("allocation.json")
 _TILE = 1024  # pictures above 4 tiles score MS-SSIM as the mean over tiles (bounded memory)
 
 
+#: The calibration key of plain Pillow JPEG seen by a plain viewer: the benchmark's reference
+#: row `jpeg-alloc` (the same rule without the network), not something `encode` writes.
+PLAIN_JPEG = "pillow-jpeg"
+
+
+def pillow_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    """Plain Pillow JPEG at its defaults (the benchmark's `jpeg` row)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=int(quality))
+    return buf.getvalue()
+
+
+def plain_decode(data: bytes) -> np.ndarray:
+    """What a plain viewer shows of a JPEG, as an HxWx3 uint8 array."""
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
 @dataclass(frozen=True)
 class Tradeoff:
     """The exchange rates at one requested quality (see the module docstring)."""
@@ -61,11 +86,15 @@ def _calibrations() -> dict:
     return json.loads(_TABLE.read_text())
 
 
-def rule_id() -> str:
-    """A short digest of the rule and its calibration (part of the benchmark's cache key)."""
+def rule_id(tables: str) -> str:
+    """A short digest of the rule and of its calibration for `tables` (part of the benchmark's
+    cache key); "none" where that set has none."""
     import hashlib
 
-    text = f"{WEIGHT_MSSSIM}-{WINDOW}-{STEP}-" + _TABLE.read_text()
+    cal = _calibrations().get(tables)
+    if cal is None:
+        return "none"
+    text = f"{WEIGHT_MSSSIM}-{WINDOW}-{STEP}-" + json.dumps(cal, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 

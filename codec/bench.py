@@ -101,6 +101,17 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
         "jpeg-opt": Method("jpeg-opt", f"JPEG, Pillow {pv}, Huffman-optimized, progressive",
                            *_pil_codec("JPEG", optimize=True, progressive=True)),
     }
+    if allocate.tradeoff(allocate.PLAIN_JPEG, 50) is not None:
+        # a reference: plain JPEG with the quality chosen per image by codec.allocate's rule,
+        # calibrated for plain decodes; how much of that rule's gain any JPEG encoder would get
+        def jpeg_alloc(img: np.ndarray, q: int) -> bytes:
+            return allocate.choose(partial(allocate.pillow_jpeg, img), allocate.plain_decode, img, q,
+                                   allocate.PLAIN_JPEG)[1]
+
+        out["jpeg-alloc"] = Method(
+            "jpeg-alloc", f"JPEG, Pillow {pv} defaults, quality chosen per image by regen-codec's "
+            "rule for plain decodes (a reference, not a regen-codec mode)", jpeg_alloc,
+            out["jpeg"].decode, version=allocate.rule_id(allocate.PLAIN_JPEG))
     if features.check("webp"):
         out["webp"] = Method("webp", f"WebP, Pillow {pv} defaults", *_pil_codec("WEBP"))
     if features.check("avif"):
@@ -117,8 +128,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
         version=__version__)
     models = list_models()
     for m in models:
-        # the weights, the file format and the encoder's per-image quality rule
-        ver = f"{m.sha256[:8]}-{__version__}-{allocate.rule_id()}"
+        ver = f"{m.sha256[:8]}-{__version__}"  # the weights and the file format
         if m.mode == "comrec":
             out[m.id] = Method(
                 m.id, f"regen-codec comrec {m.id} (sha256 {m.sha256[:8]}), RecCNN "
@@ -140,6 +150,8 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                 return np.asarray(api.decode(data, device=device, model=_id, consistency=consistency,
                                              ensemble=ensemble))
 
+            # + the encoder's per-image quality rule for this table set (codec.allocate)
+            ver = f"{m.sha256[:8]}-{__version__}-{allocate.rule_id(ts.name)}"
             out[name] = Method(name, tdesc, enc, dec, restores_jpeg=True, version=ver)
             # the same files decoded without codec.consistency's last step: that step's share
             out[f"{name}-raw"] = Method(f"{name}-raw", tdesc + ", decoded without the DCT "
@@ -174,7 +186,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
         desc = (f"regen-codec --mode auto: {DEFAULT_MODEL} or {DEFAULT_COMREC} per image, table "
                 f"set {DEFAULT_TABLES}")
         ver = (f"{shas[DEFAULT_MODEL]}-{shas[DEFAULT_COMREC]}-{DEFAULT_TABLES}-{auto.RULE_VERSION}"
-               f"-{__version__}")
+               f"-{allocate.rule_id(DEFAULT_TABLES)}-{__version__}")
         out["auto"] = Method("auto", desc, auto_enc, auto_dec, version=ver)
         out["auto+jxl"] = Method("auto+jxl", desc + ", packed as JPEG XL",
                                  partial(auto_enc, pack="jxl"), auto_dec, version=ver)

@@ -86,3 +86,20 @@ def test_cli_fixed_quality(cli, png_file, tmp_path):
     assert r.exit_code == 0 and "quality ~" in r.stdout
     assert out_a.read_bytes() == codec.encode(png_file, quality=40, mode="regen", allocate=False)
     assert out_b.read_bytes() == codec.encode(png_file, quality=40, mode="regen")
+
+
+def test_plain_jpeg_reference_row(photo):
+    from codec.bench import available_methods
+
+    m = available_methods()["jpeg-alloc"]
+    data = m.encode(photo, 40)
+    assert data[:2] == b"\xff\xd8" and m.decode(data).shape == photo.shape
+    t = allocate.tradeoff(allocate.PLAIN_JPEG, 40)
+    px = photo.shape[0] * photo.shape[1]
+
+    def cost(d):
+        return t.cost(len(d) * 8 / px, *allocate.measure(photo, allocate.plain_decode(d)))
+
+    assert cost(data) <= cost(allocate.pillow_jpeg(photo, 40)) + 1e-9
+    assert allocate.rule_id(allocate.PLAIN_JPEG) != allocate.rule_id("regen-v1") != "none"
+    assert allocate.rule_id("standard") == "none"
