@@ -44,7 +44,6 @@ SCORED = [8, 15, 25, 40, 60, 80, 92]  # the qualities tune_tables scores
 def collect(model, crops, ts) -> dict:
     """(crop, quality) -> (bpp, PSNR, MS-SSIM) of the restored output, for every quality;
     with `model` None, of plain Pillow JPEG (its defaults) and its plain decode instead."""
-    px = crops[0].shape[0] * crops[0].shape[1]
     rows, t = {}, time.time()
     for q in QUALITIES:
         if model is None:
@@ -54,7 +53,38 @@ def collect(model, crops, ts) -> dict:
             files, _, reg = code_and_restore(model, crops, ts, q, post=lambda d, q: shrink(d))
             reg = [make_consistent(r, f) for r, f in zip(reg, files)]
         for i, (c, f, r) in enumerate(zip(crops, files, reg)):
-            rows[(i, q)] = (len(f) * 8 / px, psnr(c, r), ms_ssim(c, r))
+            rows[(i, q)] = (len(f) * 8 / (c.shape[0] * c.shape[1]), psnr(c, r), ms_ssim(c, r))
+        print(f"\rquality {q} ({time.time() - t:.0f} s)", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return rows
+
+
+def held_out_images(shared: Path, max_pixels: int = 1_000_000) -> list[np.ndarray]:
+    """The whole held-out files of the training pool (`train regen`'s validation split, as
+    `train` loads them: JPEG-sourced ones downscaled), up to `max_pixels` each."""
+    from codec.regen import data as D
+    from tune_tables import DATA
+
+    files = D.list_images([shared / "data/train" / d for d in DATA])
+    rng = np.random.default_rng(0)
+    images = [D.load_clean(p, rng) for p in D.split(files)[1]]
+    return [np.ascontiguousarray(im) for im in images if im.shape[0] * im.shape[1] <= max_pixels]
+
+
+def collect_whole(model_id: str, images, tables: str) -> dict:
+    """collect() for pictures of different sizes: each coded as `encode --no-fit` writes it and
+    restored as `decode` does."""
+    from codec import api
+    from codec.imageio import load_image
+
+    makers = [api.file_maker(load_image(im), "regen", model_id, tables=tables, fit=False)
+              for im in images]
+    rows, t = {}, time.time()
+    for q in QUALITIES:
+        for i, (im, make) in enumerate(zip(images, makers)):
+            f = make(q)
+            r = np.asarray(api.decode(f, device="cpu"))
+            rows[(i, q)] = (len(f) * 8 / (im.shape[0] * im.shape[1]), psnr(im, r), ms_ssim(im, r))
         print(f"\rquality {q} ({time.time() - t:.0f} s)", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     return rows
@@ -117,6 +147,8 @@ def check(rows, n: int) -> dict:
 def main() -> None:
     ap = crop_args(__doc__, "results/allocation-crops.json")
     ap.add_argument("--table-out", type=Path, default=root / "codec" / "allocation.json")
+    ap.add_argument("--whole", action="store_true",
+                    help="calibrate on the whole held-out files (up to 1 MP) instead of crops")
     ap.add_argument("--plain", action="store_true",
                     help=f"calibrate plain Pillow JPEG and its plain decode instead (key "
                          f"{allocate.PLAIN_JPEG!r}: the benchmark's reference row jpeg-alloc)")
@@ -126,14 +158,19 @@ def main() -> None:
     else:
         model, ts = load_model(a.model), get_table_set(a.tables)
         name = ts.name
-    crops = load_crops(a.shared, a.crops)
-    rows = collect(model, crops, None if a.plain else ts)
+    if a.whole and not a.plain:
+        crops = held_out_images(a.shared)
+        rows = collect_whole(a.model, crops, ts.name)
+    else:
+        crops = held_out_images(a.shared) if a.whole else load_crops(a.shared, a.crops)
+        rows = collect(model, crops, None if a.plain else ts)
     n = len(crops)
     rates = exchange_rates(rows, list(range(n)))
     table = json.loads(a.table_out.read_text()) if a.table_out.exists() else {}
     table[name] = {"model": a.model, "crops": n, "command": " ".join(sys.argv), **rates}
     a.table_out.write_text(json.dumps(table, indent=1) + "\n")
-    result = {"model": a.model, "tables": name, "crops": n, "weight_msssim": allocate.WEIGHT_MSSSIM,
+    result = {"model": a.model, "tables": name, "pictures": "whole held-out files" if a.whole
+              else "176-px crops of held-out files", "crops": n, "weight_msssim": allocate.WEIGHT_MSSSIM,
               "window": allocate.WINDOW, "step": allocate.STEP, **check(rows, n),
               "command": " ".join(sys.argv)}
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,9 @@ ANCHORS = ("half-bicubic", "regen-fast", "jpeg")  # what every comrec model is c
 AUTO_REGEN = f"{DEFAULT_MODEL}@{DEFAULT_TABLES}"  # the bench method of auto's regen candidate
 PAIRS = [("half-bicubic", "regen-fast"), ("regen-fast", "jpeg"),
          ("auto", AUTO_REGEN), ("auto", "half-bicubic"), ("auto", "jpeg"),
-         ("auto+jxl", f"{AUTO_REGEN}+jxl")]
+         ("auto+jxl", f"{AUTO_REGEN}+jxl"),
+         # the JPEG quality chosen per image (codec.allocate) against the quality asked for
+         (f"{AUTO_REGEN}-alloc", AUTO_REGEN), ("jpeg-alloc", "jpeg")]
 
 
 def pairs(names: set[str]) -> list[tuple[str, str]]:

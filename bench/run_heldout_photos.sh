@@ -8,4 +8,4 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 imgs="$root/bench/cache/skimage-photos"  # git-ignored, rewritten on each run
 "$root/.venv/bin/python" "$root/bench/skimage_photos.py" "$imgs"
 exec "$root/bin/regen-codec" bench "$imgs" --out "$root/bench/results/heldout-photos" \
-  --methods "${METHODS:-jpeg,regen-coarse3@regen-v1,regen-coarse3@regen-v1-nofit,regen-coarse4@regen-v1,regen-coarse4@regen-v1-nofit}" "$@"
+  --methods "${METHODS:-jpeg,jpeg-alloc,regen-coarse4@regen-v1,regen-coarse4@regen-v1-alloc,regen-coarse4@regen-v1-nofit}" "$@"

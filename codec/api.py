@@ -81,7 +81,7 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
     return make
 
 
-def regen_file(src: SourceImage, quality: int, model: str | None = None, *, allocate: bool = True,
+def regen_file(src: SourceImage, quality: int, model: str | None = None, *, allocate: bool = False,
                **opts) -> tuple[int, bytes]:
     """(JPEG quality, file) of `src` in regen mode at the requested `quality`: chosen per image
     near it (codec.allocate) when the file is fitted and `allocate`, else that quality itself.
@@ -100,7 +100,7 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
            subsampling: str | None = None, tables: str = DEFAULT_TABLES, progressive: bool = False,
            max_pixels: int = DEFAULT_MAX_PIXELS, pack: str | None = None,
            mode: str = DEFAULT_MODE, device: str = "cpu", fit: bool = True,
-           allocate: bool = True) -> bytes:
+           allocate: bool = False) -> bytes:
     """A standard JPEG of `image` (path, bytes, PIL image or HxWx3 uint8 array) that names `model`.
 
     Conversions of unusual inputs (alpha, 16-bit, CMYK, ...) are reported as CodecWarning.
@@ -114,8 +114,8 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
     fitted to the image (codec.strength): never worse than the plain decode in PSNR, for one
     network run on `device` at encode. `fit=False` skips that run; such files are restored fully.
     `allocate`: a fitted regen file's JPEG quality is chosen per image near `quality`, for the
-    most restored quality per byte (codec.allocate: a few network runs); False, or `fit=False`,
-    codes at `quality` exactly.
+    most mean restored quality per byte over a collection (codec.allocate: about five network
+    runs); by default, or with `fit=False`, the file is coded at `quality` exactly.
     """
     if pack not in (None, "jxl"):
         raise CodecError(f"unknown packing {pack!r} (only 'jxl')")

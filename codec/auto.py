@@ -69,7 +69,7 @@ def best_within(make, max_bytes: int) -> tuple[int, bytes] | None:
 def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: str,
            subsampling: str | None = None, progressive: bool = False,
            device: str = "cpu", max_bpp: float | None = None, for_pack: bool = False,
-           fit: bool = True, allocate: bool = True) -> Choice:
+           fit: bool = True, allocate: bool = False) -> Choice:
     """Apply the rule in this module's docstring to one image (`max_bpp` replaces
     AUTO_MAX_BPP, e.g. inf to always compare, as bench/comrec_crossover.py does).
     `allocate`: the regen file's quality is chosen per image (codec.allocate, api.regen_file)."""

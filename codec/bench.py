@@ -150,8 +150,6 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                 return np.asarray(api.decode(data, device=device, model=_id, consistency=consistency,
                                              ensemble=ensemble))
 
-            # + the encoder's per-image quality rule for this table set (codec.allocate)
-            ver = f"{m.sha256[:8]}-{__version__}-{allocate.rule_id(ts.name)}"
             out[name] = Method(name, tdesc, enc, dec, restores_jpeg=True, version=ver)
             # the same files decoded without codec.consistency's last step: that step's share
             out[f"{name}-raw"] = Method(f"{name}-raw", tdesc + ", decoded without the DCT "
@@ -165,15 +163,15 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                 out[f"{b.name}-x8"] = Method(f"{b.name}-x8", b.description + ", decoded with an "
                                              "8-member self-ensemble", b.encode,
                                              partial(dec, ensemble=8), restores_jpeg=True, version=ver)
-                # encoded without the restoration strength (codec.strength), and so at the
-                # quality asked for: the share of both
+                # encoded without the restoration strength (codec.strength): that step's share
                 out[f"{b.name}-nofit"] = Method(f"{b.name}-nofit", b.description + ", encoded "
                                                 "with --no-fit", partial(b.encode, fit=False), dec,
                                                 restores_jpeg=True, version=ver)
-                # encoded at the quality asked for (codec.allocate): the per-image choice's share
-                out[f"{b.name}-fixed"] = Method(f"{b.name}-fixed", b.description + ", encoded "
-                                                "with --fixed-quality", partial(b.encode, allocate=False),
-                                                dec, restores_jpeg=True, version=ver)
+                # the JPEG quality chosen per image (codec.allocate, --per-image-quality)
+                out[f"{b.name}-alloc"] = Method(f"{b.name}-alloc", b.description + ", encoded "
+                                                "with --per-image-quality", partial(b.encode, allocate=True),
+                                                dec, restores_jpeg=True,
+                                                version=f"{ver}-{allocate.rule_id(ts.name)}")
     shas = {m.id: m.sha256[:8] for m in models}
     if DEFAULT_COMREC in shas and DEFAULT_MODEL in out:
         # the default pipeline with `--mode auto`: regen or comrec per image (codec.auto)
@@ -186,7 +184,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
         desc = (f"regen-codec --mode auto: {DEFAULT_MODEL} or {DEFAULT_COMREC} per image, table "
                 f"set {DEFAULT_TABLES}")
         ver = (f"{shas[DEFAULT_MODEL]}-{shas[DEFAULT_COMREC]}-{DEFAULT_TABLES}-{auto.RULE_VERSION}"
-               f"-{allocate.rule_id(DEFAULT_TABLES)}-{__version__}")
+               f"-{__version__}")
         out["auto"] = Method("auto", desc, auto_enc, auto_dec, version=ver)
         out["auto+jxl"] = Method("auto+jxl", desc + ", packed as JPEG XL",
                                  partial(auto_enc, pack="jxl"), auto_dec, version=ver)

@@ -111,10 +111,7 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Output JPEG file [default: INPUT name with .rc.jpg]; with several inputs, "
                    "folders or globs: the folder that mirrors their tree.")
 @click.option("-q", "--quality", type=click.IntRange(1, 100), default=None,
-              help="Quality 1-100 (higher = larger file, better picture) [default: 40]. In "
-                   "regen mode it sets how bytes trade against restored quality, and each "
-                   "image is coded at the JPEG quality within 16 of it that restores best for "
-                   "its bytes (README: 'Quality per image'); --fixed-quality codes at it exactly.")
+              help="JPEG quality 1-100 (higher = larger file, better picture) [default: 40].")
 @click.option("--mode", type=click.Choice(["auto", "regen", "comrec"]), default=None,
               help="regen: full-size JPEG restored by a regeneration network; comrec: a compact "
                    "half-size JPEG made by ComCNN and restored by RecCNN (cheaper at low rates); "
@@ -150,11 +147,11 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Decode each regen file once while encoding and store how much of the "
                    "network's correction to keep, fitted to the input: never worse than a plain "
                    "decode in PSNR (README: 'Restoration strength'). --no-fit skips that network "
-                   "run (several times faster on a CPU); its files are always restored fully, "
-                   "at exactly --quality.")
-@click.option("--fixed-quality", is_flag=True,
-              help="Code regen files at exactly --quality instead of choosing the JPEG quality "
-                   "per image (one network run per file instead of about five).")
+                   "run (several times faster on a CPU); its files are always restored fully.")
+@click.option("--per-image-quality", is_flag=True,
+              help="Regen files: choose the JPEG quality per image, within 16 of --quality, for "
+                   "the most mean restored quality per byte over a collection (README: 'Quality "
+                   "per image'; about five network runs per file instead of one). Needs the fit.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where the network runs while encoding (the strength fit, "
                                       "auto's comparison, a --target search).")
@@ -163,7 +160,8 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
 def encode(inputs, output, quality, mode, model_id, tables, subsampling, progressive, max_pixels, pack,
-           target_msssim, target_psnr, max_bytes, fit, fixed_quality, device, jobs, scheduler, force):
+           target_msssim, target_psnr, max_bytes, fit, per_image_quality, device, jobs, scheduler,
+           force):
     """Compress images (PNG, JPEG, TIFF, WebP, ...) into standard JPEGs for regeneration.
 
     INPUTS are files, folders (searched recursively) or globs; several of them need
@@ -195,7 +193,7 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
         model_id = model_id or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
     work = partial(encode_file, quality=q, model=model_id, subsampling=subsampling, tables=tables,
                    progressive=progressive, max_pixels=max_pixels, pack=pack, force=force,
-                   target=target, device=device, mode=mode, fit=fit, allocate=not fixed_quality)
+                   target=target, device=device, mode=mode, fit=fit, allocate=per_image_quality)
     if _is_batch(inputs, output):
         from .registry import find_model
 
@@ -209,7 +207,7 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
     from .api import info
 
     i = info(output)
-    chosen = target or mode == "auto" or (mode == "regen" and fit and not fixed_quality)
+    chosen = target or mode == "auto" or (mode == "regen" and fit and per_image_quality)
     packed = f", packed as JPEG XL ({i.bytes} bytes as JPEG)" if i.packed_bytes else ""
     w, h = (i.metadata["width"], i.metadata["height"]) if i.metadata else (i.width, i.height)
     click.echo(f"{output}: {w}x{h}, {n} bytes, {n * 8 / (w * h):.3f} "

@@ -36,7 +36,7 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
                 progressive: bool = False, max_pixels: int, pack: str | None = None,
                 force: bool = False, name_warnings: bool = True, target=None,
                 device: str = "auto", mode: str | None = None, fit: bool = True,
-                allocate: bool = True) -> int:
+                allocate: bool = False) -> int:
     """Encode one file; with a `target.Target`, search the quality with the decoder in the loop."""
     from .api import encode
     from .regen.infer import pick_device

@@ -50,23 +50,24 @@ def _cost(src, data, quality):
 
 @pytest.mark.parametrize("quality", [10, 40, 85])
 def test_chosen_file_costs_no_more_than_the_requested_quality(photo, quality):
-    chosen = codec.encode(photo, quality=quality, mode="regen")
-    fixed = codec.encode(photo, quality=quality, mode="regen", allocate=False)
+    chosen = codec.encode(photo, quality=quality, mode="regen", allocate=True)
+    fixed = codec.encode(photo, quality=quality, mode="regen")
     assert _cost(photo, chosen, quality) <= _cost(photo, fixed, quality) + 1e-9
     src = load_image(photo)
-    kept, data = api.regen_file(src, quality, tables="regen-v1")
+    kept, data = api.regen_file(src, quality, tables="regen-v1", allocate=True)
     assert data == chosen and abs(kept - quality) <= allocate.WINDOW
     assert data == api.file_maker(src, "regen", tables="regen-v1")(kept)
 
 
-def test_fixed_and_unfitted_files_keep_the_quality(photo):
+def test_default_unfitted_and_uncalibrated_files_keep_the_quality(photo):
     src = load_image(photo)
     make = api.file_maker(src, "regen", tables="regen-v1")
-    assert codec.encode(photo, quality=40, mode="regen", allocate=False) == make(40)
-    unfitted = codec.encode(photo, quality=40, mode="regen", fit=False)
+    assert codec.encode(photo, quality=40, mode="regen") == make(40)
+    assert codec.encode(photo, quality=40, mode="auto") == make(40)  # above auto's threshold
+    unfitted = codec.encode(photo, quality=40, mode="regen", fit=False, allocate=True)
     assert unfitted == api.file_maker(src, "regen", tables="regen-v1", fit=False)(40)
     assert read_meta(unfitted).strength is None
-    std = codec.encode(photo, quality=40, mode="regen", tables="standard")
+    std = codec.encode(photo, quality=40, mode="regen", tables="standard", allocate=True)
     assert std == api.file_maker(src, "regen", tables="standard")(40)  # no calibration
 
 
@@ -78,14 +79,14 @@ def test_measure_tiles_large_pictures():
     assert 0.9 < ms <= 1 and ps == pytest.approx(codec.metrics.psnr(a, b), abs=1e-3)
 
 
-def test_cli_fixed_quality(cli, png_file, tmp_path):
+def test_cli_per_image_quality(cli, png_file, tmp_path):
     out_a, out_b = tmp_path / "a.jpg", tmp_path / "b.jpg"
-    r = cli("encode", png_file, "-o", out_a, "--mode", "regen", "-q", "40", "--fixed-quality")
+    r = cli("encode", png_file, "-o", out_a, "--mode", "regen", "-q", "40")
     assert r.exit_code == 0 and "quality 40," in r.stdout
-    r = cli("encode", png_file, "-o", out_b, "--mode", "regen", "-q", "40")
+    r = cli("encode", png_file, "-o", out_b, "--mode", "regen", "-q", "40", "--per-image-quality")
     assert r.exit_code == 0 and "quality ~" in r.stdout
-    assert out_a.read_bytes() == codec.encode(png_file, quality=40, mode="regen", allocate=False)
-    assert out_b.read_bytes() == codec.encode(png_file, quality=40, mode="regen")
+    assert out_a.read_bytes() == codec.encode(png_file, quality=40, mode="regen")
+    assert out_b.read_bytes() == codec.encode(png_file, quality=40, mode="regen", allocate=True)
 
 
 def test_plain_jpeg_reference_row(photo):

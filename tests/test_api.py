@@ -93,7 +93,7 @@ def test_icc_profile_survives_encode_and_decode(photo):
 
 
 def test_info_reports_quality_and_metadata(photo):
-    i = codec.info(codec.encode(photo, quality=35, subsampling="4:4:4", allocate=False))
+    i = codec.info(codec.encode(photo, quality=35, subsampling="4:4:4"))
     assert abs(i.estimated_quality - 35) <= 1 and i.subsampling == "4:4:4"
     assert i.metadata["model_id"] == DEFAULT_MODEL and i.width == photo.shape[1]
 

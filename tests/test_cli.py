@@ -28,7 +28,7 @@ def _assert_user_error(r, pattern):
 
 def test_encode_decode_info(cli, png_file, tmp_path, photo):
     out = tmp_path / "photo.jpg"
-    r = cli("encode", png_file, "-o", out, "--quality", 25, "--fixed-quality")
+    r = cli("encode", png_file, "-o", out, "--quality", 25)
     assert r.exit_code == 0, r.output
     assert "bpp" in r.stdout and out.stat().st_size > 0
     r = cli("decode", out, "-o", tmp_path / "back.png")

@@ -46,7 +46,7 @@ def test_fitted_file_never_decodes_worse_than_plain_or_full(photo):
     rng = np.random.default_rng(1)  # grain at a fine step: where the network tends to hurt
     grainy = np.clip(photo.astype(int) + rng.normal(0, 12, photo.shape), 0, 255).astype(np.uint8)
     for img, q, sub in ((photo, 30, None), (grainy, 95, "4:4:4")):
-        fitted = codec.encode(img, quality=q, mode="regen", subsampling=sub, allocate=False)
+        fitted = codec.encode(img, quality=q, mode="regen", subsampling=sub)
         full = codec.encode(img, quality=q, mode="regen", subsampling=sub, fit=False)
         s = read_meta(fitted).strength
         assert s is not None and read_meta(full).strength is None
@@ -61,7 +61,7 @@ def test_fitted_file_never_decodes_worse_than_plain_or_full(photo):
 def test_another_model_ignores_the_strength(odd_photo):
     rng = np.random.default_rng(2)
     img = np.clip(odd_photo.astype(int) + rng.normal(0, 12, odd_photo.shape), 0, 255).astype(np.uint8)
-    fitted = codec.encode(img, quality=95, mode="regen", subsampling="4:4:4", allocate=False)
+    fitted = codec.encode(img, quality=95, mode="regen", subsampling="4:4:4")
     full = codec.encode(img, quality=95, mode="regen", subsampling="4:4:4", fit=False)
     meta = read_meta(fitted)
     assert meta.strength < 1
@@ -75,7 +75,7 @@ def test_another_model_ignores_the_strength(odd_photo):
 
 def test_restored_array_of_a_fitted_file_is_its_decode(photo):
     api._fitted.clear()
-    data = codec.encode(photo, quality=30, mode="regen", device="cpu", allocate=False)
+    data = codec.encode(photo, quality=30, mode="regen", device="cpu")
     assert len(api._fitted) == 1
     cached = api.restored_array(data)
     api._fitted.clear()

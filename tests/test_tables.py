@@ -65,7 +65,7 @@ def test_unknown_set_is_a_clear_error(photo):
 @pytest.mark.parametrize("name", sorted(TABLE_SETS))
 def test_every_shipped_set_round_trips(photo, name):
     ts = TABLE_SETS[name]
-    data = codec.encode(photo, quality=30, tables=name, allocate=False)
+    data = codec.encode(photo, quality=30, tables=name)
     assert read_meta(data).tables == name
     want = ts.qtables(30)
     if want is not None:
