@@ -189,6 +189,12 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
     from .registry import DEFAULT_COMREC, DEFAULT_MODEL
 
     mode = mode or DEFAULT_MODE
+    if per_image_quality:
+        why = ("it needs the strength fit (drop --no-fit)" if not fit else
+               "a target chooses the quality itself" if target else
+               "it applies to regen files (--mode regen or auto)" if mode == "comrec" else None)
+        if why:
+            raise CodecError(f"--per-image-quality: {why}")
     if mode != "auto":
         model_id = model_id or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
     work = partial(encode_file, quality=q, model=model_id, subsampling=subsampling, tables=tables,

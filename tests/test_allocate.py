@@ -104,3 +104,16 @@ def test_plain_jpeg_reference_row(photo):
     assert cost(data) <= cost(allocate.pillow_jpeg(photo, 40)) + 1e-9
     assert allocate.rule_id(allocate.PLAIN_JPEG) != allocate.rule_id("regen-v1") != "none"
     assert allocate.rule_id("standard") == "none"
+
+
+@pytest.mark.parametrize("extra,why", [(["--no-fit"], "strength fit"),
+                                       (["--max-bytes", "5000"], "target"),
+                                       (["--mode", "comrec"], "regen files")])
+def test_cli_per_image_quality_refuses_what_it_cannot_do(cli, png_file, tmp_path, extra, why):
+    out = tmp_path / "x.jpg"
+    args = ["encode", png_file, "-o", out, "--per-image-quality"] + extra
+    if "--max-bytes" not in extra:
+        args += ["-q", "40"]
+    r = cli(*args)
+    assert r.exit_code == 2 and why in r.output and "Traceback" not in r.output
+    assert not out.exists()
