@@ -45,7 +45,7 @@ def main() -> None:
     plain = {"bpp": [], "psnr-rgb": [], "ms-ssim-db": []}
     for q in QUALITIES:
         files, dec, reg = code_and_restore(model, crops, get_table_set(a.tables), q, post=post)
-        sfiles, sdec, _ = code_and_restore(model, crops, STANDARD, q, post=post)
+        sfiles, sdec, _ = code_and_restore(None, crops, STANDARD, q, post=post)  # plain: no network
         p, m = mean_quality(crops, sdec)
         plain["bpp"].append(float(np.mean([len(d) for d in sfiles])) * 8 / px)
         plain["psnr-rgb"].append(p)

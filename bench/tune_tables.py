@@ -70,8 +70,9 @@ def compact_crops(com, crops) -> list[np.ndarray]:
 def code_and_restore(model, coded, ts: TableSet, q: int, sub: str | None = None, post=None,
                      com=None, encode=None, size=None):
     """One quality setting: the files of the `coded` images, their plain decodes and the
-    network's restored outputs (uint8). `post`, `encode` and `com` as in evaluate(); with `com`,
-    the plain decodes are the bicubic upscales to `size` that the RecCNN restores."""
+    network's restored outputs (uint8; None without a `model`: only the plain decodes are
+    wanted). `post`, `encode` and `com` as in evaluate(); with `com`, the plain decodes are the
+    bicubic upscales to `size` that the RecCNN restores."""
     from codec.reccnn.model import upscale
 
     s = sub or ts.subsampling_for(q)
@@ -86,6 +87,8 @@ def code_and_restore(model, coded, ts: TableSet, q: int, sub: str | None = None,
         conds.append(cond_vector(read_info(im)))
         dec.append(np.asarray(im.convert("RGB")))
         files.append(data)
+    if model is None:
+        return files, dec, None
     with torch.inference_mode():
         x = torch.from_numpy(np.stack(dec)).permute(0, 3, 1, 2).float() / 255
         if com is not None:
