@@ -260,6 +260,7 @@ class FileInfo:
     progressive: bool
     metadata: dict | None
     packed_bytes: int | None = None  # size of the JPEG XL form when the file is packed
+    quality: int | None = None  # the exact setting, when the file's named table set made its tables
 
 
 def info(data) -> FileInfo:
@@ -274,8 +275,12 @@ def info(data) -> FileInfo:
     meta = read_meta(data)
     im = open_jpeg(data)
     j = read_info(im)
+    from .tables import TABLE_SETS
+
+    ts = TABLE_SETS.get(meta.tables) if meta else None
     return FileInfo(bytes=len(data), width=j.width, height=j.height,
                     bits_per_pixel=len(data) * 8 / (j.width * j.height),
                     estimated_quality=j.quality, subsampling=j.subsampling,
                     progressive=bool(im.info.get("progressive") or im.info.get("progression")),
-                    metadata=asdict(meta) if meta else None, packed_bytes=packed)
+                    metadata=asdict(meta) if meta else None, packed_bytes=packed,
+                    quality=ts.quality_of(j.qtables) if ts else None)

@@ -217,7 +217,7 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
     packed = f", packed as JPEG XL ({i.bytes} bytes as JPEG)" if i.packed_bytes else ""
     w, h = (i.metadata["width"], i.metadata["height"]) if i.metadata else (i.width, i.height)
     click.echo(f"{output}: {w}x{h}, {n} bytes, {n * 8 / (w * h):.3f} "
-               f"bpp, quality {'~' + str(i.estimated_quality) if chosen else q}, "
+               f"bpp, quality {i.quality or '~' + str(i.estimated_quality) if chosen else q}, "
                f"mode {i.metadata['mode']}, model {i.metadata['model_id']}{packed}")
 
 
@@ -293,7 +293,10 @@ def info(file, as_json):
                    f"`regen-codec unpack` restores the JPEG below")
     click.echo(f"size:            {i.width}x{i.height} pixels, {i.bytes} bytes as JPEG, "
                f"{i.bits_per_pixel:.3f} bits per pixel")
-    click.echo(f"JPEG quality:    ~{i.estimated_quality} (estimated from the luma table)")
+    if i.quality is not None:
+        click.echo(f"JPEG quality:    {i.quality} (table set {i.metadata['tables']})")
+    else:
+        click.echo(f"JPEG quality:    ~{i.estimated_quality} (estimated from the luma table)")
     click.echo(f"subsampling:     {i.subsampling}{', progressive' if i.progressive else ''}")
     if i.metadata is None:
         click.echo("regen-codec:     none (a plain JPEG; decode uses the default model)")

@@ -61,6 +61,14 @@ class TableSet:
                          self.chroma_gain * np.exp(self.chroma_tilt * (_R - 0.5)))
         return [luma, chroma]
 
+    def quality_of(self, qtables: list[list[int]]) -> int | None:
+        """The quality setting whose tables are exactly `qtables` ([luma, chroma], natural order),
+        or None (another set's tables, or the standard set, whose tables are the encoder's)."""
+        if self.name == "standard" or len(qtables) != 2:
+            return None
+        want = [list(t) for t in qtables]
+        return next((q for q in range(1, 101) if self.qtables(q) == want), None)
+
     def subsampling_for(self, quality: int) -> str:
         for qmax, sub in self.subsampling:
             if quality <= qmax:

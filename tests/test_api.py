@@ -95,7 +95,19 @@ def test_icc_profile_survives_encode_and_decode(photo):
 def test_info_reports_quality_and_metadata(photo):
     i = codec.info(codec.encode(photo, quality=35, subsampling="4:4:4"))
     assert abs(i.estimated_quality - 35) <= 1 and i.subsampling == "4:4:4"
+    assert i.quality == 35  # exact: the file names the table set that made its tables
     assert i.metadata["model_id"] == DEFAULT_MODEL and i.width == photo.shape[1]
+
+
+def test_info_quality_is_exact_for_named_sets_only(photo):
+    from tests.conftest import jpeg_bytes
+
+    for q in (1, 7, 50, 93, 100):
+        assert codec.info(codec.encode(photo, quality=q, mode="regen")).quality == q
+    std = codec.info(codec.encode(photo, quality=30, mode="regen", tables="standard"))
+    assert std.quality is None and abs(std.estimated_quality - 30) <= 1
+    plain = codec.info(jpeg_bytes(photo, 60))
+    assert plain.quality is None and plain.metadata is None and abs(plain.estimated_quality - 60) <= 1
 
 
 def test_format_1_file_decodes_like_format_2(photo):
