@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_tables import code_and_restore, crop_args, load_crops, root  # noqa: E402
 
 from codec import allocate  # noqa: E402
+from codec.bench import available_methods  # noqa: E402
 from codec.bench_report import bd_rate  # noqa: E402
 from codec.consistency import make_consistent  # noqa: E402
 from codec.metrics import db, ms_ssim, psnr  # noqa: E402
@@ -45,10 +46,11 @@ def collect(model, crops, ts) -> dict:
     """(crop, quality) -> (bpp, PSNR, MS-SSIM) of the restored output, for every quality;
     with `model` None, of plain Pillow JPEG (its defaults) and its plain decode instead."""
     rows, t = {}, time.time()
+    jpeg = available_methods()["jpeg"]  # plain Pillow JPEG, as the benchmark codes it
     for q in QUALITIES:
         if model is None:
-            files = [allocate.pillow_jpeg(c, q) for c in crops]
-            reg = [allocate.plain_decode(f) for f in files]
+            files = [jpeg.encode(c, q) for c in crops]
+            reg = [jpeg.decode(f) for f in files]
         else:
             files, _, reg = code_and_restore(model, crops, ts, q, post=lambda d, q: shrink(d))
             reg = [make_consistent(r, f) for r, f in zip(reg, files)]

@@ -35,29 +35,10 @@ _TABLE = Path(__file__).with_name("allocation.json")
 _TILE = 1024  # pictures above 4 tiles score MS-SSIM as the mean over tiles (bounded memory)
 
 
-#: The calibration key of plain Pillow JPEG seen by a plain viewer: the benchmark's reference
-#: row `jpeg-alloc` (the same rule without the network), not something `encode` writes.
+#: The calibration key of plain Pillow JPEG seen by a plain viewer (the benchmark's `jpeg`
+#: method): its reference row `jpeg-alloc`, the same rule without the network, not something
+#: `encode` writes.
 PLAIN_JPEG = "pillow-jpeg"
-
-
-def pillow_jpeg(rgb: np.ndarray, quality: int) -> bytes:
-    """Plain Pillow JPEG at its defaults (the benchmark's `jpeg` row)."""
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "JPEG", quality=int(quality))
-    return buf.getvalue()
-
-
-def plain_decode(data: bytes) -> np.ndarray:
-    """What a plain viewer shows of a JPEG, as an HxWx3 uint8 array."""
-    import io
-
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
 @dataclass(frozen=True)
@@ -120,21 +101,24 @@ def climb(quality: int, cost: Callable[[int], float], window: int = WINDOW,
             seen[q] = cost(q)
         return seen[q]
 
-    def better(q: int) -> bool:  # the step to q (clipped to the window) pays
+    def to(d: int) -> int:  # the step d from best, stopped at the window's edge
+        return min(hi, max(lo, best + d))
+
+    def better(q: int) -> bool:  # the step to q pays
         return q != best and f(q) < f(best)
 
     best = quality
     for d in (step, -step):
-        while better(min(hi, max(lo, best + d))):
-            best = min(hi, max(lo, best + d))
+        while better(to(d)):
+            best = to(d)
         if best != quality:
             break
     half = max(1, step // 2)
     for d in (half, -half):
-        if better(min(hi, max(lo, best + d))):
-            best = min(hi, max(lo, best + d))
+        if better(to(d)):
+            best = to(d)
             break
-    f(best)
+    f(best)  # scored even when no step was possible (a window of 0): choose() keeps its file
     return best, len(seen)
 
 

@@ -82,18 +82,17 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
 
 
 def regen_file(src: SourceImage, quality: int, model: str | None = None, *, allocate: bool = False,
+               tables: str = DEFAULT_TABLES, device: str = "cpu", fit: bool = True,
                **opts) -> tuple[int, bytes]:
     """(JPEG quality, file) of `src` in regen mode at the requested `quality`: chosen per image
     near it (codec.allocate) when the file is fitted and `allocate`, else that quality itself.
-    `opts` are file_maker's."""
-    make = file_maker(src, "regen", model, **opts)
-    if not (allocate and opts.get("fit", True)):
+    The other options are file_maker's."""
+    make = file_maker(src, "regen", model, tables=tables, device=device, fit=fit, **opts)
+    if not (allocate and fit):
         return quality, make(quality)
     from .allocate import choose
 
-    device = opts.get("device", "cpu")
-    return choose(make, lambda d: restored_array(d, device=device), src.rgb, quality,
-                  opts.get("tables", DEFAULT_TABLES))
+    return choose(make, lambda d: restored_array(d, device=device), src.rgb, quality, tables)
 
 
 def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,

@@ -104,8 +104,8 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
     if allocate.tradeoff(allocate.PLAIN_JPEG, 50) is not None:
         # a reference: plain JPEG with the quality chosen per image by codec.allocate's rule,
         # calibrated for plain decodes; how much of that rule's gain any JPEG encoder would get
-        def jpeg_alloc(img: np.ndarray, q: int) -> bytes:
-            return allocate.choose(partial(allocate.pillow_jpeg, img), allocate.plain_decode, img, q,
+        def jpeg_alloc(img: np.ndarray, q: int, jpeg: Method = out["jpeg"]) -> bytes:
+            return allocate.choose(partial(jpeg.encode, img), jpeg.decode, img, q,
                                    allocate.PLAIN_JPEG)[1]
 
         out["jpeg-alloc"] = Method(
