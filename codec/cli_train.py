@@ -71,7 +71,8 @@ def train_group():
                    "(codec/consistency.py), so the network learns to work with it.")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(0, 64),
               help="Processes that JPEG-code the batches (0: the training process). On a GPU, "
-                   "use about as many as there are CPU cores; batches do not depend on it.")
+                   "use the CPU cores but two; the training process then keeps the cores they "
+                   "leave for its own threads. Batches do not depend on it.")
 @click.option("--time-limit", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Minutes of wall time: the learning rate anneals by steps or time, whichever "
                    "is further along, and the run exports its weights when time is up (0: none).")

@@ -285,6 +285,7 @@ def test_batches_are_a_function_of_the_step_whatever_the_workers(photo):
 def test_resumed_run_ends_with_the_weights_of_an_unbroken_one(cli, train_dir, tmp_path):
     from safetensors.torch import load_file
 
+    threads = torch.get_num_threads()
     one, two = tmp_path / "one", tmp_path / "two"
     args = ["--id", "r", "--val-every", 4, "--ckpt-every", 2, *TINY]
     r = cli("train", "regen", "--data", train_dir, "--steps", 4, "--workdir", one, *args)
@@ -295,6 +296,7 @@ def test_resumed_run_ends_with_the_weights_of_an_unbroken_one(cli, train_dir, tm
     w1 = load_file(next(one.glob("r-*.safetensors")))
     w2 = load_file(next(two.glob("r-*.safetensors")))
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert torch.get_num_threads() == threads  # the run with workers gave its threads back
     # killed after step 2 (a checkpoint), resumed with workers: the same weights again
     import codec.regen.train as T
 
@@ -446,3 +448,16 @@ def test_blended_kernels_start_as_the_init_learn_and_cost_no_macs_at_decode(phot
     assert np.abs(tiled.astype(int) - whole).max() <= 1
     assert np.abs(whole.astype(int) - regenerate(grown, coded, cond_vector(info), tile=4096)).max() == 0
 
+
+
+def test_training_process_keeps_the_cores_its_workers_leave():
+    """With batch-making workers, the training process takes only the cores they leave (more
+    threads oversubscribe the CPU: PyTorch's spinning OpenMP threads starve the workers)."""
+    import torch
+
+    from codec.regen.train import main_threads
+
+    assert main_threads(14, cores=16) == 2
+    assert main_threads(7, cores=16) == 9
+    assert main_threads(4, cores=2) == 1
+    assert main_threads(0, cores=16) == torch.get_num_threads()  # no workers: as it is
