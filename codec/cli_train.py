@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -87,10 +88,12 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
     """Train a regeneration network on random crops JPEG-coded at random qualities (5-95).
 
     Progress bar, checkpoints every --ckpt-every steps, `--resume` continues a killed run.
-    Works on CPU, on one GPU, or under `torchrun --nproc_per_node N` (DistributedDataParallel).
+    Ctrl-C or SIGTERM stops it after the current step with a checkpoint and exported weights
+    (exit status 130 or 143); a second Ctrl-C stops it at once. Works on CPU, on one GPU, or under `torchrun --nproc_per_node N` (DistributedDataParallel).
     Each step's batch depends on the seed, the process rank and the step alone.
     """
     from .regen.train import TrainConfig, train
+    from .stopsignal import Stopped
     from .tables import get_table_set
 
     for t in tables:
@@ -117,6 +120,9 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
         out = train(cfg, resume=resume)
     except ValueError as e:  # a bad pack, a patch the pack cannot give
         raise click.ClickException(str(e)) from None
+    except Stopped as e:  # Ctrl-C or SIGTERM: checkpointed and exported first
+        click.echo(f"{e}", err=True)
+        sys.exit(128 + e.signum)
     if out:
         click.echo(f"wrote {out}")
 

@@ -461,3 +461,40 @@ def test_training_process_keeps_the_cores_its_workers_leave():
     assert main_threads(7, cores=16) == 9
     assert main_threads(4, cores=2) == 1
     assert main_threads(0, cores=16) == torch.get_num_threads()  # no workers: as it is
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_stop_signal_checkpoints_and_exports_then_exits_128_plus_signal(cli, train_dir, tmp_path,
+                                                                          workers):
+    """SIGTERM (a scheduler's or `timeout`'s) mid-run: the step ends, the checkpoint and the
+    weights are written, the exit status says so, and --resume continues to the same end."""
+    import signal
+
+    import codec.regen.train as T
+
+    real = T.batches
+
+    def signalled_at_two(*a, **k):
+        for i, b in enumerate(real(*a, **k)):
+            if i == 2:
+                signal.raise_signal(signal.SIGTERM)
+            yield b
+
+    run = tmp_path / "run"
+    args = ["--id", "s", "--steps", 6, "--val-every", 6, "--ckpt-every", 6, "--workers", workers,
+            "--workdir", run, *TINY]
+    T.batches = signalled_at_two
+    try:
+        r = cli("train", "regen", "--data", train_dir, *args)
+    finally:
+        T.batches = real
+    assert r.exit_code == 128 + signal.SIGTERM, r.output
+    assert "stopped by SIGTERM at step 3" in r.output and "--resume" in r.output
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers given back
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert len(list(run.glob("s-*.safetensors"))) == 1
+    record = json.loads((run / "train_record.json").read_text())
+    assert record["steps"] == 3 and record["stopped_by_signal"] == "SIGTERM"
+    r = cli("train", "regen", "--data", train_dir, "--resume", *args)
+    assert r.exit_code == 0, r.output
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 6

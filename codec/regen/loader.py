@@ -7,6 +7,7 @@ would otherwise starve the network; `--workers N` spreads it over N processes.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Iterator
 
@@ -49,6 +50,14 @@ def _as_is(b: Batch) -> Batch:
     return b
 
 
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """Workers leave Ctrl-C and SIGTERM (sent to the whole process group, by a terminal or by
+    `timeout`) to the training process, which finishes its step, saves, and then shuts them
+    down; they still end on their own if it dies (PyTorch's watchdog)."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+
+
 def batches(make: Callable[[int], Batch], start: int, stop: int, workers: int = 0) -> Iterator[Batch]:
     """The batches of steps start..stop-1 in order; made here, or by `workers` processes."""
     if workers <= 0:
@@ -57,5 +66,10 @@ def batches(make: Callable[[int], Batch], start: int, stop: int, workers: int = 
         return
     # fork shares the crop pool with the workers instead of pickling it to each
     ctx = "fork" if sys.platform.startswith("linux") else None
-    yield from DataLoader(_Steps(make, start, stop), batch_size=None, num_workers=workers,
-                          collate_fn=_as_is, prefetch_factor=4, multiprocessing_context=ctx)
+    loader = iter(DataLoader(_Steps(make, start, stop), batch_size=None, num_workers=workers,
+                             collate_fn=_as_is, prefetch_factor=4, multiprocessing_context=ctx,
+                             worker_init_fn=_ignore_stop_signals))
+    try:
+        yield from loader
+    finally:
+        del loader  # a consumer that stops early (close()) shuts the workers down now, not at exit

@@ -14,6 +14,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tqdm import tqdm
 from .. import metrics
 from ..consistency import project_batch, read_coefficients
 from ..registry import save_model
+from ..stopsignal import Stopped, StopSignals
 from ..tables import get_table_set
 from . import data as D
 from .croppack import read_pack
@@ -136,14 +138,19 @@ def lr_factor(step: int, steps: int, elapsed: float = 0.0, limit_s: float = 0.0)
     return min(1.0, (step + 1) / WARMUP) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def validate(model, val_pool: np.ndarray, device, consistency: bool = False) -> dict:
-    """Mean PSNR / MS-SSIM (dB) gain of regenerated over plain decoding, per validation quality."""
+def validate(model, val_pool: np.ndarray, device, consistency: bool = False,
+             should_stop: Callable[[], bool] = lambda: False) -> dict:
+    """Mean PSNR / MS-SSIM (dB) gain of regenerated over plain decoding, per validation quality;
+    {} if `should_stop` turns true on the way (a stop signal)."""
     model.eval()
     row = {}
     with torch.no_grad():
         for q in VAL_QUALITIES:
             gp, gm = [], []
             for img in val_pool:
+                if should_stop():
+                    model.train()
+                    return {}
                 dec, c, data = D.jpeg_roundtrip(img, q, "4:2:0")
                 out = restore(model, to_tensor(dec[None], device), torch.from_numpy(c[None]).to(device),
                               [read_coefficients(data)] if consistency else None)
@@ -185,7 +192,9 @@ def plot(workdir: Path) -> None:
 
 def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
     """Run (or resume) a training; returns the exported weight file on rank 0. The process's
-    CPU thread count (see main_threads) is restored afterwards."""
+    CPU thread count (see main_threads) is restored afterwards. A first SIGINT or SIGTERM stops
+    it after the current step: it checkpoints, exports, then raises codec.stopsignal.Stopped
+    (`result`: the weight file); a second one stops at once."""
     threads = torch.get_num_threads()
     try:
         return _train(cfg, resume)
@@ -275,64 +284,93 @@ def _train(cfg: TrainConfig, resume: bool) -> Path | None:
         with open(log_path, "w", newline="") as f:
             csv.DictWriter(f, fields).writeheader()
 
+    saved = {"step": -1}
+
     def checkpoint():
+        saved["step"] = step
         if rank == 0:
             tmp = ckpt_path.with_suffix(".tmp")
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                         "elapsed": elapsed, "torch_rng": torch.get_rng_state()}, tmp)
             os.replace(tmp, ckpt_path)
 
-    def out_of_time() -> bool:
-        over = torch.tensor(float(limit_s > 0 and elapsed + time.time() - t0 >= limit_s))
-        if world > 1:  # every rank stops at the same step
-            dist.all_reduce(over, op=dist.ReduceOp.MAX)
-        return bool(over)
+    def must_stop() -> tuple[bool, bool]:
+        """(time is up, a stop signal came), agreed by every rank: they stop at the same step."""
+        flags = torch.tensor([float(limit_s > 0 and elapsed + time.time() - t0 >= limit_s),
+                              float(stop.requested)])
+        if world > 1:
+            dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        return bool(flags[0]), bool(flags[1])
 
     make = batch_maker(pool, cfg.batch, cfg.seed, rank, table_sets, cfg.tables_share,
                        cfg.patch, coefficients=cfg.consistency)
     bar = tqdm(total=cfg.steps, initial=step, desc=f"training {cfg.id}", unit="step",
                disable=rank != 0, dynamic_ncols=True)
     losses = []
-    stopped_early = False
-    t0 = time.time()
-    for b in batches(make, step, cfg.steps, cfg.workers):
-        lr = cfg.lr * lr_factor(step, cfg.steps, elapsed + time.time() - t0, limit_s)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        x = to_tensor(b.coded, device)
-        y = to_tensor(b.clean, device)
-        c = torch.from_numpy(b.cond).to(device)
-        loss = restoration_loss(restore(net, x, c, b.coefs, cfg.amp), y, cfg.msssim_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        losses.append(loss.item())
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        stopped_early = step < cfg.steps and out_of_time()
-        last = step == cfg.steps or stopped_early
-        if step % cfg.ckpt_every == 0 or last or step % cfg.val_every == 0:
-            elapsed += time.time() - t0
-            t0 = time.time()
-            checkpoint()
-            if rank == 0:
-                row = {"step": step, "loss": float(np.mean(losses)), "lr": lr,
-                       "elapsed_s": round(elapsed, 1)}
-                losses = []
-                if step % cfg.val_every == 0 or last:
-                    row.update(validate(model, val_pool, device, cfg.consistency))
-                    bar.write(f"step {step}: val PSNR gain " + " ".join(
-                        f"q{q} {row[f'psnr_gain_q{q}']:+.2f}" for q in VAL_QUALITIES) + " dB")
-                with open(log_path, "a", newline="") as f:
-                    csv.DictWriter(f, fields).writerow(row)
-                plot(workdir)
-            elapsed += time.time() - t0  # validation counts: --time-limit is about wall time
-            t0 = time.time()
-        if stopped_early:
-            bar.write(f"--time-limit {cfg.time_limit:g} min reached: stopping at step {step}")
-            break
+    stopped_early = signalled = False
+    stop = StopSignals()
+    with stop:
+        t0 = time.time()
+        steps = iter(batches(make, step, cfg.steps, cfg.workers))
+        while True:
+            try:
+                b = next(steps)
+            except StopIteration:
+                break
+            except Exception:
+                if stop.requested:  # a Ctrl-C also ends the batch-making workers
+                    signalled = True
+                    break
+                raise
+            lr = cfg.lr * lr_factor(step, cfg.steps, elapsed + time.time() - t0, limit_s)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x = to_tensor(b.coded, device)
+            y = to_tensor(b.clean, device)
+            c = torch.from_numpy(b.cond).to(device)
+            loss = restoration_loss(restore(net, x, c, b.coefs, cfg.amp), y, cfg.msssim_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+            if step < cfg.steps:
+                time_up, signalled = must_stop()
+                stopped_early = time_up or signalled
+            last = step == cfg.steps or stopped_early
+            if step % cfg.ckpt_every == 0 or last or step % cfg.val_every == 0:
+                elapsed += time.time() - t0
+                t0 = time.time()
+                checkpoint()
+                if rank == 0:
+                    row = {"step": step, "loss": float(np.mean(losses)), "lr": lr,
+                           "elapsed_s": round(elapsed, 1)}
+                    losses = []
+                    if (step % cfg.val_every == 0 or last) and not signalled:
+                        row.update(validate(model, val_pool, device, cfg.consistency,
+                                            should_stop=lambda: stop.requested))
+                    if len(row) > 4:
+                        bar.write(f"step {step}: val PSNR gain " + " ".join(
+                            f"q{q} {row[f'psnr_gain_q{q}']:+.2f}" for q in VAL_QUALITIES) + " dB")
+                    with open(log_path, "a", newline="") as f:
+                        csv.DictWriter(f, fields).writerow(row)
+                    plot(workdir)
+                elapsed += time.time() - t0  # validation counts: --time-limit is about wall time
+                t0 = time.time()
+            if signalled:
+                break
+            if stopped_early:
+                bar.write(f"--time-limit {cfg.time_limit:g} min reached: stopping at step {step}")
+                break
+    steps.close()  # the batch-making workers end here, also when the loop stopped early
     bar.close()
+    if signalled:
+        tqdm.write(f"{stop.name or 'stop signal'} received: stopped at step {step}, saving")
+        if saved["step"] != step:  # stopped while fetching a batch: save this step too
+            elapsed += time.time() - t0
+            checkpoint()
     out = None
     if rank == 0:
         export_dir = Path(cfg.export_dir) if cfg.export_dir else workdir
@@ -344,9 +382,14 @@ def _train(cfg: TrainConfig, resume: bool) -> Path | None:
             "command": " ".join(sys.argv), "config": asdict(cfg), "steps": step,
             "wall_time_s": round(elapsed, 1), "hardware": host, "torch": torch.__version__,
             "weights": str(out), "train_files": n_train, "val_files": n_val,
-            "train_crops": int(len(pool)), "stopped_by_time_limit": stopped_early,
+            "train_crops": int(len(pool)), "stopped_by_time_limit": stopped_early and not signalled,
+            "stopped_by_signal": stop.name if signalled else "",
         }, indent=2))
     if world > 1:
         dist.barrier()
         dist.destroy_process_group()
+    if signalled:
+        raise Stopped(stop.signum or 15, out, f"stopped by {stop.name or 'a signal'} at step {step}"
+                      + (f"; weights exported to {out}" if out else "")
+                      + "; `--resume` continues from the checkpoint")
     return out

@@ -1,0 +1,57 @@
+"""Stop long work cleanly on SIGINT or SIGTERM: the first signal is recorded for the work loop to
+act on (finish the step, save, export); a second one acts as it would have without us."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class StopSignals:
+    """Context manager: `.signum` is the first SIGINT/SIGTERM received inside it (None until
+    then). Handlers are only installed in the main thread; elsewhere it never fires."""
+
+    def __init__(self, on_signal: Callable[[int], None] | None = None):
+        self.signum: int | None = None
+        self._on_signal = on_signal
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum, frame) -> None:
+        self.signum = signum
+        self._restore()  # a second signal: the usual behaviour (KeyboardInterrupt, termination)
+        if self._on_signal:
+            self._on_signal(signum)
+
+    def _restore(self) -> None:
+        for s, h in self._previous.items():
+            signal.signal(s, h)
+        self._previous.clear()
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else ""
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            for s in SIGNALS:
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
+
+
+class Stopped(Exception):
+    """Work stopped early by a signal after saving what it had (`result`: e.g. the exported
+    weight file); the caller reports it and exits with 128 + the signal's number."""
+
+    def __init__(self, signum: int, result=None, message: str = ""):
+        super().__init__(message or f"stopped by {signal.Signals(signum).name}")
+        self.signum, self.result = signum, result
