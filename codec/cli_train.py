@@ -210,6 +210,8 @@ def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience
     the frozen RecCNN with the codec replaced by --standin. Stops when validation (real
     codec at qualities 3/10/30/50, scored as MS-SSIM dB at 0.12/0.2/0.3/0.45 bpp) stops
     improving; with --init, round 0 is the initial pair's score. log.csv holds the history.
+    Ctrl-C or SIGTERM drops the round under way and exports the best pair so far (exit status
+    130 or 143); `--resume` continues.
     """
     from .reccnn.train import ComrecConfig, train_comrec as run
 
@@ -224,5 +226,12 @@ def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience
                        com_arch=dict(width=com_width),
                        rec_arch=dict(width1=rec_width1, width2=rec_width2, depth=rec_depth),
                        device=device)
-    for p in run(cfg, resume=resume):
+    from .stopsignal import Stopped
+
+    try:
+        paths = run(cfg, resume=resume)
+    except Stopped as e:  # Ctrl-C or SIGTERM: the best pair so far is exported first
+        click.echo(f"{e}", err=True)
+        sys.exit(128 + e.signum)
+    for p in paths:
         click.echo(f"wrote {p}")

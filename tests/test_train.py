@@ -125,6 +125,41 @@ def test_train_comrec_rounds_rate_term_resume_and_init(cli, train_dir, tmp_path,
     assert r.exit_code != 0 and "--qmin" in r.output
 
 
+def test_train_comrec_stop_signal_exports_the_best_pair_so_far(cli, train_dir, tmp_path,
+                                                                monkeypatch):
+    """SIGTERM in round 2: that round is dropped, round 1's pair is exported, the exit status
+    says so, and --resume runs round 2 again."""
+    import signal
+
+    import codec.reccnn.train as CT
+
+    tiny = ["--patch", "64", "--batch", "2", "--com-width", "4", "--rec-width1", "4",
+            "--rec-width2", "4", "--rec-depth", "1", "--rec-steps", "2", "--com-steps", "2"]
+    real, calls = CT.restoration_loss, []
+
+    def signalled_in_round_two(*a, **k):
+        calls.append(1)
+        if len(calls) == 5:  # round 1 makes 2 + 2 steps
+            signal.raise_signal(signal.SIGTERM)
+        return real(*a, **k)
+
+    monkeypatch.setattr(CT, "restoration_loss", signalled_in_round_two)
+    work = tmp_path / "cr"
+    args = ["--data", train_dir, "--id", "tcs", "--rounds", "3", "--patience", "5",
+            "--workdir", work, "--export", tmp_path / "out", *tiny]
+    r = cli("train", "comrec", *args)
+    assert r.exit_code == 128 + signal.SIGTERM, r.output
+    assert "stopped by SIGTERM in round 2" in r.output and "round 1" in r.output
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert [int(x["round"]) for x in _rows(work)] == [1]
+    assert len(list((tmp_path / "out").glob("tcs-*.safetensors"))) == 2
+    assert json.loads((work / "train_record.json").read_text())["stopped_by_signal"] == "SIGTERM"
+    monkeypatch.setattr(CT, "restoration_loss", real)
+    r = cli("train", "comrec", *args, "--resume")
+    assert r.exit_code == 0, r.output
+    assert [int(x["round"]) for x in _rows(work)] == [1, 2, 3]
+
+
 def test_rate_score_reads_the_curve_at_fixed_rates():
     from codec.reccnn.train import SCORE_BPP, VAL_QUALITIES, score_at_rates
 

@@ -35,6 +35,7 @@ from ..regen import data as D
 from ..regen.infer import pick_device
 from ..regen.train import restoration_loss, to_tensor
 from ..registry import save_model
+from ..stopsignal import Stopped, StopSignals
 from .model import RecCNN, upscale
 
 # Validation qualities and the rates (full-size bpp on the 192px held-out crops) at which the
@@ -146,7 +147,9 @@ def _installed(cls, model_id: str) -> torch.nn.Module:
 
 
 def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
-    """Alternate until validation stops improving; export the best pair; returns their paths."""
+    """Alternate until validation stops improving; export the best pair; returns their paths.
+    A first SIGINT or SIGTERM drops the round under way, exports the best pair so far and raises
+    codec.stopsignal.Stopped (`result`: their paths, or None before any); a second stops at once."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     cfg.device = pick_device(cfg.device)  # auto -> cuda or cpu; a missing GPU fails here
@@ -222,49 +225,60 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
         state.update(best=row["score"], best_round=0)
         torch.save({"com": com.state_dict(), "rec": rec.state_dict()}, work / "best.pt")
         save_checkpoint()
-    while state["round"] < cfg.rounds and state["bad"] <= cfg.patience:
-        t0 = time.time()
-        r = state["round"] + 1
-        losses_r, losses_c = [], []
-        com.eval()
-        for _ in tqdm(range(cfg.rec_steps), desc=f"round {r}: RecCNN", leave=False):
-            x, qs = batch()
-            with torch.no_grad():
-                dec, cond, _ = real_codec(com(x), qs)
-            loss = restoration_loss(rec(upscale(dec, x.shape[-2:]), cond), x, cfg.msssim_weight)
-            opt_rec.zero_grad(), loss.backward(), opt_rec.step()
-            losses_r.append(loss.item())
-        com.train()
-        rec.eval().requires_grad_(False)
-        for _ in tqdm(range(cfg.com_steps), desc=f"round {r}: ComCNN ({cfg.standin})", leave=False):
-            x, qs = batch()
-            comp = com(x)
-            coded = torch.cat([standin(comp[i:i + 1], *tables[int(q)]) for i, q in enumerate(qs)])
-            cond = torch.from_numpy(np.stack([conds[int(q)] for q in qs])).to(device)
-            out = rec(upscale(coded, x.shape[-2:]), cond)
-            loss = restoration_loss(out, x, cfg.msssim_weight)
-            if cfg.rate_weight:
-                bits = torch.cat([rate_proxy(comp[i:i + 1], *tables[int(q)])
-                                  for i, q in enumerate(qs)])  # per compact pixel
-                loss = loss + cfg.rate_weight * bits.mean() * comp[0, 0].numel() / x[0, 0].numel()
-            opt_com.zero_grad(), loss.backward(), opt_com.step()
-            losses_c.append(loss.item())
-        rec.train().requires_grad_(True)
-        row = validate(com, rec, val)
-        state["elapsed"] += time.time() - t0
-        row.update({"round": r, "elapsed_s": round(state["elapsed"], 1),
-                    "phase_loss_rec": float(np.mean(losses_r)) if losses_r else "",
-                    "phase_loss_com": float(np.mean(losses_c)) if losses_c else ""})
-        log_row(row)
-        tqdm.write(f"round {r}: validation MS-SSIM at {SCORE_BPP} bpp {row['score']:.3f} dB "
-                   f"(best {max(state['best'], row['score']):.3f})")
-        state["round"] = r
-        if row["score"] > state["best"]:
-            state.update(best=row["score"], best_round=r, bad=0)
-            torch.save({"com": com.state_dict(), "rec": rec.state_dict()}, work / "best.pt")
-        else:
-            state["bad"] += 1
-        save_checkpoint()
+    stop = StopSignals()
+    with stop:
+        while state["round"] < cfg.rounds and state["bad"] <= cfg.patience:
+            t0 = time.time()
+            r = state["round"] + 1
+            losses_r, losses_c = [], []
+            com.eval()
+            for _ in tqdm(range(cfg.rec_steps), desc=f"round {r}: RecCNN", leave=False):
+                if stop.requested:
+                    break
+                x, qs = batch()
+                with torch.no_grad():
+                    dec, cond, _ = real_codec(com(x), qs)
+                loss = restoration_loss(rec(upscale(dec, x.shape[-2:]), cond), x, cfg.msssim_weight)
+                opt_rec.zero_grad(), loss.backward(), opt_rec.step()
+                losses_r.append(loss.item())
+            com.train()
+            rec.eval().requires_grad_(False)
+            for _ in tqdm(range(cfg.com_steps), desc=f"round {r}: ComCNN ({cfg.standin})", leave=False):
+                if stop.requested:
+                    break
+                x, qs = batch()
+                comp = com(x)
+                coded = torch.cat([standin(comp[i:i + 1], *tables[int(q)]) for i, q in enumerate(qs)])
+                cond = torch.from_numpy(np.stack([conds[int(q)] for q in qs])).to(device)
+                out = rec(upscale(coded, x.shape[-2:]), cond)
+                loss = restoration_loss(out, x, cfg.msssim_weight)
+                if cfg.rate_weight:
+                    bits = torch.cat([rate_proxy(comp[i:i + 1], *tables[int(q)])
+                                      for i, q in enumerate(qs)])  # per compact pixel
+                    loss = loss + cfg.rate_weight * bits.mean() * comp[0, 0].numel() / x[0, 0].numel()
+                opt_com.zero_grad(), loss.backward(), opt_com.step()
+                losses_c.append(loss.item())
+            rec.train().requires_grad_(True)
+            if stop.requested:  # the unfinished round is dropped: --resume runs it again, the same
+                break
+            row = validate(com, rec, val)
+            state["elapsed"] += time.time() - t0
+            row.update({"round": r, "elapsed_s": round(state["elapsed"], 1),
+                        "phase_loss_rec": float(np.mean(losses_r)) if losses_r else "",
+                        "phase_loss_com": float(np.mean(losses_c)) if losses_c else ""})
+            log_row(row)
+            tqdm.write(f"round {r}: validation MS-SSIM at {SCORE_BPP} bpp {row['score']:.3f} dB "
+                       f"(best {max(state['best'], row['score']):.3f})")
+            state["round"] = r
+            if row["score"] > state["best"]:
+                state.update(best=row["score"], best_round=r, bad=0)
+                torch.save({"com": com.state_dict(), "rec": rec.state_dict()}, work / "best.pt")
+            else:
+                state["bad"] += 1
+            save_checkpoint()
+    if stop.requested and not (work / "best.pt").exists():
+        raise Stopped(stop.signum, None, f"stopped by {stop.name} before a round ended: nothing "
+                      "to export; `--resume` continues from the checkpoint")
     if state["best_round"] == 0:
         tqdm.write(f"no round beat the initial pair {cfg.init}: exporting it unchanged")
     best = torch.load(work / "best.pt", weights_only=True, map_location="cpu")
@@ -282,5 +296,10 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
         "train_files": len(tr), "val_files": len(va), "train_crops": int(len(pool)),
         "config": asdict(cfg), "rounds": state["round"], "best_round": state["best_round"],
         "best_score_msssim_db_at_rates": state["best"], "score_bpp": list(SCORE_BPP), "wall_time_s": round(state["elapsed"], 1),
-        "weights": [str(com_path), str(rec_path)]}, indent=2))
+        "weights": [str(com_path), str(rec_path)],
+        "stopped_by_signal": stop.name if stop.requested else ""}, indent=2))
+    if stop.requested:
+        raise Stopped(stop.signum, (com_path, rec_path),
+                      f"stopped by {stop.name} in round {state['round'] + 1}: exported the best "
+                      f"pair so far (round {state['best_round']}); `--resume` continues")
     return com_path, rec_path
