@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -18,6 +19,26 @@ IMAGE_FORMATS = {
     ".tif": ("TIFF", {"compression": "tiff_deflate"}), ".tiff": ("TIFF", {"compression": "tiff_deflate"}),
     ".webp": ("WEBP", {"lossless": True}), ".bmp": ("BMP", {}), ".ppm": ("PPM", {}),
 }
+
+
+def _read_umask() -> int:
+    """The process's umask (set and restored once, at import, before any worker thread)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def _mode_for(out: Path) -> int:
+    """Permissions for a file written at `out`: those of the file it replaces (--force), else
+    what a plain open() would give (0666 less the umask). mkstemp's 0600 would hide outputs
+    from the other users and services that read them."""
+    try:
+        return stat.S_IMODE(os.stat(out).st_mode)
+    except OSError:
+        return 0o666 & ~_UMASK
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -45,7 +66,8 @@ def check_output(out: Path, inputs: list[Path], force: bool = False) -> None:
 
 
 def atomic_write(out: Path, data: bytes) -> None:
-    """Write to a temporary file beside `out`, fsync, then rename: a reader sees all or nothing."""
+    """Write to a temporary file beside `out`, fsync, then rename: a reader sees all or nothing.
+    The file gets the permissions a plain write would give it (see _mode_for)."""
     out = Path(out)
     parent = out.parent if str(out.parent) else Path(".")
     try:
@@ -54,6 +76,7 @@ def atomic_write(out: Path, data: bytes) -> None:
         raise CodecError(f"{parent}: cannot write ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _mode_for(out))
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

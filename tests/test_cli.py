@@ -2,6 +2,7 @@
 
 import errno
 import os
+import stat
 import subprocess
 import sys
 
@@ -126,6 +127,20 @@ def test_existing_output_needs_force(cli, png_file, tmp_path):
     assert out.read_bytes() == b"precious"
     assert cli("encode", png_file, "-o", out, "--force").exit_code == 0
     assert read_meta(out.read_bytes()) is not None
+
+
+def test_outputs_get_the_permissions_a_plain_write_gives(cli, png_file, tmp_path):
+    """Not mkstemp's 0600: other users and services read what encode and decode write; a file
+    replaced with --force keeps its permissions."""
+    from codec.fileio import _UMASK  # the process's umask, read once
+
+    assert cli("encode", png_file, "-o", tmp_path / "a.jpg").exit_code == 0
+    assert cli("decode", tmp_path / "a.jpg", "-o", tmp_path / "a.png").exit_code == 0
+    for name in ("a.jpg", "a.png"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~_UMASK != 0o600
+    (tmp_path / "a.png").chmod(0o640)
+    assert cli("decode", tmp_path / "a.jpg", "-o", tmp_path / "a.png", "--force").exit_code == 0
+    assert stat.S_IMODE((tmp_path / "a.png").stat().st_mode) == 0o640
 
 
 def test_input_is_never_overwritten(cli, png_file, tmp_path):
