@@ -87,6 +87,20 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+_HASHES: dict[tuple, str] = {}
+
+
+def cached_sha256(path: Path) -> str:
+    """file_sha256, computed once per process for a file that has not changed since (same size,
+    modification time and inode): every load looks up the registry, and hashing all its files
+    each time cost 22 ms per decoded picture."""
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _HASHES:
+        _HASHES[key] = file_sha256(path)
+    return _HASHES[key]
+
+
 def count_macs_per_pixel(model: torch.nn.Module, size: int = 64) -> int:
     """Multiply-accumulates per output pixel, counted by PyTorch's FlopCounterMode (2 flops = 1 MAC)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -109,7 +123,7 @@ def _read_info(path: Path, builtin: bool) -> ModelInfo:
             id=meta["id"], mode=meta.get("mode", "regen"), arch=meta["arch"],
             config=json.loads(meta.get("config", "{}")), summary=meta.get("summary", ""),
             params=int(meta.get("params", 0)), macs_per_pixel=int(meta.get("macs_per_pixel", 0)),
-            sha256=file_sha256(path), path=path, builtin=builtin)
+            sha256=cached_sha256(path), path=path, builtin=builtin)
     except (KeyError, ValueError, OSError, Exception) as exc:  # safetensors raises its own types
         raise CodecError(f"{path} is not a valid regen-codec model file ({exc})") from None
 

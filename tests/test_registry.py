@@ -86,3 +86,29 @@ def test_pickles_are_never_loaded(tmp_path, user_models):
     for f in (evil, torch_file):
         with pytest.raises(CodecError, match="not a valid regen-codec model"):
             import_model(f)
+
+
+def test_each_model_file_is_hashed_once_until_it_changes(tmp_path, user_models, monkeypatch):
+    """Every load looks the registry up: the hashes are remembered per unchanged file, and a
+    file rewritten in place is hashed again (its hash check still sees the new bytes)."""
+    import os
+
+    import codec.registry as R
+
+    hashed = []
+    real = R.file_sha256
+    monkeypatch.setattr(R, "file_sha256", lambda p: hashed.append(str(p)) or real(p))
+    R.import_model(_tiny(tmp_path, seed=0))
+    list_models()
+    first = len(hashed)
+    list_models()
+    find_model("my-tiny")
+    assert len(hashed) == first  # nothing hashed again
+    path = find_model("my-tiny").path
+    before = find_model("my-tiny").sha256
+    other = _tiny(tmp_path / "b", seed=1).read_bytes()
+    path.write_bytes(other)  # same name, new bytes
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert find_model("my-tiny").sha256 != before
+    assert hashed.count(str(path)) == 2
