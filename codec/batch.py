@@ -108,13 +108,15 @@ def _work_job(job: Job, work):
 
 
 def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
-        desc: str = "files", progress: bool = True, scheduler: str | None = None) -> BatchResult:
-    """Run `work(src, dst) -> bytes written` for every job whose output does not exist yet:
+        desc: str = "files", progress: bool = True, scheduler: str | None = None,
+        force: bool = False) -> BatchResult:
+    """Run `work(src, dst) -> bytes written` for every job whose output does not exist yet
+    (every job with `force`, as --force promises: `work` still never overwrites an input):
     in this process, in a local pool of `n_jobs` processes, or on a Dask `scheduler`."""
     res = BatchResult()
     todo = []
     for j in jobs:
-        if j.dst.exists():
+        if j.dst.exists() and not force:
             res.skipped.append(j.src)
         else:
             todo.append(j)

@@ -73,8 +73,9 @@ def _is_batch(inputs: tuple[str, ...], output: Path | None) -> bool:
 
 
 def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str, work,
-               jobs: int, verb: str, scheduler: str | None = None) -> None:
-    """Mirror the inputs into OUTPUT with a process pool; summary, exit 1 if any file failed."""
+               jobs: int, verb: str, scheduler: str | None = None, force: bool = False) -> None:
+    """Mirror the inputs into OUTPUT with a process pool; summary, exit 1 if any file failed.
+    Outputs that exist are skipped (a stopped run resumes) unless `force`."""
     from . import batch
 
     if output is None:
@@ -89,7 +90,7 @@ def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str,
         raise CodecError("no input files found")
     output.mkdir(parents=True, exist_ok=True)
     res = batch.run(batch.plan(found, output, out_suffix), work, n_jobs=jobs, desc=verb,
-                    progress=sys.stderr.isatty(), scheduler=scheduler)
+                    progress=sys.stderr.isatty(), scheduler=scheduler, force=force)
     for src, msg in res.failed:
         click.echo(f"regen-codec: failed: {src}: {msg}", err=True)
     click.echo(f"{verb}: {len(res.done)} done, {len(res.skipped)} skipped (output exists), "
@@ -205,7 +206,7 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
 
         if model_id:
             find_model(model_id)  # fail once, up front, for an unknown model
-        _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode", scheduler)
+        _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode", scheduler, force)
         return
     src = Path(inputs[0])
     output = output or _default_out(src, ".rc" + suffix)
@@ -262,7 +263,8 @@ def decode(inputs, output, fmt, device, tile, model_id, no_consistency, ensemble
     work = partial(decode_file, device=device, tile=tile, model=model_id, force=force,
                    consistency=not no_consistency, ensemble=int(ensemble))
     if _is_batch(inputs, output):
-        _run_batch(inputs, output, CODED_SUFFIXES, "." + fmt, work, jobs, "decode", scheduler)
+        _run_batch(inputs, output, CODED_SUFFIXES, "." + fmt, work, jobs, "decode", scheduler,
+                   force)
         return
     src = Path(inputs[0])
     output = output or _default_out(src, ".png")

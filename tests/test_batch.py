@@ -57,3 +57,24 @@ def test_several_inputs_need_output_folder(cli, tmp_path, photo):
     _tree(src, photo)
     r = cli("encode", src / "one.png", src / "a" / "two.png")
     assert r.exit_code == 2 and "-o DIR" in r.stderr
+
+
+def test_force_redoes_existing_outputs_in_a_batch(cli, tmp_path, photo):
+    """--force once did nothing in batch mode: existing outputs were still skipped."""
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(photo).save(src / "one.png")
+    out = tmp_path / "out"
+    assert cli("encode", src, "-o", out, "-q", 30, "--no-fit").exit_code == 0
+    (out / "one.jpg").write_bytes(b"stale")
+    r = cli("encode", src, "-o", out, "-q", 30, "--no-fit")
+    assert "0 done, 1 skipped" in r.stdout and (out / "one.jpg").read_bytes() == b"stale"
+    r = cli("encode", src, "-o", out, "-q", 30, "--no-fit", "--force")
+    assert r.exit_code == 0, r.output
+    assert "1 done, 0 skipped" in r.stdout and (out / "one.jpg").read_bytes()[:2] == b"\xff\xd8"
+    dec = tmp_path / "dec"
+    assert cli("decode", out, "-o", dec).exit_code == 0
+    (dec / "one.png").write_bytes(b"stale")
+    r = cli("decode", out, "-o", dec, "--force")
+    assert r.exit_code == 0 and "1 done, 0 skipped" in r.stdout
+    assert Image.open(dec / "one.png").size == (photo.shape[1], photo.shape[0])
