@@ -67,8 +67,11 @@ def _default_out(inp: Path, suffix: str) -> Path:
 
 
 def _is_batch(inputs: tuple[str, ...], output: Path | None) -> bool:
-    """Several inputs, a folder or a glob, or an existing folder as output: batch mode."""
-    return (len(inputs) > 1 or any(Path(i).is_dir() or any(c in i for c in "*?[") for i in inputs)
+    """Several inputs, a folder or a glob, or an existing folder as output: batch mode.
+    A file that exists is a file even when its name has glob characters (`photo[1].png`)."""
+    return (len(inputs) > 1
+            or any(Path(i).is_dir() or (not Path(i).exists() and any(c in i for c in "*?["))
+                   for i in inputs)
             or (output is not None and output.is_dir()))
 
 

@@ -47,6 +47,18 @@ def test_default_output_names(cli, png_file, tmp_path):
     assert (tmp_path / "photo.rc.png").is_file()
 
 
+def test_one_file_with_glob_characters_in_its_name(cli, png_file, tmp_path):
+    """`photo[1].png` was taken for a glob, so one such file needed an output folder."""
+    odd = tmp_path / "photo[1] *?.png"
+    png_file.rename(odd)
+    r = cli("encode", odd, "--no-fit")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "photo[1] *?.rc.jpg").is_file()
+    r = cli("decode", tmp_path / "photo[1] *?.rc.jpg", "-o", tmp_path / "back[1].png")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "back[1].png").is_file()
+
+
 @pytest.mark.parametrize("ext,fmt", [(".tif", "TIFF"), (".webp", "WEBP"), (".jpg", "JPEG")])
 def test_decode_format_follows_extension(cli, png_file, tmp_path, ext, fmt):
     cli("encode", png_file, "-o", tmp_path / "a.jpg")
