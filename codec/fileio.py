@@ -45,7 +45,8 @@ def check_output(out: Path, inputs: list[Path], force: bool = False) -> None:
 
 
 def atomic_write(out: Path, data: bytes) -> None:
-    """Write to a temporary file beside `out`, fsync, then rename: a reader sees all or nothing."""
+    """Write to a temporary file beside `out`, fsync, then rename: a reader sees all or nothing.
+    The file gets the permissions of any new file (0666 less the umask), not mkstemp's 0600."""
     out = Path(out)
     parent = out.parent if str(out.parent) else Path(".")
     try:
@@ -53,6 +54,9 @@ def atomic_write(out: Path, data: bytes) -> None:
     except OSError as exc:
         raise CodecError(f"{parent}: cannot write ({exc.strerror or exc})") from None
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -158,6 +158,19 @@ def test_unwritable_output_directory(cli, png_file, tmp_path):
     _assert_user_error(cli("encode", png_file, "-o", blocker / "o.jpg"), "does not exist")
 
 
+def test_outputs_get_the_permissions_of_a_new_file(cli, png_file, tmp_path):
+    """Outputs were mode 0600 (mkstemp's), unreadable to anyone else, whatever the umask."""
+    old = os.umask(0o022)
+    try:
+        assert cli("encode", png_file, "-o", tmp_path / "a.jpg", "--no-fit").exit_code == 0
+        assert cli("decode", tmp_path / "a.jpg", "-o", tmp_path / "a.png").exit_code == 0
+        assert cli("pack", tmp_path / "a.jpg", "-o", tmp_path / "a.jxl").exit_code == 0
+    finally:
+        os.umask(old)
+    for name in ("a.jpg", "a.png", "a.jxl"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+
+
 def test_disk_full_leaves_nothing(cli, png_file, tmp_path, monkeypatch):
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
