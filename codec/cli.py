@@ -135,7 +135,7 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 @click.option("--progressive", is_flag=True, help="Always write a progressive JPEG (same pixels). "
               "Default: the smaller of a Huffman-optimized baseline JPEG and mozjpeg's "
               "progressive rewrite of it.")
-@click.option("--max-pixels", type=int, default=250_000_000, show_default=True,
+@click.option("--max-pixels", type=click.IntRange(1, None), default=250_000_000, show_default=True,
               help="Refuse inputs larger than this many pixels.")
 @click.option("--pack", type=click.Choice(["jxl"]), default=None,
               help="Store the lossless JPEG XL form (about 10-20% smaller; `regen-codec unpack` "

@@ -190,6 +190,14 @@ def test_bad_quality_is_a_usage_error(cli, png_file, tmp_path):
     assert r.exit_code == 2 and "Traceback" not in r.output
 
 
+def test_max_pixels_below_one_is_a_usage_error(cli, png_file, tmp_path):
+    """--max-pixels -1 was taken, then refused every image 'above the limit of -0' megapixels."""
+    for bad in (0, -1):
+        r = cli("encode", png_file, "-o", tmp_path / "o.jpg", "--max-pixels", bad)
+        assert r.exit_code == 2 and "Invalid value for '--max-pixels'" in r.output
+        assert "megapixels" not in r.output and not (tmp_path / "o.jpg").exists()
+
+
 def test_models_listing(cli):
     r = cli("models")
     assert r.exit_code == 0
