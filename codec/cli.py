@@ -380,8 +380,9 @@ def pack(input, output, force):
     data = read_bytes(input)
     packed = do_pack(data)
     atomic_write(output, packed)
-    click.echo(f"{output}: {len(packed)} bytes ({100 * (1 - len(packed) / len(data)):.1f}% "
-               f"smaller than the {len(data)}-byte JPEG)")
+    change = 100 * (1 - len(packed) / len(data))  # a tiny JPEG can come out larger
+    click.echo(f"{output}: {len(packed)} bytes ({abs(change):.1f}% "
+               f"{'smaller' if change >= 0 else 'larger'} than the {len(data)}-byte JPEG)")
 
 
 @cli.command()
