@@ -86,3 +86,11 @@ def test_pickles_are_never_loaded(tmp_path, user_models):
     for f in (evil, torch_file):
         with pytest.raises(CodecError, match="not a valid regen-codec model"):
             import_model(f)
+
+
+def test_import_of_a_folder_says_it_is_a_folder(tmp_path, user_models, cli):
+    """`models import DIR` said 'no such file' about a folder that exists."""
+    r = cli("models", "import", tmp_path)
+    assert r.exit_code == 2 and "is a directory" in r.stderr and "no such file" not in r.stderr
+    r = cli("models", "import", tmp_path / "nope.safetensors")
+    assert r.exit_code == 2 and "no such file" in r.stderr
