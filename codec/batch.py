@@ -35,14 +35,20 @@ class BatchResult:
     bytes_out: int = 0
 
 
-def collect(paths: list[str], suffixes: set[str]) -> list[tuple[Path, Path]]:
+def collect(paths: list[str], suffixes: set[str],
+            out_dir: Path | None = None) -> list[tuple[Path, Path]]:
     """(file, path relative to the output folder) for every input: files as named, folders
-    searched recursively for `suffixes`, and glob patterns (`**` allowed)."""
+    searched recursively for `suffixes`, and glob patterns (`**` allowed). A searched folder's
+    subfolder `out_dir` is left out: a run's own outputs are not inputs of the next run."""
     found: list[tuple[Path, Path]] = []
+    out = out_dir.resolve() if out_dir is not None else None
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
+            inner = out if out is not None and p.resolve() in out.parents else None
             for f in sorted(p.rglob("*")):
+                if inner is not None and inner in f.resolve().parents:
+                    continue
                 if f.is_file() and f.suffix.lower() in suffixes and not f.name.startswith("."):
                     found.append((f, f.relative_to(p)))
         elif p.is_file():

@@ -88,7 +88,7 @@ def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str,
     if not output.exists() and output.suffix.lower() in IMAGE_SUFFIXES | CODED_SUFFIXES:
         raise CodecError(f"{output}: several inputs (or a folder) need an output folder, "
                          f"not a file name")
-    found = batch.collect(list(inputs), suffixes)
+    found = batch.collect(list(inputs), suffixes, output)
     if not found:
         raise CodecError("no input files found")
     output.mkdir(parents=True, exist_ok=True)

@@ -78,3 +78,18 @@ def test_force_redoes_existing_outputs_in_a_batch(cli, tmp_path, photo):
     r = cli("decode", out, "-o", dec, "--force")
     assert r.exit_code == 0 and "1 done, 0 skipped" in r.stdout
     assert Image.open(dec / "one.png").size == (photo.shape[1], photo.shape[0])
+
+
+def test_output_folder_inside_the_input_folder_is_not_an_input(cli, tmp_path, photo):
+    """With -o inside the searched folder, each rerun encoded the last run's outputs again
+    (out/out/one.jpg, then out/out/out/...) instead of skipping what was done."""
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(photo).save(src / "one.png")
+    out = src / "out"
+    r = cli("encode", src, "-o", out, "--no-fit")
+    assert r.exit_code == 0 and "1 done" in r.stdout
+    r = cli("encode", src, "-o", out, "--no-fit")
+    assert r.exit_code == 0 and "0 done, 1 skipped" in r.stdout, r.output
+    assert sorted(str(p.relative_to(src)) for p in src.rglob("*") if p.is_file()) == [
+        "one.png", "out/one.jpg"]
