@@ -109,6 +109,8 @@ def cluster_map(fn: Callable, items: list, scheduler: str):
 
 
 def _work_job(job: Job, work):
+    """Make the job's output folder, then run `work` on it (in a worker too, so that a folder
+    that cannot be made is that file's failure)."""
     job.dst.parent.mkdir(parents=True, exist_ok=True)
     return work(job.src, job.dst)
 
@@ -148,9 +150,8 @@ def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
             record(job, outcome)
     elif n_jobs <= 1:
         for job in todo:
-            job.dst.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                record(job, work(job.src, job.dst))
+            try:  # an output folder that cannot be made fails this file, not the batch
+                record(job, _work_job(job, work))
             except (CodecError, OSError) as exc:
                 record(job, exc)
     else:
@@ -158,8 +159,7 @@ def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
         with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(threads,)) as pool:
             futures = {}
             for job in todo:
-                job.dst.parent.mkdir(parents=True, exist_ok=True)
-                futures[pool.submit(work, job.src, job.dst)] = job
+                futures[pool.submit(_work_job, job, work)] = job
             for fut in as_completed(futures):
                 try:
                     record(futures[fut], fut.result())

@@ -93,3 +93,18 @@ def test_output_folder_inside_the_input_folder_is_not_an_input(cli, tmp_path, ph
     assert r.exit_code == 0 and "0 done, 1 skipped" in r.stdout, r.output
     assert sorted(str(p.relative_to(src)) for p in src.rglob("*") if p.is_file()) == [
         "one.png", "out/one.jpg"]
+
+
+def test_output_subfolder_that_cannot_be_made_fails_only_its_files(cli, tmp_path, photo):
+    """A file where an output subfolder belongs stopped the whole batch with exit 2 and no
+    summary; it now fails the files below it, reported at the end with exit 1."""
+    src = tmp_path / "src"
+    _tree(src, photo)
+    for jobs in (1, 2):
+        out = tmp_path / f"out{jobs}"
+        out.mkdir()
+        (out / "a").write_text("a file where the folder a/ belongs")
+        r = cli("encode", src, "-o", out, "--no-fit", "--jobs", jobs)
+        assert r.exit_code == 1, r.output
+        assert "1 done" in r.stdout and "3 failed" in r.stdout  # two.png, three.jpg, broken.png
+        assert (out / "one.jpg").is_file() and (out / "a").read_text().startswith("a file")
