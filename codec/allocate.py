@@ -133,7 +133,7 @@ def measure(source: np.ndarray, restored: np.ndarray) -> tuple[float, float]:
         for x in range(0, w, _TILE):
             s, r = source[y:y + _TILE, x:x + _TILE], restored[y:y + _TILE, x:x + _TILE]
             se += float(np.square(s.astype(np.float32) - r).sum())
-            if min(s.shape[:2]) >= 32:
+            if min(s.shape[:2]) >= metrics.MSSSIM_MIN_SIDE:
                 ms.append(metrics.ms_ssim(s, r))
                 weights.append(s.shape[0] * s.shape[1])
     mse = se / source.size

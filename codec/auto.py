@@ -81,6 +81,8 @@ def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: 
     rq, regen = regen_file(src, quality, regen_id, allocate=allocate, **opts)
     if len(regen) * 8 / (src.size[0] * src.size[1]) >= (AUTO_MAX_BPP if max_bpp is None else max_bpp):
         return Choice("regen", rq, regen, {}, {})
+    if min(src.size) < metrics.MSSSIM_MIN_SIDE:  # too small to compare by MS-SSIM: keep regen
+        return Choice("regen", rq, regen, {}, {})
     found = best_within(file_maker(src, "comrec", comrec_id, **opts), len(regen))
     if found is None:
         return Choice("regen", rq, regen, {}, {})

@@ -35,14 +35,20 @@ class BatchResult:
     bytes_out: int = 0
 
 
-def collect(paths: list[str], suffixes: set[str]) -> list[tuple[Path, Path]]:
+def collect(paths: list[str], suffixes: set[str],
+            out_dir: Path | None = None) -> list[tuple[Path, Path]]:
     """(file, path relative to the output folder) for every input: files as named, folders
-    searched recursively for `suffixes`, and glob patterns (`**` allowed)."""
+    searched recursively for `suffixes`, and glob patterns (`**` allowed). A searched folder's
+    subfolder `out_dir` is left out: a run's own outputs are not inputs of the next run."""
     found: list[tuple[Path, Path]] = []
+    out = out_dir.resolve() if out_dir is not None else None
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
+            inner = out if out is not None and p.resolve() in out.parents else None
             for f in sorted(p.rglob("*")):
+                if inner is not None and inner in f.resolve().parents:
+                    continue
                 if f.is_file() and f.suffix.lower() in suffixes and not f.name.startswith("."):
                     found.append((f, f.relative_to(p)))
         elif p.is_file():
@@ -103,18 +109,22 @@ def cluster_map(fn: Callable, items: list, scheduler: str):
 
 
 def _work_job(job: Job, work):
+    """Make the job's output folder, then run `work` on it (in a worker too, so that a folder
+    that cannot be made is that file's failure)."""
     job.dst.parent.mkdir(parents=True, exist_ok=True)
     return work(job.src, job.dst)
 
 
 def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
-        desc: str = "files", progress: bool = True, scheduler: str | None = None) -> BatchResult:
-    """Run `work(src, dst) -> bytes written` for every job whose output does not exist yet:
+        desc: str = "files", progress: bool = True, scheduler: str | None = None,
+        force: bool = False) -> BatchResult:
+    """Run `work(src, dst) -> bytes written` for every job whose output does not exist yet
+    (every job with `force`, as --force promises: `work` still never overwrites an input):
     in this process, in a local pool of `n_jobs` processes, or on a Dask `scheduler`."""
     res = BatchResult()
     todo = []
     for j in jobs:
-        if j.dst.exists():
+        if j.dst.exists() and not force:
             res.skipped.append(j.src)
         else:
             todo.append(j)
@@ -140,9 +150,8 @@ def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
             record(job, outcome)
     elif n_jobs <= 1:
         for job in todo:
-            job.dst.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                record(job, work(job.src, job.dst))
+            try:  # an output folder that cannot be made fails this file, not the batch
+                record(job, _work_job(job, work))
             except (CodecError, OSError) as exc:
                 record(job, exc)
     else:
@@ -150,8 +159,7 @@ def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
         with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(threads,)) as pool:
             futures = {}
             for job in todo:
-                job.dst.parent.mkdir(parents=True, exist_ok=True)
-                futures[pool.submit(work, job.src, job.dst)] = job
+                futures[pool.submit(_work_job, job, work)] = job
             for fut in as_completed(futures):
                 try:
                     record(futures[fut], fut.result())

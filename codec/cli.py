@@ -67,14 +67,18 @@ def _default_out(inp: Path, suffix: str) -> Path:
 
 
 def _is_batch(inputs: tuple[str, ...], output: Path | None) -> bool:
-    """Several inputs, a folder or a glob, or an existing folder as output: batch mode."""
-    return (len(inputs) > 1 or any(Path(i).is_dir() or any(c in i for c in "*?[") for i in inputs)
+    """Several inputs, a folder or a glob, or an existing folder as output: batch mode.
+    A file that exists is a file even when its name has glob characters (`photo[1].png`)."""
+    return (len(inputs) > 1
+            or any(Path(i).is_dir() or (not Path(i).exists() and any(c in i for c in "*?["))
+                   for i in inputs)
             or (output is not None and output.is_dir()))
 
 
 def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str, work,
-               jobs: int, verb: str, scheduler: str | None = None) -> None:
-    """Mirror the inputs into OUTPUT with a process pool; summary, exit 1 if any file failed."""
+               jobs: int, verb: str, scheduler: str | None = None, force: bool = False) -> None:
+    """Mirror the inputs into OUTPUT with a process pool; summary, exit 1 if any file failed.
+    Outputs that exist are skipped (a stopped run resumes) unless `force`."""
     from . import batch
 
     if output is None:
@@ -84,12 +88,12 @@ def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str,
     if not output.exists() and output.suffix.lower() in IMAGE_SUFFIXES | CODED_SUFFIXES:
         raise CodecError(f"{output}: several inputs (or a folder) need an output folder, "
                          f"not a file name")
-    found = batch.collect(list(inputs), suffixes)
+    found = batch.collect(list(inputs), suffixes, output)
     if not found:
         raise CodecError("no input files found")
     output.mkdir(parents=True, exist_ok=True)
     res = batch.run(batch.plan(found, output, out_suffix), work, n_jobs=jobs, desc=verb,
-                    progress=sys.stderr.isatty(), scheduler=scheduler)
+                    progress=sys.stderr.isatty(), scheduler=scheduler, force=force)
     for src, msg in res.failed:
         click.echo(f"regen-codec: failed: {src}: {msg}", err=True)
     click.echo(f"{verb}: {len(res.done)} done, {len(res.skipped)} skipped (output exists), "
@@ -131,7 +135,7 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 @click.option("--progressive", is_flag=True, help="Always write a progressive JPEG (same pixels). "
               "Default: the smaller of a Huffman-optimized baseline JPEG and mozjpeg's "
               "progressive rewrite of it.")
-@click.option("--max-pixels", type=int, default=250_000_000, show_default=True,
+@click.option("--max-pixels", type=click.IntRange(1, None), default=250_000_000, show_default=True,
               help="Refuse inputs larger than this many pixels.")
 @click.option("--pack", type=click.Choice(["jxl"]), default=None,
               help="Store the lossless JPEG XL form (about 10-20% smaller; `regen-codec unpack` "
@@ -205,7 +209,7 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
 
         if model_id:
             find_model(model_id)  # fail once, up front, for an unknown model
-        _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode", scheduler)
+        _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode", scheduler, force)
         return
     src = Path(inputs[0])
     output = output or _default_out(src, ".rc" + suffix)
@@ -262,7 +266,8 @@ def decode(inputs, output, fmt, device, tile, model_id, no_consistency, ensemble
     work = partial(decode_file, device=device, tile=tile, model=model_id, force=force,
                    consistency=not no_consistency, ensemble=int(ensemble))
     if _is_batch(inputs, output):
-        _run_batch(inputs, output, CODED_SUFFIXES, "." + fmt, work, jobs, "decode", scheduler)
+        _run_batch(inputs, output, CODED_SUFFIXES, "." + fmt, work, jobs, "decode", scheduler,
+                   force)
         return
     src = Path(inputs[0])
     output = output or _default_out(src, ".png")
@@ -375,8 +380,9 @@ def pack(input, output, force):
     data = read_bytes(input)
     packed = do_pack(data)
     atomic_write(output, packed)
-    click.echo(f"{output}: {len(packed)} bytes ({100 * (1 - len(packed) / len(data)):.1f}% "
-               f"smaller than the {len(data)}-byte JPEG)")
+    change = 100 * (1 - len(packed) / len(data))  # a tiny JPEG can come out larger
+    click.echo(f"{output}: {len(packed)} bytes ({abs(change):.1f}% "
+               f"{'smaller' if change >= 0 else 'larger'} than the {len(data)}-byte JPEG)")
 
 
 @cli.command()

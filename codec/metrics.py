@@ -9,6 +9,11 @@ import torch
 from pytorch_msssim import ms_ssim as _ms_ssim
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from .errors import CodecError
+
+#: MS-SSIM's four halvings with the smallest window (3) need more than 32 pixels on a side.
+MSSSIM_MIN_SIDE = 33
+
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR in dB over all RGB values of two HxWx3 uint8 images."""
@@ -25,9 +30,13 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     """MS-SSIM (pytorch_msssim, data_range=255) of two HxWx3 uint8 images.
 
     Images smaller than 161 pixels on a side use a smaller window, as the 5-scale default
-    cannot run on them.
+    cannot run on them; below MSSSIM_MIN_SIDE no window fits, a CodecError (not an assertion
+    deep in pytorch_msssim) says so.
     """
     side = min(a.shape[:2])
+    if side < MSSSIM_MIN_SIDE:
+        raise CodecError(f"{a.shape[1]}x{a.shape[0]} is too small for MS-SSIM (it needs at least "
+                         f"{MSSSIM_MIN_SIDE} pixels on each side)")
     win = 11 if side > 160 else max(3, (side // 16 - 1) | 1)
     with torch.no_grad():
         return float(_ms_ssim(_tensor(a), _tensor(b), data_range=255, win_size=win))

@@ -207,6 +207,8 @@ def _versions(directory: Path, model_id: str) -> list[Path]:
 def import_model(path: Path, force: bool = False) -> ModelInfo:
     """Check a user-trained weight file (it must load into its architecture) and install it."""
     path = Path(path)
+    if path.is_dir():
+        raise CodecError(f"{path}: is a directory, not a .safetensors model file")
     if not path.is_file():
         raise CodecError(f"{path}: no such file")
     info = _read_info(path, builtin=False)

@@ -118,3 +118,11 @@ def test_cli_per_image_quality_refuses_what_it_cannot_do(cli, png_file, tmp_path
     r = cli(*args)
     assert r.exit_code == 2 and why in r.output and "Traceback" not in r.output
     assert not out.exists()
+
+
+def test_measure_skips_edge_tiles_too_small_for_msssim():
+    """Above 4 megapixels a 32-pixel edge tile once reached pytorch_msssim's assertion."""
+    rng = np.random.default_rng(0)
+    src = rng.integers(0, 256, (1100, 4128, 3), dtype=np.uint8)  # tiles of 32 at the right edge
+    ms, ps = allocate.measure(src, src)
+    assert ms == pytest.approx(1.0) and ps == float("inf")

@@ -57,3 +57,54 @@ def test_several_inputs_need_output_folder(cli, tmp_path, photo):
     _tree(src, photo)
     r = cli("encode", src / "one.png", src / "a" / "two.png")
     assert r.exit_code == 2 and "-o DIR" in r.stderr
+
+
+def test_force_redoes_existing_outputs_in_a_batch(cli, tmp_path, photo):
+    """--force once did nothing in batch mode: existing outputs were still skipped."""
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(photo).save(src / "one.png")
+    out = tmp_path / "out"
+    assert cli("encode", src, "-o", out, "-q", 30, "--no-fit").exit_code == 0
+    (out / "one.jpg").write_bytes(b"stale")
+    r = cli("encode", src, "-o", out, "-q", 30, "--no-fit")
+    assert "0 done, 1 skipped" in r.stdout and (out / "one.jpg").read_bytes() == b"stale"
+    r = cli("encode", src, "-o", out, "-q", 30, "--no-fit", "--force")
+    assert r.exit_code == 0, r.output
+    assert "1 done, 0 skipped" in r.stdout and (out / "one.jpg").read_bytes()[:2] == b"\xff\xd8"
+    dec = tmp_path / "dec"
+    assert cli("decode", out, "-o", dec).exit_code == 0
+    (dec / "one.png").write_bytes(b"stale")
+    r = cli("decode", out, "-o", dec, "--force")
+    assert r.exit_code == 0 and "1 done, 0 skipped" in r.stdout
+    assert Image.open(dec / "one.png").size == (photo.shape[1], photo.shape[0])
+
+
+def test_output_folder_inside_the_input_folder_is_not_an_input(cli, tmp_path, photo):
+    """With -o inside the searched folder, each rerun encoded the last run's outputs again
+    (out/out/one.jpg, then out/out/out/...) instead of skipping what was done."""
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(photo).save(src / "one.png")
+    out = src / "out"
+    r = cli("encode", src, "-o", out, "--no-fit")
+    assert r.exit_code == 0 and "1 done" in r.stdout
+    r = cli("encode", src, "-o", out, "--no-fit")
+    assert r.exit_code == 0 and "0 done, 1 skipped" in r.stdout, r.output
+    assert sorted(str(p.relative_to(src)) for p in src.rglob("*") if p.is_file()) == [
+        "one.png", "out/one.jpg"]
+
+
+def test_output_subfolder_that_cannot_be_made_fails_only_its_files(cli, tmp_path, photo):
+    """A file where an output subfolder belongs stopped the whole batch with exit 2 and no
+    summary; it now fails the files below it, reported at the end with exit 1."""
+    src = tmp_path / "src"
+    _tree(src, photo)
+    for jobs in (1, 2):
+        out = tmp_path / f"out{jobs}"
+        out.mkdir()
+        (out / "a").write_text("a file where the folder a/ belongs")
+        r = cli("encode", src, "-o", out, "--no-fit", "--jobs", jobs)
+        assert r.exit_code == 1, r.output
+        assert "1 done" in r.stdout and "3 failed" in r.stdout  # two.png, three.jpg, broken.png
+        assert (out / "one.jpg").is_file() and (out / "a").read_text().startswith("a file")

@@ -48,6 +48,18 @@ def test_default_output_names(cli, png_file, tmp_path):
     assert (tmp_path / "photo.rc.png").is_file()
 
 
+def test_one_file_with_glob_characters_in_its_name(cli, png_file, tmp_path):
+    """`photo[1].png` was taken for a glob, so one such file needed an output folder."""
+    odd = tmp_path / "photo[1] *?.png"
+    png_file.rename(odd)
+    r = cli("encode", odd, "--no-fit")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "photo[1] *?.rc.jpg").is_file()
+    r = cli("decode", tmp_path / "photo[1] *?.rc.jpg", "-o", tmp_path / "back[1].png")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "back[1].png").is_file()
+
+
 @pytest.mark.parametrize("ext,fmt", [(".tif", "TIFF"), (".webp", "WEBP"), (".jpg", "JPEG")])
 def test_decode_format_follows_extension(cli, png_file, tmp_path, ext, fmt):
     cli("encode", png_file, "-o", tmp_path / "a.jpg")
@@ -136,7 +148,8 @@ def test_outputs_get_the_permissions_a_plain_write_gives(cli, png_file, tmp_path
 
     assert cli("encode", png_file, "-o", tmp_path / "a.jpg").exit_code == 0
     assert cli("decode", tmp_path / "a.jpg", "-o", tmp_path / "a.png").exit_code == 0
-    for name in ("a.jpg", "a.png"):
+    assert cli("pack", tmp_path / "a.jpg", "-o", tmp_path / "a.jxl").exit_code == 0
+    for name in ("a.jpg", "a.png", "a.jxl"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~_UMASK != 0o600
     (tmp_path / "a.png").chmod(0o640)
     assert cli("decode", tmp_path / "a.jpg", "-o", tmp_path / "a.png", "--force").exit_code == 0
@@ -178,6 +191,14 @@ def test_huge_input_is_refused(cli, png_file, tmp_path):
 def test_bad_quality_is_a_usage_error(cli, png_file, tmp_path):
     r = cli("encode", png_file, "-o", tmp_path / "o.jpg", "--quality", 0)
     assert r.exit_code == 2 and "Traceback" not in r.output
+
+
+def test_max_pixels_below_one_is_a_usage_error(cli, png_file, tmp_path):
+    """--max-pixels -1 was taken, then refused every image 'above the limit of -0' megapixels."""
+    for bad in (0, -1):
+        r = cli("encode", png_file, "-o", tmp_path / "o.jpg", "--max-pixels", bad)
+        assert r.exit_code == 2 and "Invalid value for '--max-pixels'" in r.output
+        assert "megapixels" not in r.output and not (tmp_path / "o.jpg").exists()
 
 
 def test_models_listing(cli):

@@ -159,3 +159,17 @@ def test_rate_proxy_follows_the_real_file_size_and_passes_gradients(photo):
     assert rate_proxy(flat, *_tables(60)).item() < 0.05 * est[2]  # nothing to code, ~no bits
     rate_proxy(x, *_tables(30)).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_auto_keeps_regen_for_an_image_too_small_for_msssim(tiny_comrec, photo, monkeypatch):
+    """A 24-pixel-high strip once reached pytorch_msssim's assertion (a traceback) in auto mode."""
+    from codec import auto, metrics
+    from codec.errors import CodecError
+    from codec.imageio import load_image
+
+    monkeypatch.setattr(auto, "DEFAULT_COMREC", tiny_comrec)
+    strip = np.ascontiguousarray(photo[:24])
+    with pytest.raises(CodecError, match="too small for MS-SSIM"):
+        metrics.ms_ssim(strip, strip)
+    c = auto.choose(load_image(strip), 10, tables="standard", max_bpp=float("inf"))
+    assert c.mode == "regen" and read_meta(c.data).mode == "regen"

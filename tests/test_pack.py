@@ -24,6 +24,17 @@ def test_pack_unpack_is_bit_exact_with_metadata(cli, png_file, tmp_path):
     assert DEFAULT_MODEL in info.stdout and "packed" not in info.stdout
 
 
+def test_pack_says_larger_when_the_jxl_is_larger(cli, tmp_path):
+    """A tiny JPEG packs into more bytes; pack said '-8.5% smaller'."""
+    jpg = tmp_path / "tiny.jpg"
+    jpg.write_bytes(codec.encode(np.full((8, 8, 3), 128, np.uint8), quality=40, fit=False))
+    r = cli("pack", jpg)
+    assert r.exit_code == 0, r.output
+    n_jpg, n_jxl = jpg.stat().st_size, (tmp_path / "tiny.jxl").stat().st_size
+    assert n_jxl > n_jpg and f"% larger than the {n_jpg}-byte JPEG" in r.stdout
+    assert "(-" not in r.stdout
+
+
 def test_encode_pack_then_decode_and_info_directly(cli, png_file, tmp_path, photo):
     r = cli("encode", png_file, "--pack", "jxl")
     assert r.exit_code == 0, r.output

@@ -112,3 +112,11 @@ def test_each_model_file_is_hashed_once_until_it_changes(tmp_path, user_models, 
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     assert find_model("my-tiny").sha256 != before
     assert hashed.count(str(path)) == 2
+
+
+def test_import_of_a_folder_says_it_is_a_folder(tmp_path, user_models, cli):
+    """`models import DIR` said 'no such file' about a folder that exists."""
+    r = cli("models", "import", tmp_path)
+    assert r.exit_code == 2 and "is a directory" in r.stderr and "no such file" not in r.stderr
+    r = cli("models", "import", tmp_path / "nope.safetensors")
+    assert r.exit_code == 2 and "no such file" in r.stderr
