@@ -25,7 +25,28 @@ EXIT_USER_ERROR = 2
 
 
 class _Group(click.Group):
-    """Turns CodecError (and disk errors) into one line on stderr and exit code 2."""
+    """Turns CodecError (and disk errors) into one line on stderr and exit code 2; usage errors
+    (a bad option value, a missing argument, an unknown command) too, instead of Click's
+    four-line block."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:  # a bare `regen-codec`: the help
+            click.echo(exc.format_message())
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            click.echo(f"regen-codec: error: {' '.join(exc.format_message().split())}{hint}",
+                       err=True)
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("regen-codec: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)  # an int here is an exit status (ctx.exit)
 
     def invoke(self, ctx):
         warnings.showwarning = show_warning

@@ -244,3 +244,27 @@ def test_conversion_warnings_reach_stderr(cli, photo, tmp_path):
     Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
     r = cli("encode", tmp_path / "a.png", "-o", tmp_path / "a.jpg")
     assert r.exit_code == 0 and "warning: alpha channel dropped" in r.stderr
+
+
+@pytest.mark.parametrize("args, pattern", [
+    (["encode", "x.png", "-q", "0"], "'--quality': 0 is not in the range.*encode --help"),
+    (["encode", "--qualty", "5", "x.png"], "No such option '--qualty'. Did you mean '--quality'"),
+    (["encode"], "Missing argument"),
+    (["encodee"], "No such command 'encodee'"),
+    (["train", "regen", "--steps", "many"], "'many' is not a valid integer.*train regen --help"),
+])
+def test_usage_errors_are_one_line(args, pattern):
+    """A bad option value, a missing argument or an unknown command: one line on stderr, exit
+    status 2 (not Click's Usage / Try / Error block); a bare command still shows its help."""
+    import re
+
+    r = subprocess.run([sys.executable, "-m", "codec", *args], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stdout == "", r
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("regen-codec: error: "), r.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_a_bare_command_shows_its_help():
+    r = subprocess.run([sys.executable, "-m", "codec"], capture_output=True, text=True)
+    assert r.stdout.startswith("Usage: regen-codec") and "encode" in r.stdout and not r.stderr
