@@ -7,6 +7,7 @@ other notices are printed as `regen-codec: warning: ...`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -87,6 +88,23 @@ def _default_out(inp: Path, suffix: str) -> Path:
     return inp.with_name(inp.stem + suffix)
 
 
+def _output(value: str | None) -> tuple[Path | None, bool]:
+    """-o as a Path, and whether it names a folder by a trailing slash (`-o out/`), which a
+    Path would drop: a file called `out` must not be written then."""
+    if value is None:
+        return None, False
+    return Path(value), value.endswith(("/", os.sep))
+
+
+def _check_suffix(out: Path, allowed: tuple[str, ...], what: str) -> None:
+    """Refuse an output named as another image format than the one written (photo.png holding
+    a JPEG); names without an image extension are left alone (hash-named stores)."""
+    suffix = out.suffix.lower()
+    if suffix in IMAGE_SUFFIXES | CODED_SUFFIXES and suffix not in allowed:
+        raise CodecError(f"{out}: this writes {what}; name the output "
+                         f"{' or '.join(allowed)}")
+
+
 def _is_batch(inputs: tuple[str, ...], output: Path | None) -> bool:
     """Several inputs, a folder or a glob, or an existing folder as output: batch mode.
     A file that exists is a file even when its name has glob characters (`photo[1].png`)."""
@@ -132,9 +150,10 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-              help="Output JPEG file [default: INPUT name with .rc.jpg]; with several inputs, "
-                   "folders or globs: the folder that mirrors their tree.")
+@click.option("-o", "--output", type=click.Path(), default=None,
+              help="Output JPEG file (.jpg, or .jxl with --pack jxl) [default: INPUT name with "
+                   ".rc.jpg]; with several inputs, folders, globs or a trailing slash (-o out/): "
+                   "the folder that mirrors their tree.")
 @click.option("-q", "--quality", type=click.IntRange(1, 100), default=None,
               help="JPEG quality 1-100 (higher = larger file, better picture) [default: 40].")
 @click.option("--mode", type=click.Choice(["auto", "regen", "comrec"]), default=None,
@@ -225,7 +244,8 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
     work = partial(encode_file, quality=q, model=model_id, subsampling=subsampling, tables=tables,
                    progressive=progressive, max_pixels=max_pixels, pack=pack, force=force,
                    target=target, device=device, mode=mode, fit=fit, allocate=per_image_quality)
-    if _is_batch(inputs, output):
+    output, as_folder = _output(output)
+    if as_folder or _is_batch(inputs, output):
         from .registry import find_model
 
         if model_id:
@@ -233,6 +253,9 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
         _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode", scheduler, force)
         return
     src = Path(inputs[0])
+    if output is not None:
+        _check_suffix(output, (".jxl",) if pack else (".jpg", ".jpeg"),
+                      "JPEG XL (--pack jxl)" if pack else "a JPEG")
     output = output or _default_out(src, ".rc" + suffix)
     n = work(src, output, name_warnings=False)
     from .api import info
@@ -248,9 +271,10 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
 
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="Output image; its extension picks the format (.png .tif .webp .jpg .bmp .ppm) "
-                   "[default: INPUT name with .png]. With several inputs: the output folder.")
+                   "[default: INPUT name with .png]. With several inputs or a trailing slash "
+                   "(-o out/): the output folder.")
 @click.option("--format", "fmt", type=click.Choice(["png", "tif", "webp", "jpg", "bmp", "ppm"]),
               default="png", show_default=True, help="Output format in batch mode.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
@@ -286,7 +310,8 @@ def decode(inputs, output, fmt, device, tile, model_id, no_consistency, ensemble
 
     work = partial(decode_file, device=device, tile=tile, model=model_id, force=force,
                    consistency=not no_consistency, ensemble=int(ensemble))
-    if _is_batch(inputs, output):
+    output, as_folder = _output(output)
+    if as_folder or _is_batch(inputs, output):
         _run_batch(inputs, output, CODED_SUFFIXES, "." + fmt, work, jobs, "decode", scheduler,
                    force)
         return
@@ -384,7 +409,7 @@ def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality
 
 @cli.command()
 @click.argument("input", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="Packed file [default: INPUT name with .jxl].")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists (never the input).")
 def pack(input, output, force):
@@ -396,6 +421,11 @@ def pack(input, output, force):
     from .fileio import atomic_write, check_output, read_bytes
     from .pack import pack as do_pack
 
+    output, as_folder = _output(output)
+    if as_folder:
+        output = output / (input.stem + ".jxl")
+    elif output is not None:
+        _check_suffix(output, (".jxl",), "JPEG XL")
     output = output or _default_out(input, ".jxl")
     check_output(output, [input], force)
     data = read_bytes(input)
@@ -408,7 +438,7 @@ def pack(input, output, force):
 
 @cli.command()
 @click.argument("input", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="JPEG file [default: INPUT name with .jpg].")
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists (never the input).")
 def unpack(input, output, force):
@@ -416,6 +446,11 @@ def unpack(input, output, force):
     from .fileio import atomic_write, check_output, read_bytes
     from .pack import unpack as do_unpack
 
+    output, as_folder = _output(output)
+    if as_folder:
+        output = output / (input.stem + ".jpg")
+    elif output is not None:
+        _check_suffix(output, (".jpg", ".jpeg"), "a JPEG")
     output = output or _default_out(input, ".jpg")
     check_output(output, [input], force)
     data = do_unpack(read_bytes(input))

@@ -268,3 +268,25 @@ def test_usage_errors_are_one_line(args, pattern):
 def test_a_bare_command_shows_its_help():
     r = subprocess.run([sys.executable, "-m", "codec"], capture_output=True, text=True)
     assert r.stdout.startswith("Usage: regen-codec") and "encode" in r.stdout and not r.stderr
+
+
+def test_output_named_as_a_folder_or_as_another_format(cli, png_file, tmp_path):
+    """`-o out/` names a folder (it is made), never a file called `out`; an output named as
+    another image format than the one written is refused; a name without one is kept."""
+    r = cli("encode", png_file, "-o", str(tmp_path / "out") + "/", "--no-fit")
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "out").is_dir() and (tmp_path / "out" / "photo.jpg").is_file()
+    r = cli("decode", str(tmp_path / "out") + "/", "-o", str(tmp_path / "dec") + "/")
+    assert r.exit_code == 0 and (tmp_path / "dec" / "photo.png").is_file(), r.output
+    _assert_user_error(cli("encode", png_file, "-o", tmp_path / "x.png"), "writes a JPEG.*\\.jpg")
+    _assert_user_error(cli("encode", png_file, "-o", tmp_path / "x.jpg", "--pack", "jxl"),
+                       "writes JPEG XL.*\\.jxl")
+    _assert_user_error(cli("pack", tmp_path / "out" / "photo.jpg", "-o", tmp_path / "p.jpg"),
+                       "writes JPEG XL")
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "p.jpg").exists()
+    assert cli("encode", png_file, "-o", tmp_path / "0a1b2c", "--no-fit").exit_code == 0
+    r = cli("pack", tmp_path / "0a1b2c", "-o", str(tmp_path / "packed") + "/")
+    assert r.exit_code == 2 and "does not exist" in r.stderr  # pack does not make folders
+    (tmp_path / "packed").mkdir()
+    assert cli("pack", tmp_path / "0a1b2c", "-o", str(tmp_path / "packed") + "/").exit_code == 0
+    assert (tmp_path / "packed" / "0a1b2c.jxl").is_file()
