@@ -64,17 +64,17 @@ def _encode_targeted(src, target, model, subsampling, tables, progressive, max_p
     from .imageio import load_image
     from .pack import pack as pack_jxl
     from .regen.infer import pick_device
-    from .target import encode_to_target
+    from .target import encode_to_target, nearest
 
     res = encode_to_target(load_image(src, max_pixels=max_pixels), target, model,
                            device=pick_device(device), subsampling=subsampling, tables=tables,
                            progressive=progressive, mode=mode, for_pack=bool(pack), fit=fit)
     if res.quality is None:
-        p = res.probes[-1]
+        p = nearest(res, target)
         got = (f"MS-SSIM {p.msssim:.4f}" if p.msssim is not None else
                f"PSNR {p.psnr:.2f} dB" if p.psnr is not None else f"{p.bytes} bytes")
         raise CodecError(f"cannot reach {target.describe()} at any quality "
-                         f"(quality {p.quality} gives {got})")
+                         f"(the closest: quality {p.quality} in {res.mode} mode gives {got})")
     b = res.best
     got = (f"MS-SSIM {b.msssim:.4f}" if b.msssim is not None else
            f"PSNR {b.psnr:.2f} dB" if b.psnr is not None else f"{b.bytes} bytes")

@@ -64,6 +64,15 @@ class SearchResult:
         return next((p for p in self.probes if p.quality == self.quality), None)
 
 
+def nearest(res: SearchResult, target: Target) -> Probe:
+    """The probe of a search that came closest to `target`: the smallest file for a byte
+    budget, else the highest restored quality (what "cannot reach" reports)."""
+    if target.max_bytes is not None:
+        return min(res.probes, key=lambda p: p.bytes)
+    key = "msssim" if target.msssim is not None else "psnr"
+    return max(res.probes, key=lambda p: getattr(p, key) or float("-inf"))
+
+
 def search(src: SourceImage, target: Target, make_file, restore) -> SearchResult:
     """Search quality 1-100 for the smallest file meeting `target`.
 
@@ -143,14 +152,18 @@ def encode_to_target(src: SourceImage, target: Target, model_id: str | None = No
         return res
     from .auto import candidate_models
 
-    results = []
+    results, tried = [], []
     for m, mid in zip(("regen", "comrec"), candidate_models(model_id)):
         res = search(src, target, file_maker(src, m, mid, **opts), restore)
         res.mode = m
+        tried.append(res)
         if res.quality is not None:
             results.append(res)
-    if not results:
-        return res
+    if not results:  # the mode that came closest, for the error to report
+        if target.max_bytes is not None:
+            return min(tried, key=lambda r: nearest(r, target).bytes)
+        key = "msssim" if target.msssim is not None else "psnr"
+        return max(tried, key=lambda r: getattr(nearest(r, target), key) or float("-inf"))
     if target.max_bytes is None:
         return min(results, key=lambda r: len(r.data))
     return max(results, key=lambda r: metrics.ms_ssim(src.rgb, restore(r.data)))

@@ -33,6 +33,21 @@ def test_impossible_target_is_a_clear_error(cli, png_file, tmp_path):
     assert not (tmp_path / "o.jpg").exists()
 
 
+def test_an_unreachable_target_reports_the_closest_try(cli, png_file, tmp_path):
+    """Auto mode tries regen and comrec: the error names the closer one (it named comrec's
+    last try, far below what regen reached), and for a byte budget the smallest file."""
+    import re
+
+    r = cli("encode", png_file, "-o", tmp_path / "o.jpg", "--mode", "auto", "--target-psnr", 90)
+    m = re.search(r"quality (\d+) in (\w+) mode gives PSNR ([\d.]+) dB", r.stderr)
+    assert r.exit_code == 2 and m and m.group(2) == "regen", r.stderr
+    regen = cli("encode", png_file, "-o", tmp_path / "r.jpg", "--mode", "regen", "--target-psnr", 90)
+    assert f"gives PSNR {m.group(3)} dB" in regen.stderr  # regen's own best
+    r = cli("encode", png_file, "-o", tmp_path / "o.jpg", "--max-bytes", 10)
+    m = re.search(r"quality (\d+) in \w+ mode gives (\d+) bytes", r.stderr)
+    assert r.exit_code == 2 and m and int(m.group(1)) <= 5, r.stderr
+
+
 def test_cli_reports_the_choice(cli, png_file, tmp_path):
     r = cli("encode", png_file, "-o", tmp_path / "o.jpg", "--target-psnr", 30)
     assert r.exit_code == 0, r.output
