@@ -277,6 +277,9 @@ def info(data) -> FileInfo:
     from .tables import TABLE_SETS
 
     ts = TABLE_SETS.get(meta.tables) if meta else None
+    if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):  # headers alone say nothing of the rest
+        warnings.warn("no end-of-image marker: the file looks truncated (decode will say)",
+                      CodecWarning, stacklevel=2)
     return FileInfo(bytes=len(data), width=j.width, height=j.height,
                     bits_per_pixel=len(data) * 8 / (j.width * j.height),
                     estimated_quality=j.quality, subsampling=j.subsampling,

@@ -18,7 +18,7 @@ from .cli_train import train_group
 from .batch import CODED_SUFFIXES, IMAGE_SUFFIXES
 from . import __version__
 from .errors import CodecError
-from .fileops import show_warning
+from .fileops import errors_named, show_warning
 from .registry import DEFAULT_COMREC, DEFAULT_MODE, DEFAULT_MODEL
 from .tables import DEFAULT_TABLES, TABLE_SETS
 
@@ -333,7 +333,8 @@ def info(file, as_json):
 
     from .api import info as api_info
 
-    i = api_info(file)
+    with errors_named(file):
+        i = api_info(file)
     if as_json:
         click.echo(json.dumps(asdict(i), indent=2))
         return
@@ -429,7 +430,8 @@ def pack(input, output, force):
     output = output or _default_out(input, ".jxl")
     check_output(output, [input], force)
     data = read_bytes(input)
-    packed = do_pack(data)
+    with errors_named(input):
+        packed = do_pack(data)
     atomic_write(output, packed)
     change = 100 * (1 - len(packed) / len(data))  # a tiny JPEG can come out larger
     click.echo(f"{output}: {len(packed)} bytes ({abs(change):.1f}% "
@@ -453,7 +455,8 @@ def unpack(input, output, force):
         _check_suffix(output, (".jpg", ".jpeg"), "a JPEG")
     output = output or _default_out(input, ".jpg")
     check_output(output, [input], force)
-    data = do_unpack(read_bytes(input))
+    with errors_named(input):
+        data = do_unpack(read_bytes(input))
     atomic_write(output, data)
     click.echo(f"{output}: {len(data)} bytes")
 

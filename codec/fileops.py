@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from .errors import CodecError
 from .fileio import atomic_write, check_output, image_bytes, read_bytes
 from .imageio import CodecWarning
 
@@ -31,6 +32,18 @@ def _warnings_named(src: Path, name_it: bool):
         warnings.warn(f"{src}: {w.message}" if name_it else str(w.message), w.category)
 
 
+@contextmanager
+def errors_named(src: Path, name_it: bool = True):
+    """A CodecError about the input that does not say which file gets its name in front (a
+    batch names the file in its own report: it passes name_it=False)."""
+    try:
+        yield
+    except CodecError as exc:
+        if not name_it or str(src) in str(exc):
+            raise
+        raise CodecError(f"{src}: {exc}") from None
+
+
 def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: str | None = None,
                 tables: str | None = None,
                 progressive: bool = False, max_pixels: int, pack: str | None = None,
@@ -46,7 +59,7 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
     tables = tables or DEFAULT_TABLES
     mode = mode or DEFAULT_MODE
     check_output(dst, [src], force)
-    with _warnings_named(src, name_warnings):
+    with _warnings_named(src, name_warnings), errors_named(src, not name_warnings):
         if target is None:
             data = encode(src, quality=quality, model=model, subsampling=subsampling,
                           tables=tables, progressive=progressive, max_pixels=max_pixels, pack=pack, mode=mode,
@@ -60,7 +73,6 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
 
 def _encode_targeted(src, target, model, subsampling, tables, progressive, max_pixels, pack,
                      device, mode, fit):
-    from .errors import CodecError
     from .imageio import load_image
     from .pack import pack as pack_jxl
     from .regen.infer import pick_device
@@ -90,7 +102,7 @@ def decode_file(src: Path, dst: Path, *, device: str = "auto", tile: int = 1024,
     from .api import decode
 
     check_output(dst, [src], force)
-    with _warnings_named(src, name_warnings):
+    with _warnings_named(src, name_warnings), errors_named(src, not name_warnings):
         img = decode(read_bytes(src), device=device, model=model, tile=tile, progress=progress,
                      consistency=consistency, ensemble=ensemble)
     data = image_bytes(img, dst.suffix)

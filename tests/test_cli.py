@@ -290,3 +290,25 @@ def test_output_named_as_a_folder_or_as_another_format(cli, png_file, tmp_path):
     (tmp_path / "packed").mkdir()
     assert cli("pack", tmp_path / "0a1b2c", "-o", str(tmp_path / "packed") + "/").exit_code == 0
     assert (tmp_path / "packed" / "0a1b2c.jxl").is_file()
+
+
+def test_errors_about_one_input_name_it(cli, png_file, tmp_path):
+    """Single-file errors about the input's content name the file (a batch names it in its
+    report, once); `info` warns about a file cut short, which its headers alone do not show."""
+    text = tmp_path / "notes.jpg"
+    text.write_text("hello")
+    for args in (("decode", text, "-o", tmp_path / "o.png"), ("info", text),
+                 ("pack", png_file), ("unpack", png_file)):
+        r = cli(*args)
+        assert r.exit_code == 2 and f"error: {args[1]}: " in r.stderr, (args, r.stderr)
+    assert cli("encode", png_file, "-o", tmp_path / "a.jpg", "--no-fit").exit_code == 0
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes((tmp_path / "a.jpg").read_bytes()[:1500])
+    r = cli("info", cut)
+    assert r.exit_code == 0 and "warning: no end-of-image marker" in r.stderr
+    assert "end-of-image" not in cli("info", tmp_path / "a.jpg").stderr
+    batch = tmp_path / "in"
+    batch.mkdir()
+    text.rename(batch / "notes.jpg")
+    r = cli("decode", batch, "-o", tmp_path / "out")
+    assert r.exit_code == 1 and r.stderr.count(str(batch / "notes.jpg")) == 1, r.stderr
