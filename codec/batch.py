@@ -63,12 +63,22 @@ def collect(paths: list[str], suffixes: set[str],
     return found
 
 
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def plan(inputs: list[tuple[Path, Path]], out_dir: Path, suffix: str) -> list[Job]:
-    """Jobs writing `out_dir/<relative path>` with `suffix`; two inputs may not share an output."""
+    """Jobs writing `out_dir/<relative path>` with `suffix`; two inputs may not share an output
+    (one file named twice is done once)."""
     jobs, seen = [], {}
     for src, rel in inputs:
         dst = out_dir / rel.with_suffix(suffix)
         if dst in seen:
+            if _same(seen[dst], src):  # one file named twice (`a.png *.png`): once is enough
+                continue
             raise CodecError(f"{seen[dst]} and {src} would both be written to {dst}")
         seen[dst] = src
         jobs.append(Job(src, dst))

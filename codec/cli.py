@@ -18,6 +18,7 @@ from .cli_train import train_group
 from .batch import CODED_SUFFIXES, IMAGE_SUFFIXES
 from . import __version__
 from .errors import CodecError
+from .imageio import CodecWarning
 from .fileops import errors_named, show_warning
 from .registry import DEFAULT_COMREC, DEFAULT_MODE, DEFAULT_MODEL
 from .tables import DEFAULT_TABLES, TABLE_SETS
@@ -252,6 +253,8 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
             find_model(model_id)  # fail once, up front, for an unknown model
         _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode", scheduler, force)
         return
+    if scheduler:
+        warnings.warn("--scheduler is for batches: one file runs here", CodecWarning)
     src = Path(inputs[0])
     if output is not None:
         _check_suffix(output, (".jxl",) if pack else (".jpg", ".jpeg"),
@@ -315,6 +318,8 @@ def decode(inputs, output, fmt, device, tile, model_id, no_consistency, ensemble
         _run_batch(inputs, output, CODED_SUFFIXES, "." + fmt, work, jobs, "decode", scheduler,
                    force)
         return
+    if scheduler:
+        warnings.warn("--scheduler is for batches: one file runs here", CodecWarning)
     src = Path(inputs[0])
     output = output or _default_out(src, ".png")
     work(src, output, progress=sys.stderr.isatty(), name_warnings=False)

@@ -108,3 +108,17 @@ def test_output_subfolder_that_cannot_be_made_fails_only_its_files(cli, tmp_path
         assert r.exit_code == 1, r.output
         assert "1 done" in r.stdout and "3 failed" in r.stdout  # two.png, three.jpg, broken.png
         assert (out / "one.jpg").is_file() and (out / "a").read_text().startswith("a file")
+
+
+def test_one_file_named_twice_is_done_once(cli, png_file, tmp_path):
+    """`encode a.png *.png -o out`: the same file twice is one job, not a clash."""
+    r = cli("encode", png_file, str(png_file.parent / "*.png"), "-o", tmp_path / "out",
+            "--no-fit")
+    assert r.exit_code == 0, r.output
+    assert "1 done" in r.output and (tmp_path / "out" / png_file.with_suffix(".jpg").name).is_file()
+
+
+def test_scheduler_with_one_file_says_it_runs_here(cli, png_file, tmp_path):
+    r = cli("encode", png_file, "-o", tmp_path / "a.jpg", "--no-fit", "--scheduler",
+            "tcp://127.0.0.1:1")
+    assert r.exit_code == 0 and "--scheduler is for batches" in r.stderr, r.output
