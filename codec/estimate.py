@@ -7,6 +7,7 @@ confidence interval, is projected onto the whole tree, overall and per format.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -124,7 +125,8 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
     for path, r in tqdm(outcomes, total=len(picked), desc="estimating", unit="file",
                         disable=not progress):
         if isinstance(r, Exception):
-            tqdm.write(f"regen-codec: skipped {path}: {r}")
+            # on stderr: stdout carries the report, which --json keeps machine-readable
+            tqdm.write(f"regen-codec: skipped {path}: {r}", file=sys.stderr)
         else:
             rows.append(r)
     rows.sort(key=lambda r: r.path)  # cluster results arrive in any order

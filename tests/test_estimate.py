@@ -37,3 +37,14 @@ def test_estimate_reports_impossible_targets(cli, tmp_path, photo):
 def test_estimate_needs_images(cli, tmp_path):
     r = cli("estimate", tmp_path)
     assert r.exit_code == 2 and "no images" in r.stderr
+
+
+def test_estimate_json_stays_valid_when_files_are_skipped(cli, tmp_path, photo):
+    """A sampled file that cannot be read is reported on stderr, not inside the JSON."""
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    r = cli("estimate", tmp_path, "--target-psnr", 28, "--json")
+    assert r.exit_code == 0, r.output
+    e = json.loads(r.stdout)
+    assert [row["path"] for row in e["sample"]] == [str(tmp_path / "a.png")]
+    assert "skipped" in r.stderr and "empty.jpg" in r.stderr
