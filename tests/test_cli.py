@@ -312,3 +312,14 @@ def test_errors_about_one_input_name_it(cli, png_file, tmp_path):
     text.rename(batch / "notes.jpg")
     r = cli("decode", batch, "-o", tmp_path / "out")
     assert r.exit_code == 1 and r.stderr.count(str(batch / "notes.jpg")) == 1, r.stderr
+
+
+def test_demo_at_the_lowest_quality(cli, tmp_path):
+    """At quality 1 auto mode would store a half-size comrec file, whose plain decode the demo
+    cannot compare with the photo: the demo codes in regen mode at every quality."""
+    r = cli("demo", "-q", 1, "--device", "cpu", "--out", tmp_path)
+    assert r.exit_code == 0, r.output
+    assert "regeneration gain" in r.stdout
+    from PIL import Image
+
+    assert Image.open(tmp_path / "plain.png").size == Image.open(tmp_path / "original.png").size
