@@ -11,7 +11,9 @@ Rules (each conversion emits a `CodecWarning`, which the CLI prints on stderr):
 from __future__ import annotations
 
 import io
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +67,22 @@ def _is_16bit(im: Image.Image, raw: bytes | None) -> bool:
     return False
 
 
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+@contextmanager
+def no_pillow_pixel_limit():
+    """Open images without Pillow's own decompression-bomb limit (179 megapixels), which is
+    below ours (DEFAULT_MAX_PIXELS, --max-pixels): the caller checks the size from the header
+    before any pixel is decoded. Opening reads headers only, so the lock is held briefly."""
+    with _PILLOW_LIMIT_LOCK:
+        old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = old
+
+
 def _open(src, name: str) -> tuple[Image.Image, bytes | None]:
     raw = None
     if isinstance(src, (str, Path)):
@@ -75,7 +93,8 @@ def _open(src, name: str) -> tuple[Image.Image, bytes | None]:
             raise CodecError(f"{name}: empty file")
     if raw is not None:
         try:
-            return Image.open(io.BytesIO(raw)), raw
+            with no_pillow_pixel_limit():  # load_image checks the size against max_pixels
+                return Image.open(io.BytesIO(raw)), raw
         except UnidentifiedImageError:
             raise CodecError(f"{name}: not an image file (or a format Pillow cannot read)") from None
         except Image.DecompressionBombError as exc:

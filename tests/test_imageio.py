@@ -125,6 +125,27 @@ def test_huge_image_is_refused_before_decoding(photo):
         load_image(_save(Image.fromarray(photo)), max_pixels=1000)
 
 
+def _png_header_only(w: int, h: int) -> bytes:
+    """A PNG whose header claims w x h pixels, with almost no image data (a decompression bomb)."""
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+
+
+def test_pixel_limit_is_ours_not_pillows():
+    """Pillow refuses above 179 megapixels on its own; the documented limit is 250 (raisable):
+    an image between the two gets to our size check, and bombs are refused by it in one line."""
+    from codec.imageio import DEFAULT_MAX_PIXELS
+
+    with pytest.raises(CodecError, match="truncated|damaged"):  # 195 MP: past the size check
+        load_image(_png_header_only(15000, 13000))
+    with pytest.raises(CodecError, match=r"above the limit of 250 \(raise it with --max-pixels\)"):
+        load_image(_png_header_only(100_000, 100_000))
+    assert Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < DEFAULT_MAX_PIXELS
+
+
 @pytest.mark.parametrize("arr", [np.zeros((4, 4, 2), np.uint8), np.zeros((4, 4, 3), np.float32)])
 def test_bad_arrays_are_refused(arr):
     with pytest.raises(CodecError):
