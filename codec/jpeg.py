@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, JpegImagePlugin
 
 from .errors import CodecError
+from .imageio import DEFAULT_MAX_PIXELS, no_pillow_pixel_limit
 
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 _PIL_SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
@@ -124,7 +125,8 @@ def read_info(im: Image.Image) -> JpegInfo:
 def open_jpeg(data: bytes) -> Image.Image:
     """Open JPEG bytes with Pillow, with a clear error for anything that is not a JPEG."""
     try:
-        im = Image.open(io.BytesIO(data))
+        with no_pillow_pixel_limit():  # headers only; decode_jpeg checks the size
+            im = Image.open(io.BytesIO(data))
     except Exception as exc:  # Pillow raises several types for garbage input
         if data[:2] == b"\xff\xd8":
             raise CodecError(f"the JPEG data is damaged or truncated ({exc})") from None
@@ -138,6 +140,10 @@ def decode_jpeg(data: bytes) -> tuple[np.ndarray, JpegInfo]:
     """Decode JPEG bytes to an HxWx3 uint8 RGB array (libjpeg's standard decode) and its info."""
     im = open_jpeg(data)
     info = read_info(im)
+    w, h = im.size
+    if w * h > DEFAULT_MAX_PIXELS:  # refused from the header, before memory is allocated
+        raise CodecError(f"{w}x{h} is {w * h / 1e6:.0f} megapixels, above the "
+                         f"{DEFAULT_MAX_PIXELS / 1e6:.0f} that decoding handles")
     try:
         im.load()
     except (OSError, SyntaxError, ValueError) as exc:

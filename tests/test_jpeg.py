@@ -64,3 +64,22 @@ def test_near_lossless_noise_with_custom_tables_encodes():
     ones = [[1] * 64, [1] * 64]
     data = encode_jpeg(noise, 95, "4:4:4", qtables=ones)
     assert len(data) > 128 * 192 and Image.open(io.BytesIO(data)).size == (192, 128)
+
+
+def test_huge_jpeg_header_is_read_and_its_decode_refused(photo):
+    """A JPEG whose SOF claims 20000x20000 pixels: info reads its headers, decoding refuses it
+    by size, before allocating (Pillow's bomb limit used to call it damaged)."""
+    import struct
+
+    from codec.errors import CodecError
+
+    buf = io.BytesIO()
+    Image.fromarray(photo[:16, :16]).save(buf, "JPEG")
+    data = bytearray(buf.getvalue())
+    struct.pack_into(">HH", data, data.find(b"\xff\xc0") + 5, 20000, 20000)
+    i = codec.info(bytes(data))
+    assert (i.width, i.height) == (20000, 20000)
+    with pytest.raises(CodecError, match="400 megapixels, above the 250 that decoding handles"):
+        decode_jpeg(bytes(data))
+    with pytest.raises(CodecError, match="megapixels"), pytest.warns(codec.CodecWarning):
+        codec.decode(bytes(data), device="cpu")  # a plain JPEG: the default model, warned
