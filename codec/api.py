@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -116,6 +117,9 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
     most mean restored quality per byte over a collection (codec.allocate: about five network
     runs); by default, or with `fit=False`, the file is coded at `quality` exactly.
     """
+    if isinstance(quality, bool) or not isinstance(quality, numbers.Integral):
+        # 40.5 would be coded as 40 with the subsampling of 40.5; "40" failed deep in the tables
+        raise TypeError(f"quality must be an integer from 1 to 100, got {quality!r}")
     if pack not in (None, "jxl"):
         raise CodecError(f"unknown packing {pack!r} (only 'jxl')")
     if mode not in MODES:

@@ -128,3 +128,14 @@ def test_format_1_file_decodes_like_format_2(photo):
     assert read_meta(old).format_version == 1 and len(old) - len(data) > 150
     assert np.array_equal(np.asarray(codec.decode(old, device="cpu")),
                           np.asarray(codec.decode(data, device="cpu")))
+
+
+@pytest.mark.parametrize("quality", [40.5, 40.0, True, "40", None, float("nan")])
+def test_encode_refuses_a_quality_that_is_not_an_integer(photo, quality):
+    """40.5 was silently coded as 40 (True as 1); "40", None and nan failed deep inside."""
+    with pytest.raises(TypeError, match="quality must be an integer from 1 to 100"):
+        codec.encode(photo, quality=quality, mode="regen", fit=False)
+
+
+def test_encode_takes_numpy_integer_qualities(photo):
+    assert codec.encode(photo, quality=np.int64(40), fit=False) == codec.encode(photo, 40, fit=False)
