@@ -186,11 +186,7 @@ def _restore(data, device: str, model: str | None, tile: int, progress: bool, co
 
     if ensemble not in CHOICES:
         raise CodecError(f"ensemble must be one of {', '.join(map(str, CHOICES))}, not {ensemble}")
-    if isinstance(data, (str, Path)):
-        from .fileio import read_bytes
-
-        data = read_bytes(Path(data))
-    data = as_jpeg(bytes(data))
+    data = as_jpeg(_file_bytes(data))
     meta = read_meta(data)
     sha = None
     own = model is None or (meta is not None and model == meta.model_id)
@@ -245,9 +241,22 @@ def fit_strength(data: bytes, source: np.ndarray, device: str = "cpu",
     return data
 
 
-def decode_plain(data: bytes) -> np.ndarray:
-    """The ordinary JPEG decode (what any viewer shows), HxWx3 uint8."""
-    return decode_jpeg(as_jpeg(bytes(data)))[0]
+def _file_bytes(data) -> bytes:
+    """A file given by path (str or Path) or as bytes, bytearray or memoryview: its bytes.
+    Anything else is a TypeError: bytes(5) or bytes(array) would be read as a broken JPEG."""
+    if isinstance(data, (str, Path)):
+        from .fileio import read_bytes
+
+        return read_bytes(Path(data))
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected a file's path or its bytes, got {type(data).__name__}")
+    return bytes(data)
+
+
+def decode_plain(data) -> np.ndarray:
+    """The ordinary JPEG decode (what any viewer shows), HxWx3 uint8, of bytes or a path
+    (packed too), as decode and info take them."""
+    return decode_jpeg(as_jpeg(_file_bytes(data)))[0]
 
 
 @dataclass
@@ -268,11 +277,7 @@ class FileInfo:
 
 def info(data) -> FileInfo:
     """Headers of a JPEG (bytes or path; packed too): size, quality, subsampling, metadata."""
-    if isinstance(data, (str, Path)):
-        from .fileio import read_bytes
-
-        data = read_bytes(Path(data))
-    data = bytes(data)
+    data = _file_bytes(data)
     packed = len(data) if is_jxl(data) else None
     data = as_jpeg(data)
     meta = read_meta(data)

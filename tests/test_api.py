@@ -139,3 +139,23 @@ def test_encode_refuses_a_quality_that_is_not_an_integer(photo, quality):
 
 def test_encode_takes_numpy_integer_qualities(photo):
     assert codec.encode(photo, quality=np.int64(40), fit=False) == codec.encode(photo, 40, fit=False)
+
+
+def test_decode_plain_takes_a_path_like_decode_and_info(photo, tmp_path):
+    """decode_plain("x.jpg") raised 'string argument without an encoding', and a Path was
+    read as the bytes of its own name."""
+    data = codec.encode(photo, fit=False, mode="regen")
+    (tmp_path / "x.jpg").write_bytes(data)
+    want = codec.decode_plain(data)
+    for p in (str(tmp_path / "x.jpg"), tmp_path / "x.jpg"):
+        assert np.array_equal(codec.decode_plain(p), want)
+    with pytest.raises(CodecError, match="no such file"):
+        codec.decode_plain(tmp_path / "missing.jpg")
+
+
+@pytest.mark.parametrize("fn", [codec.decode, codec.info, codec.decode_plain])
+@pytest.mark.parametrize("bad", [5, None, [1, 2], np.zeros((4, 4, 3), np.uint8)])
+def test_decoders_refuse_inputs_that_are_neither_bytes_nor_paths(fn, bad):
+    """bytes(5), bytes([1, 2]) and an array's buffer were read as a JPEG ('not a JPEG file')."""
+    with pytest.raises(TypeError, match="expected a file's path or its bytes, got"):
+        fn(bad)
