@@ -171,7 +171,8 @@ def load_image(src, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXEL
         im.mode == "P" and "transparency" in im.info)
     if has_alpha:
         _warn(out, "alpha channel dropped (composited over white): JPEG has no transparency")
-        rgba = im.convert("RGBA")
+        # premultiplied La converts to nothing but LA in Pillow ("conversion from La to L")
+        rgba = (im.convert("LA") if im.mode == "La" else im).convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(white, rgba).convert("RGB")
     elif im.mode == "P":

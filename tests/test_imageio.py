@@ -44,6 +44,18 @@ def test_alpha_is_composited_over_white(photo):
     assert (src.rgb[:10] == 255).all() and np.array_equal(src.rgb[10:], photo[10:])
 
 
+def test_premultiplied_gray_alpha_image_is_composited_like_la(photo):
+    """A PIL image in mode La (premultiplied) raised Pillow's 'conversion from La to L'."""
+    la = Image.fromarray(photo).convert("LA")
+    h, w = photo.shape[:2]
+    la.putalpha(Image.fromarray((np.arange(w) * 255 // w).astype(np.uint8)[None].repeat(h, 0)))
+    with pytest.warns(CodecWarning, match="alpha"):
+        src = load_image(la.convert("La"))
+    with pytest.warns(CodecWarning, match="alpha"):
+        want = load_image(la).rgb
+    assert np.abs(src.rgb.astype(int) - want).max() <= 1
+
+
 def test_palette_with_transparency(photo):
     p = Image.fromarray(photo).quantize(16)
     p.info["transparency"] = 0
