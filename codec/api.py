@@ -196,9 +196,13 @@ def _restore(data, device: str, model: str | None, tile: int, progress: bool, co
         model = DEFAULT_MODEL
         warnings.warn(f"no regen-codec metadata in this JPEG: restoring with the default model "
                       f"{DEFAULT_MODEL}", CodecWarning, stacklevel=3)
+    comrec = meta is not None and meta.mode == "comrec"
+    kind = find_model(model).mode  # another kind of network runs, but restores nothing useful
+    if kind != ("comrec" if comrec else "regen"):
+        raise CodecError(f"model {model!r} is a {kind} model; this {'comrec' if comrec else 'regen'}"
+                         f"-mode file needs a {'comrec' if comrec else 'regen'} model")
     dev = pick_device(device)
     net = _registry_load(model, sha256=sha, device=dev)
-    comrec = meta is not None and meta.mode == "comrec"
     if ensemble > 1:  # a comrec upscale has its 16-pixel MCUs doubled
         net = SelfEnsemble(net, ensemble, grid=2 * MCU if comrec else MCU)
     rgb, jinfo = decode_jpeg(data)

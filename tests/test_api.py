@@ -159,3 +159,15 @@ def test_decoders_refuse_inputs_that_are_neither_bytes_nor_paths(fn, bad):
     """bytes(5), bytes([1, 2]) and an array's buffer were read as a JPEG ('not a JPEG file')."""
     with pytest.raises(TypeError, match="expected a file's path or its bytes, got"):
         fn(bad)
+
+
+def test_decode_refuses_a_model_of_another_kind(photo):
+    """A comrec RecCNN ran on a regen file (worse than the plain decode), a ComCNN failed
+    inside torch, a regen network ran on a comrec file: each is now a one-line error."""
+    regen = codec.encode(photo, quality=40, mode="regen", fit=False)
+    for model in ("comrec-r7", "comrec-r7-com"):
+        with pytest.raises(CodecError, match=f"model '{model}' is a .* model; this regen-mode"):
+            codec.decode(regen, device="cpu", model=model)
+    comrec = codec.encode(photo, quality=10, mode="comrec")
+    with pytest.raises(CodecError, match="needs a comrec model"):
+        codec.decode(comrec, device="cpu", model=DEFAULT_MODEL)
