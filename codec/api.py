@@ -184,7 +184,8 @@ def _restore(data, device: str, model: str | None, tile: int, progress: bool, co
     whether the network is the one the file names)."""
     from .regen.ensemble import CHOICES, MCU, SelfEnsemble
 
-    if ensemble not in CHOICES:
+    if isinstance(ensemble, bool) or not isinstance(ensemble, numbers.Integral) \
+            or ensemble not in CHOICES:  # 2.0 passed `in` and failed deep in the flips
         raise CodecError(f"ensemble must be one of {', '.join(map(str, CHOICES))}, not {ensemble}")
     data = as_jpeg(_file_bytes(data))
     meta = read_meta(data)

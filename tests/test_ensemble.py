@@ -101,6 +101,18 @@ def test_decode_with_an_ensemble(odd_photo):
         codec.decode(data, device="cpu", ensemble=3)
 
 
+@pytest.mark.parametrize("ensemble", [2.0, True, "2"])
+def test_decode_refuses_an_ensemble_that_is_not_an_integer(odd_photo, ensemble):
+    """2.0 passed the choice check and failed in the flips ('slice indices must be integers');
+    True ran one member as if 1 had been asked."""
+    import codec
+    from codec.errors import CodecError
+
+    data = codec.encode(odd_photo, quality=20, mode="regen", fit=False)
+    with pytest.raises(CodecError, match="ensemble must be one of 1, 2, 4, 8"):
+        codec.decode(data, device="cpu", ensemble=ensemble)
+
+
 def test_cli_decode_ensemble(cli, png_file, tmp_path):
     jpg, out = tmp_path / "a.jpg", tmp_path / "a.png"
     assert cli("encode", str(png_file), "-o", str(jpg)).exit_code == 0
