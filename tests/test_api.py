@@ -69,6 +69,16 @@ def test_cuda_request_without_gpu_is_a_clear_error(photo):
         codec.decode(codec.encode(photo), device="cuda")
 
 
+@pytest.mark.parametrize("device", [None, 0, "tpu"])
+def test_unknown_device_is_a_clear_error(photo, device):
+    """device=None failed with "'NoneType' object has no attribute 'startswith'"."""
+    data = codec.encode(photo, fit=False, mode="regen")
+    with pytest.raises(CodecError, match="unknown device"):
+        codec.decode(data, device=device)
+    with pytest.raises(CodecError, match="unknown device"):
+        codec.load_model(device=device)
+
+
 def test_tiled_equals_untiled_within_one(photo):
     """An image larger than one tile: tiles with context + blending match a single pass."""
     from skimage import data

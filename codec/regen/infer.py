@@ -19,6 +19,8 @@ BLEND = 16  # cross-fade band between neighbouring tiles, pixels
 
 def pick_device(device: str = "auto") -> str:
     """'auto' -> 'cuda' when a GPU is usable, else 'cpu'; 'cuda' without a GPU is an error."""
+    if not isinstance(device, str):  # None failed with "'NoneType' has no attribute 'startswith'"
+        raise CodecError(f"unknown device {device!r} (use auto, cpu or cuda)")
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
