@@ -194,8 +194,9 @@ def load_image(src, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXEL
 def _check_size(size: tuple[int, int], name: str, max_pixels: int) -> None:
     w, h = size
     if w * h > max_pixels:
-        raise CodecError(f"{name}: {w}x{h} is {w * h / 1e6:.0f} megapixels, above the limit of "
-                         f"{max_pixels / 1e6:.0f} (raise it with --max-pixels)")
+        # exact counts: rounded megapixels read "250 megapixels, above the limit of 250"
+        raise CodecError(f"{name}: {w}x{h} is {w * h:,} pixels ({w * h / 1e6:.0f} megapixels), "
+                         f"above the limit of {max_pixels:,} (raise it with --max-pixels)")
     if w > 65500 or h > 65500:
         raise CodecError(f"{name}: {w}x{h} exceeds JPEG's 65500-pixel side limit")
     if w == 0 or h == 0:

@@ -142,8 +142,8 @@ def decode_jpeg(data: bytes) -> tuple[np.ndarray, JpegInfo]:
     info = read_info(im)
     w, h = im.size
     if w * h > DEFAULT_MAX_PIXELS:  # refused from the header, before memory is allocated
-        raise CodecError(f"{w}x{h} is {w * h / 1e6:.0f} megapixels, above the "
-                         f"{DEFAULT_MAX_PIXELS / 1e6:.0f} that decoding handles")
+        raise CodecError(f"{w}x{h} is {w * h:,} pixels ({w * h / 1e6:.0f} megapixels), above the "
+                         f"{DEFAULT_MAX_PIXELS:,} that decoding handles")
     try:
         im.load()
     except (OSError, SyntaxError, ValueError) as exc:

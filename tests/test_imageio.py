@@ -153,9 +153,18 @@ def test_pixel_limit_is_ours_not_pillows():
 
     with pytest.raises(CodecError, match="truncated|damaged"):  # 195 MP: past the size check
         load_image(_png_header_only(15000, 13000))
-    with pytest.raises(CodecError, match=r"above the limit of 250 \(raise it with --max-pixels\)"):
+    with pytest.raises(CodecError, match=r"above the limit of 250,000,000 \(raise it with"):
         load_image(_png_header_only(100_000, 100_000))
     assert Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < DEFAULT_MAX_PIXELS
+
+
+def test_pixel_limit_message_shows_the_difference_at_the_limit():
+    """Just above 250 megapixels the message read '250 megapixels, above the limit of 250'."""
+    with pytest.raises(CodecError, match=r"16000x15626 is 250,016,000 pixels \(250 megapixels\), "
+                                         r"above the limit of 250,000,000"):
+        load_image(_png_header_only(16000, 15626))
+    with pytest.raises(CodecError, match="truncated|damaged"):  # exactly at the limit: allowed
+        load_image(_png_header_only(16000, 15625))
 
 
 @pytest.mark.parametrize("arr", [np.zeros((4, 4, 2), np.uint8), np.zeros((4, 4, 3), np.float32)])

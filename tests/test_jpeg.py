@@ -79,7 +79,7 @@ def test_huge_jpeg_header_is_read_and_its_decode_refused(photo):
     struct.pack_into(">HH", data, data.find(b"\xff\xc0") + 5, 20000, 20000)
     i = codec.info(bytes(data))
     assert (i.width, i.height) == (20000, 20000)
-    with pytest.raises(CodecError, match="400 megapixels, above the 250 that decoding handles"):
+    with pytest.raises(CodecError, match=r"\(400 megapixels\), above the 250,000,000 that decoding handles"):
         decode_jpeg(bytes(data))
     with pytest.raises(CodecError, match="megapixels"), pytest.warns(codec.CodecWarning):
         codec.decode(bytes(data), device="cpu")  # a plain JPEG: the default model, warned
