@@ -111,7 +111,7 @@ def _from_array(a: np.ndarray, src: SourceImage) -> np.ndarray:
         a = a[:, :, None]
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
         raise CodecError(f"an image array must be HxW, HxWx3 or HxWx4, got shape {a.shape}")
-    if a.dtype == np.uint16:
+    if a.dtype.kind == "u" and a.dtype.itemsize == 2:  # either byte order ('>u2' too)
         _warn(src, "16-bit image reduced to 8 bits per channel")
         a = ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     elif a.dtype != np.uint8:

@@ -167,6 +167,15 @@ def test_pixel_limit_message_shows_the_difference_at_the_limit():
         load_image(_png_header_only(16000, 15625))
 
 
+def test_big_endian_uint16_array_is_16_bit():
+    """A '>u2' array (raw and FITS data) was refused: 'must be uint8 or uint16, got >u2'."""
+    a = (np.arange(30 * 20 * 3).reshape(30, 20, 3) * 37).astype(np.uint16)
+    with pytest.warns(CodecWarning, match="16-bit"):
+        want = load_image(a).rgb
+    with pytest.warns(CodecWarning, match="16-bit"):
+        assert np.array_equal(load_image(a.astype(">u2")).rgb, want)
+
+
 @pytest.mark.parametrize("arr", [np.zeros((4, 4, 2), np.uint8), np.zeros((4, 4, 3), np.float32)])
 def test_bad_arrays_are_refused(arr):
     with pytest.raises(CodecError):
