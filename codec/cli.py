@@ -57,6 +57,9 @@ class _Group(click.Group):
         except CodecError as exc:
             click.echo(f"regen-codec: error: {exc}", err=True)
             ctx.exit(EXIT_USER_ERROR)
+        except BrokenPipeError:  # `regen-codec models | head`: the reader has had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+            ctx.exit(141)  # 128 + SIGPIPE, as a shell reports it
         except OSError as exc:
             click.echo(f"regen-codec: error: {exc.strerror or exc}"
                        f"{': ' + str(exc.filename) if exc.filename else ''}", err=True)

@@ -129,6 +129,9 @@ def _from_array(a: np.ndarray, src: SourceImage) -> np.ndarray:
 def load_image(src, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS) -> SourceImage:
     """Read a path, bytes, PIL image or HxWx3 uint8 array as 8-bit RGB (see the module rules)."""
     name = name or (str(src) if isinstance(src, (str, Path)) else "image")
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) \
+            or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive integer, not {max_pixels!r}")
     if isinstance(src, np.ndarray):
         out = SourceImage(rgb=np.zeros((0, 0, 3), np.uint8))
         out.rgb = _from_array(src, out)

@@ -323,3 +323,17 @@ def test_demo_at_the_lowest_quality(cli, tmp_path):
     from PIL import Image
 
     assert Image.open(tmp_path / "plain.png").size == Image.open(tmp_path / "original.png").size
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`regen-codec ... | head -1`: no 'error: Broken pipe', exit status 141 like a shell's."""
+    script = ("import click\nfrom codec.cli import cli\n"
+              "@cli.command('spam')\ndef spam():\n"
+              "    for _ in range(200000):\n        click.echo('x' * 99)\n"
+              "cli(['spam'], prog_name='regen-codec')\n")
+    p = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.read(10)
+    p.stdout.close()  # the reader stops early; 20 MB are still to come
+    err = p.stderr.read().decode()
+    assert p.wait() == 141 and "error" not in err, err

@@ -180,3 +180,10 @@ def test_big_endian_uint16_array_is_16_bit():
 def test_bad_arrays_are_refused(arr):
     with pytest.raises(CodecError):
         load_image(arr)
+
+
+@pytest.mark.parametrize("limit", [0, -1, "x", 2.5, True])
+def test_max_pixels_must_be_a_positive_integer(limit):
+    """encode(max_pixels=0) was a limit that refused every picture."""
+    with pytest.raises(ValueError, match="max_pixels must be a positive integer"):
+        load_image(np.zeros((8, 8, 3), np.uint8), max_pixels=limit)
