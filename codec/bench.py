@@ -8,6 +8,7 @@ Per-image rows are cached in `cache/`, so an interrupted run resumes where it st
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -243,6 +244,11 @@ def measure(method: Method, img: np.ndarray, q: int) -> dict:
     return row
 
 
+def _file_sha(path: Path) -> str:
+    """Content hash of an image file (a prefix of its sha256), for the cache key."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
         qualities: tuple[int, ...] = DEFAULT_QUALITIES, device: str = "cpu",
         anchors: Path | None = None) -> dict:
@@ -262,6 +268,9 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
         from .errors import CodecError
 
         raise CodecError(f"{image_dir}: no lossless images (.png, .ppm, .bmp, .tif) to benchmark")
+    # cached rows are keyed by the file's content too: another folder (or a re-cropped image)
+    # with the same names must not be scored with rows measured on other pictures
+    shas = {p: _file_sha(p) for p in images}
     cache_dir = out_dir / "cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
@@ -274,20 +283,21 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
             for line in cache.read_text().splitlines():
                 try:
                     r = json.loads(line)
-                    done[(r["image"], r["quality"])] = r
+                    done[(r["image"], r.get("image_sha256"), r["quality"])] = r
                 except (ValueError, KeyError):
                     continue  # a line cut short by an interrupted run
         for p in images:
             for q in qualities:
-                if (p.name, q) in done:
-                    rows.append(done[(p.name, q)])
+                if (p.name, shas[p], q) in done:
+                    rows.append(done[(p.name, shas[p], q)])
                 else:
                     todo.append((m, cache, p, q))
     loaded: dict[Path, np.ndarray] = {}
     for m, cache, p, q in tqdm(todo, desc="benchmark", unit="run", dynamic_ncols=True):
         if p not in loaded:
             loaded[p] = np.asarray(Image.open(p).convert("RGB"))
-        r = {"method": m.name, "image": p.name, "quality": q, **measure(m, loaded[p], q)}
+        r = {"method": m.name, "image": p.name, "image_sha256": shas[p], "quality": q,
+             **measure(m, loaded[p], q)}
         with open(cache, "a") as f:
             f.write(json.dumps(r) + "\n")
         rows.append(r)

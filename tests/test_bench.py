@@ -69,3 +69,24 @@ def test_lowrate_report_counts_where_auto_kept_comrec(tmp_path):
     (tmp_path / "results.csv").write_text(head + rows[0] + "\n")
     assert mod.auto_picks(tmp_path / "results.csv") is None
     assert mod.auto_picks(tmp_path / "missing.csv") is None
+
+
+def test_bench_cache_is_keyed_by_image_content(cli, tmp_path):
+    """Another folder with the same file names (other crops) must not reuse the cached rows."""
+    import csv
+
+    from skimage import data
+
+    out = tmp_path / "res"
+    for sub, img in (("one", data.astronaut()[:64, :64]), ("two", data.chelsea()[:96, :96])):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(img).save(tmp_path / sub / "a.png")
+        r = cli("bench", tmp_path / sub, "--out", out, "--methods", "jpeg", "--qualities", "50")
+        assert r.exit_code == 0, r.output
+    fresh = tmp_path / "fresh"
+    assert cli("bench", tmp_path / "two", "--out", fresh, "--methods", "jpeg",
+               "--qualities", "50").exit_code == 0
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    want = list(csv.DictReader(open(fresh / "results.csv")))
+    assert len(rows) == 1 and rows[0]["bytes"] == want[0]["bytes"]
+    assert rows[0]["psnr"] == want[0]["psnr"]
