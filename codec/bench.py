@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -32,6 +33,7 @@ from .tables import DEFAULT_TABLES, TABLE_SETS
 
 DEFAULT_QUALITIES = tuple(range(5, 100, 5))
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
+LOSSLESS_FORMATS = {"PNG", "PPM", "BMP", "TIFF"}
 
 
 @dataclass
@@ -244,6 +246,24 @@ def measure(method: Method, img: np.ndarray, q: int) -> dict:
     return row
 
 
+def _load(path: Path) -> np.ndarray:
+    """8-bit RGB by codec.imageio's rules (16-bit reduced, alpha over white), each conversion a
+    warning naming the file; a file whose content is not a lossless format (a JPEG named .png)
+    is refused, since its artefacts would be scored as the codec's."""
+    from .errors import CodecError
+    from .imageio import load_image
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        src = load_image(path)
+    if src.format not in LOSSLESS_FORMATS:
+        raise CodecError(f"{path}: a {src.format} file, not a lossless image: its artefacts "
+                         "would be scored as the codec's")
+    for w in caught:
+        warnings.warn(f"{path.name}: {w.message}", w.category)
+    return src.rgb
+
+
 def _file_sha(path: Path) -> str:
     """Content hash of an image file (a prefix of its sha256), for the cache key."""
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
@@ -295,7 +315,7 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
     loaded: dict[Path, np.ndarray] = {}
     for m, cache, p, q in tqdm(todo, desc="benchmark", unit="run", dynamic_ncols=True):
         if p not in loaded:
-            loaded[p] = np.asarray(Image.open(p).convert("RGB"))
+            loaded[p] = _load(p)
         r = {"method": m.name, "image": p.name, "image_sha256": shas[p], "quality": q,
              **measure(m, loaded[p], q)}
         with open(cache, "a") as f:

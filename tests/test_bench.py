@@ -90,3 +90,26 @@ def test_bench_cache_is_keyed_by_image_content(cli, tmp_path):
     want = list(csv.DictReader(open(fresh / "results.csv")))
     assert len(rows) == 1 and rows[0]["bytes"] == want[0]["bytes"]
     assert rows[0]["psnr"] == want[0]["psnr"]
+
+
+def test_bench_loads_images_by_the_codec_rules(cli, tmp_path):
+    """A 16-bit PNG is reduced to 8 bits with a warning (it was clipped to white and scored
+    PSNR inf); a JPEG file named .png is refused: its artefacts would be scored as ours."""
+    import csv
+
+    from skimage import data
+
+    gray = data.camera()[:64, :64].astype(np.uint16) * 257
+    (tmp_path / "i16").mkdir()
+    Image.fromarray(gray).save(tmp_path / "i16" / "g.png")
+    r = cli("bench", tmp_path / "i16", "--out", tmp_path / "o16", "--methods", "jpeg",
+            "--qualities", "50")
+    assert r.exit_code == 0, r.output
+    assert "g.png" in r.stderr and "16-bit" in r.stderr
+    row = next(csv.DictReader(open(tmp_path / "o16" / "results.csv")))
+    assert 20 < float(row["psnr"]) < 60
+    (tmp_path / "fake").mkdir()
+    Image.fromarray(data.astronaut()[:64, :64]).save(tmp_path / "fake" / "a.png", "JPEG")
+    r = cli("bench", tmp_path / "fake", "--out", tmp_path / "of", "--methods", "jpeg",
+            "--qualities", "50")
+    assert r.exit_code == 2 and "a.png" in r.stderr and "JPEG" in r.stderr
