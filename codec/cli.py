@@ -561,6 +561,9 @@ def bench(image_dir, out_dir, methods, qualities, anchors, device):
         qs = tuple(sorted({int(q) for q in qualities.split(",") if q.strip()}))
     except ValueError:
         raise click.BadParameter("qualities must be integers", param_hint="--qualities") from None
+    if not qs or qs[0] < 1 or qs[-1] > 100:  # as the help says; none would crash the report
+        raise click.BadParameter("give one or more qualities, each from 1 to 100",
+                                 param_hint="--qualities")
     names = [m.strip() for m in methods.split(",")] if methods else None
     summary = run(image_dir, out_dir, names, qs, pick_device(device), anchors)
     click.echo((out_dir / "report.md").read_text())

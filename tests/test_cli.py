@@ -337,3 +337,12 @@ def test_a_closed_pipe_ends_quietly():
     p.stdout.close()  # the reader stops early; 20 MB are still to come
     err = p.stderr.read().decode()
     assert p.wait() == 141 and "error" not in err, err
+
+
+def test_bench_refuses_qualities_outside_1_to_100_or_none(cli, tmp_path):
+    """--qualities 0,101 was measured as given (Pillow took 101); ',,' crashed with
+    ZeroDivisionError after the run. Both are now the usual one-line error."""
+    for qs in ("0,50", "50,101", ",,"):
+        r = cli("bench", tmp_path, "--out", tmp_path / "o", "--methods", "jpeg", "--qualities", qs)
+        assert r.exit_code == 2 and "--qualities" in r.stderr, (qs, r.output)
+        assert not (tmp_path / "o").exists()
