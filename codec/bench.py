@@ -275,7 +275,7 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
     """Measure, cache, summarize; returns the summary (also written to out_dir)."""
     image_dir, out_dir = Path(image_dir), Path(out_dir)
     avail = available_methods(device)
-    names = methods or list(avail)
+    names = list(dict.fromkeys(methods or avail))  # a name given twice is measured once
     unknown = [n for n in names if n not in avail]
     if unknown:
         from .errors import CodecError

@@ -113,3 +113,15 @@ def test_bench_loads_images_by_the_codec_rules(cli, tmp_path):
     r = cli("bench", tmp_path / "fake", "--out", tmp_path / "of", "--methods", "jpeg",
             "--qualities", "50")
     assert r.exit_code == 2 and "a.png" in r.stderr and "JPEG" in r.stderr
+
+
+def test_bench_duplicate_method_names_measured_once(cli, tmp_path):
+    """--methods jpeg,webp,webp wrote every jpeg and webp row twice into results.csv."""
+    from skimage import data
+
+    (tmp_path / "i").mkdir()
+    Image.fromarray(data.astronaut()[:64, :64]).save(tmp_path / "i" / "a.png")
+    r = cli("bench", tmp_path / "i", "--out", tmp_path / "o", "--methods", "jpeg,webp,webp",
+            "--qualities", "10,50")
+    assert r.exit_code == 0, r.output
+    assert len((tmp_path / "o" / "results.csv").read_text().splitlines()) == 1 + 2 * 2
