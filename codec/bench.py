@@ -25,7 +25,7 @@ from PIL import Image, features
 from tqdm import tqdm
 
 from . import __version__, allocate, api, auto, metrics
-from .bench_report import BASELINE, write_outputs
+from .bench_report import BASELINE, load_anchor_curves, write_outputs
 from .jpeg import decode_jpeg
 from .pack import as_jpeg
 from .registry import DEFAULT_COMREC, DEFAULT_MODEL, list_models
@@ -291,6 +291,8 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
     # cached rows are keyed by the file's content too: another folder (or a re-cropped image)
     # with the same names must not be scored with rows measured on other pictures
     shas = {p: _file_sha(p) for p in images}
+    if anchors is not None:
+        load_anchor_curves(anchors)  # a malformed file is refused now, not after the run
     cache_dir = out_dir / "cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []

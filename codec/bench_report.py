@@ -57,10 +57,18 @@ def bd_rate(anchor: dict, test: dict, key: str) -> float | None:
 
 def load_anchor_curves(anchors: Path) -> dict[str, dict]:
     """Published points (CompressAI format) with MS-SSIM dB added, by file stem."""
+    from .errors import CodecError
+
     out = {}
     for p in sorted(Path(anchors).glob("*.json")):
-        d = json.loads(p.read_text())
-        r = d["results"]
+        try:
+            d = json.loads(p.read_text())
+        except ValueError as exc:
+            raise CodecError(f"{p}: not JSON ({exc})") from None
+        r = d.get("results") if isinstance(d, dict) else None
+        if not isinstance(r, dict):
+            raise CodecError(f"{p}: not a CompressAI result file (no \"results\" object of "
+                             "lists: bpp, psnr-rgb, ms-ssim-rgb, ...)")
         if "bpp" in r and "psnr-rgb" in r and "ms-ssim-rgb" in r:
             r = dict(r)
             r["ms-ssim-db"] = [db(x) for x in r["ms-ssim-rgb"]]

@@ -125,3 +125,18 @@ def test_bench_duplicate_method_names_measured_once(cli, tmp_path):
             "--qualities", "10,50")
     assert r.exit_code == 0, r.output
     assert len((tmp_path / "o" / "results.csv").read_text().splitlines()) == 1 + 2 * 2
+
+
+def test_bench_malformed_anchors_refused_before_measuring(cli, tmp_path):
+    """A JSON file in --anchors that is not CompressAI's format (or not JSON) ended the run
+    with a traceback, after every method had been measured."""
+    (tmp_path / "i").mkdir()
+    Image.fromarray(np.full((32, 32, 3), 128, np.uint8)).save(tmp_path / "i" / "a.png")
+    for text in ('{"bpp": [1, 2]}', "[1, 2]", "{not json"):
+        anchors = tmp_path / "anchors"
+        anchors.mkdir(exist_ok=True)
+        (anchors / "x.json").write_text(text)
+        r = cli("bench", tmp_path / "i", "--out", tmp_path / "o", "--methods", "jpeg",
+                "--qualities", "50", "--anchors", anchors)
+        assert r.exit_code == 2 and "x.json" in r.stderr, (text, r.output)
+        assert not (tmp_path / "o" / "cache").exists()
