@@ -34,6 +34,9 @@ from .tables import DEFAULT_TABLES, TABLE_SETS
 DEFAULT_QUALITIES = tuple(range(5, 100, 5))
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
 LOSSLESS_FORMATS = {"PNG", "PPM", "BMP", "TIFF"}
+# what a cached row must hold to be reused (measure's keys; plain_* only for restorers)
+ROW_KEYS = {"method", "image", "quality", "bytes", "bpp", "psnr", "msssim", "msssim_db", "ssim",
+            "encode_s", "decode_s", "decode_mpx_s", "decode_peak_mb"}
 
 
 @dataclass
@@ -302,12 +305,17 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
         cache = cache_dir / f"{m.cache_key}.jsonl"
         done = {}
         if cache.exists():
-            for line in cache.read_text().splitlines():
+            text = cache.read_text()
+            if text and not text.endswith("\n"):  # cut short: the next row gets its own line
+                with open(cache, "a") as f:
+                    f.write("\n")
+            for line in text.splitlines():
                 try:
                     r = json.loads(line)
-                    done[(r["image"], r.get("image_sha256"), r["quality"])] = r
-                except (ValueError, KeyError):
-                    continue  # a line cut short by an interrupted run
+                    if ROW_KEYS <= r.keys():
+                        done[(r["image"], r.get("image_sha256"), r["quality"])] = r
+                except (ValueError, AttributeError, TypeError):
+                    continue  # a line cut short by an interrupted run, or damaged
         for p in images:
             for q in qualities:
                 if (p.name, shas[p], q) in done:

@@ -140,3 +140,28 @@ def test_bench_malformed_anchors_refused_before_measuring(cli, tmp_path):
                 "--qualities", "50", "--anchors", anchors)
         assert r.exit_code == 2 and "x.json" in r.stderr, (text, r.output)
         assert not (tmp_path / "o" / "cache").exists()
+
+
+def test_bench_corrupt_cache_lines_are_measured_again(cli, tmp_path):
+    """A cache line that is JSON but not a whole row ('7', a dict without the measures) ended
+    the run with TypeError/KeyError; a line cut short without its newline swallowed the next
+    row appended to it. Each such row is now measured again."""
+    import csv
+
+    from skimage import data
+
+    (tmp_path / "i").mkdir()
+    Image.fromarray(data.astronaut()[:64, :64]).save(tmp_path / "i" / "a.png")
+    args = ["bench", tmp_path / "i", "--out", tmp_path / "o", "--methods", "jpeg",
+            "--qualities", "10,50"]
+    assert cli(*args).exit_code == 0
+    cache = tmp_path / "o" / "cache" / "jpeg.jsonl"
+    good = cache.read_text().splitlines()
+    for bad in ("7", '{"image": "a.png", "quality": 50}', good[1][:40]):
+        cache.write_text(good[0] + "\n" + bad + ("" if bad == good[1][:40] else "\n"))
+        r = cli(*args)
+        assert r.exit_code == 0, (bad, r.output)
+        assert len(list(csv.DictReader(open(tmp_path / "o" / "results.csv")))) == 2
+        assert json.loads(cache.read_text().splitlines()[-1])["quality"] == 50  # own line
+        before = cache.read_text()
+        assert cli(*args).exit_code == 0 and cache.read_text() == before  # nothing new
