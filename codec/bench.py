@@ -333,4 +333,4 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
         rows.append(r)
     rows = [r for r in rows if r["method"] in names and r["quality"] in qualities]
     return write_outputs(rows, {n: avail[n] for n in names}, qualities, out_dir, image_dir,
-                         anchors)
+                         anchors, device)

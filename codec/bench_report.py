@@ -81,8 +81,13 @@ def _fmt(v: float | None) -> str:
 
 
 def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path,
-                  anchors: Path | None) -> dict:
+                  anchors: Path | None, device: str = "cpu") -> dict:
     out_dir = Path(out_dir)
+    # the whole command, so that the report can be traced to (and remade by) one run
+    command = (f"regen-codec bench {image_dir} --out {out_dir} --methods {','.join(methods)} "
+               f"--qualities {','.join(map(str, qualities))}"
+               + (f" --anchors {anchors}" if anchors else "")
+               + (f" --device {device}" if device != "cpu" else ""))
     curves = {name: curve(rows, name, qualities) for name in methods}
     for name, m in methods.items():
         (out_dir / f"{name}.json").write_text(json.dumps(
@@ -101,7 +106,7 @@ def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path
     lines = [f"# Benchmark: {image_dir.name}", "",
              f"{len({r['image'] for r in rows})} images, qualities {', '.join(map(str, qualities))}; "
              f"regen-codec {__version__}, {platform.machine()}, measured in one run. "
-             f"Reproduce: `regen-codec bench {image_dir} --out {out_dir}`.", "",
+             f"Reproduce: `{command}`.", "",
              f"## BD-rate against plain JPEG ({methods[BASELINE].description})", "",
              "Negative = fewer bytes for the same quality (PCHIP, `bjontegaard`, over the "
              "overlapping range).", "",

@@ -165,3 +165,20 @@ def test_bench_corrupt_cache_lines_are_measured_again(cli, tmp_path):
         assert json.loads(cache.read_text().splitlines()[-1])["quality"] == 50  # own line
         before = cache.read_text()
         assert cli(*args).exit_code == 0 and cache.read_text() == before  # nothing new
+
+
+def test_bench_report_names_the_command_that_made_it(cli, tmp_path):
+    """report.md's 'Reproduce' line left out --methods and --qualities (and --anchors), so it
+    reran every method at 19 qualities instead of the run it reported."""
+    from skimage import data
+
+    (tmp_path / "i").mkdir()
+    Image.fromarray(data.astronaut()[:64, :64]).save(tmp_path / "i" / "a.png")
+    anchors = tmp_path / "anchors"
+    anchors.mkdir()
+    r = cli("bench", tmp_path / "i", "--out", tmp_path / "o", "--methods", "webp",
+            "--qualities", "50,10", "--anchors", anchors)
+    assert r.exit_code == 0, r.output
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert (f"`regen-codec bench {tmp_path / 'i'} --out {tmp_path / 'o'} --methods jpeg,webp "
+            f"--qualities 10,50 --anchors {anchors}`") in report
