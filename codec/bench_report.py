@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import platform
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,8 +49,10 @@ def bd_rate(anchor: dict, test: dict, key: str) -> float | None:
     ra, da = prep(anchor)
     rt, dt = prep(test)
     try:
-        v = bd.bd_rate(ra, da, rt, dt, method="pchip", require_matching_points=False,
-                       min_overlap=0.2)
+        with warnings.catch_warnings():  # its "do not overlap" names no method: the report says
+            warnings.simplefilter("ignore")
+            v = bd.bd_rate(ra, da, rt, dt, method="pchip", require_matching_points=False,
+                           min_overlap=0.2)
     except Exception:
         return None
     return None if v is None or not math.isfinite(v) else float(v)
@@ -78,6 +81,11 @@ def load_anchor_curves(anchors: Path) -> dict[str, dict]:
 
 def _fmt(v: float | None) -> str:
     return "n/a" if v is None else f"{v:+.1f}%"
+
+
+#: under a BD-rate table with an "n/a": why there is no number
+NA_NOTE = ("n/a: no BD-rate, because the two curves overlap too little in quality (under "
+           "`bjontegaard`'s min_overlap of 0.2) or not at all, or cannot be interpolated there.")
 
 
 def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path,
@@ -118,14 +126,20 @@ def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path
              "psnr": bd_rate(base, curves[name], "psnr-rgb")}
         summary["bd_rate"][name] = b
         lines.append(f"| {name} | {_fmt(b['msssim_db'])} | {_fmt(b['psnr'])} | {m.description} |")
+    if any(v is None for b in summary["bd_rate"].values() for v in b.values()):
+        lines += ["", NA_NOTE]
 
     anchor_curves = load_anchor_curves(anchors) if anchors and Path(anchors).is_dir() else {}
     if anchor_curves:
         lines += ["", "Published anchors (CompressAI, Kodak) against the same measured JPEG curve:",
                   "", "| anchor | BD-rate MS-SSIM (dB) | BD-rate PSNR |", "|---|---|---|"]
+        missing = False
         for stem, a in anchor_curves.items():
-            lines.append(f"| {stem} | {_fmt(bd_rate(base, a['results'], 'ms-ssim-db'))} | "
-                         f"{_fmt(bd_rate(base, a['results'], 'psnr-rgb'))} |")
+            b = [bd_rate(base, a["results"], k) for k in ("ms-ssim-db", "psnr-rgb")]
+            missing = missing or None in b
+            lines.append(f"| {stem} | {_fmt(b[0])} | {_fmt(b[1])} |")
+        if missing:
+            lines += ["", NA_NOTE]
 
     restorers = [n for n, m in methods.items() if m.restores_jpeg]
     if restorers:

@@ -182,3 +182,28 @@ def test_bench_report_names_the_command_that_made_it(cli, tmp_path):
     report = (tmp_path / "o" / "report.md").read_text()
     assert (f"`regen-codec bench {tmp_path / 'i'} --out {tmp_path / 'o'} --methods jpeg,webp "
             f"--qualities 10,50 --anchors {anchors}`") in report
+
+
+def test_report_says_why_a_bd_rate_is_missing(tmp_path):
+    """A method whose rates do not overlap JPEG's got 'n/a' in report.md with no reason (and an
+    anonymous 'Curves do not overlap' warning on stderr)."""
+    import warnings
+    from types import SimpleNamespace
+
+    from codec.bench_report import write_outputs
+
+    def row(method, q, bpp, psnr):
+        return {"method": method, "image": "a.png", "quality": q, "bytes": int(bpp * 128),
+                "bpp": bpp, "psnr": psnr, "msssim": 1 - 10 ** (-psnr / 20), "msssim_db": 0.0,
+                "ssim": 0.9, "encode_s": 0.01, "decode_s": 0.01, "decode_mpx_s": 0.1,
+                "decode_peak_mb": 1.0}
+
+    rows = [row("jpeg", 10, 0.5, 26.0), row("jpeg", 50, 1.0, 30.0), row("jpeg", 90, 2.0, 36.0),
+            row("far", 10, 4.0, 40.0), row("far", 50, 5.0, 42.0), row("far", 90, 6.0, 44.0)]
+    methods = {n: SimpleNamespace(description=n, restores_jpeg=False) for n in ("jpeg", "far")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        summary = write_outputs(rows, methods, (10, 50, 90), tmp_path, tmp_path, None)
+    assert summary["bd_rate"]["far"] == {"msssim_db": None, "psnr": None}
+    report = (tmp_path / "report.md").read_text()
+    assert "| far | n/a | n/a |" in report and "n/a: " in report and "overlap" in report
