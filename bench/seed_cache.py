@@ -30,7 +30,8 @@ def seed(results: Path, methods: list[str], images: Path) -> dict[str, int]:
     with open(results / "results.csv", newline="") as f:
         for r in csv.DictReader(f):
             if r["method"] in methods:
-                row = {k: (int(v) if k in INT_FIELDS else v if k in ("method", "image") else float(v))
+                row = {k: (int(v) if k in INT_FIELDS else v if k in ("method", "image", "run")
+                           else float(v))
                        for k, v in r.items() if v != ""}
                 rows.setdefault(r["method"], []).append(
                     {**row, "image_sha256": _file_sha(Path(images) / r["image"])})

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import os
+import platform
 import threading
 import time
 import warnings
@@ -323,14 +324,17 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
                 else:
                     todo.append((m, cache, p, q))
     loaded: dict[Path, np.ndarray] = {}
+    # which run timed each row: cached rows keep the run that measured them (report.md says so)
+    this_run = f"{time.strftime('%Y-%m-%d %H:%M')} on {platform.node() or 'this machine'} ({device})"
     for m, cache, p, q in tqdm(todo, desc="benchmark", unit="run", dynamic_ncols=True):
         if p not in loaded:
             loaded[p] = _load(p)
         r = {"method": m.name, "image": p.name, "image_sha256": shas[p], "quality": q,
+             "run": this_run,
              **measure(m, loaded[p], q)}
         with open(cache, "a") as f:
             f.write(json.dumps(r) + "\n")
         rows.append(r)
     rows = [r for r in rows if r["method"] in names and r["quality"] in qualities]
     return write_outputs(rows, {n: avail[n] for n in names}, qualities, out_dir, image_dir,
-                         anchors, device)
+                         anchors, device, this_run=this_run)

@@ -88,8 +88,16 @@ NA_NOTE = ("n/a: no BD-rate, because the two curves overlap too little in qualit
            "`bjontegaard`'s min_overlap of 0.2) or not at all, or cannot be interpolated there.")
 
 
+EARLIER = "an earlier run"  # rows cached before rows named the run that measured them
+
+
+def _runs(rows, name: str) -> list[str]:
+    """The runs that measured a method's rows (its timings are theirs)."""
+    return sorted({r.get("run") or EARLIER for r in rows if r["method"] == name})
+
+
 def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path,
-                  anchors: Path | None, device: str = "cpu") -> dict:
+                  anchors: Path | None, device: str = "cpu", this_run: str = "") -> dict:
     out_dir = Path(out_dir)
     # the whole command, so that the report can be traced to (and remade by) one run
     command = (f"regen-codec bench {image_dir} --out {out_dir} --methods {','.join(methods)} "
@@ -102,7 +110,7 @@ def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path
             {"name": name, "description": m.description, "results": curves[name]}, indent=2))
     fields = ["method", "image", "quality", "bytes", "bpp", "psnr", "msssim", "msssim_db", "ssim",
               "encode_s", "decode_s", "decode_mpx_s", "decode_peak_mb", "plain_psnr",
-              "plain_msssim", "plain_msssim_db"]
+              "plain_msssim", "plain_msssim_db", "run"]
     with open(out_dir / "results.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fields, extrasaction="ignore")
         w.writeheader()
@@ -111,9 +119,15 @@ def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path
 
     base = curves[BASELINE]
     summary = {"bd_rate": {}, "regressions": {}, "gains": {}, "speed": {}}
+    runs = {name: _runs(rows, name) for name in methods}
+    fresh = [n for n in methods if runs[n] == [this_run]]
+    where = ("measured in one run" if len(fresh) == len(methods) else
+             f"{len(fresh)} of {len(methods)} methods measured in this run ({this_run or 'none'}); "
+             "the others' rows come from the per-image cache of earlier runs (`cache/`, "
+             "the same code and weights), with those runs' timings (see the speed table)")
     lines = [f"# Benchmark: {image_dir.name}", "",
              f"{len({r['image'] for r in rows})} images, qualities {', '.join(map(str, qualities))}; "
-             f"regen-codec {__version__}, {platform.machine()}, measured in one run. "
+             f"regen-codec {__version__}, {platform.machine()}, {where}. "
              f"Reproduce: `{command}`.", "",
              f"## BD-rate against plain JPEG ({methods[BASELINE].description})", "",
              "Negative = fewer bytes for the same quality (PCHIP, `bjontegaard`, over the "
@@ -167,9 +181,11 @@ def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path
             summary["gains"][name] = gain
             lines.append("")
 
-    lines += ["", "## Speed and memory (this machine, same run)", "",
-              "| method | encode MP/s | decode MP/s | decode vs plain JPEG | peak decode memory (MB) |",
-              "|---|---|---|---|---|"]
+    lines += ["", "## Speed and memory", "",
+              "Each method's timings are those of the run that measured its rows; a speed ratio "
+              "is given only for rows timed in the same run as plain JPEG's.", "",
+              "| method | encode MP/s | decode MP/s | decode vs plain JPEG | peak decode memory (MB) "
+              "| timed in |", "|---|---|---|---|---|---|"]
     base_speed = None
     for name in methods:
         rs = [r for r in rows if r["method"] == name]
@@ -179,8 +195,11 @@ def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path
         base_speed = dec if name == BASELINE else base_speed
         peak = max(r["decode_peak_mb"] for r in rs)
         summary["speed"][name] = {"encode_mpx_s": enc, "decode_mpx_s": dec, "peak_mb": peak}
-        ratio = f"{dec / base_speed:.3g}x" if base_speed else ""
-        lines.append(f"| {name} | {enc:.2f} | {dec:.2f} | {ratio} | {peak:.0f} |")
+        same = len(runs[name]) == 1 and runs[name] == runs[BASELINE]
+        ratio = f"{dec / base_speed:.3g}x" if base_speed and same else "n/a (other run)"
+        summary["speed"][name]["runs"] = runs[name]
+        timed = "this run" if runs[name] == [this_run] else "; ".join(runs[name])
+        lines.append(f"| {name} | {enc:.2f} | {dec:.2f} | {ratio} | {peak:.0f} | {timed} |")
     lines += ["", "Plots: `rd_psnr.png`, `rd_msssim.png`. Per-image rows: `results.csv`.", ""]
     (out_dir / "report.md").write_text("\n".join(lines))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -207,3 +207,31 @@ def test_report_says_why_a_bd_rate_is_missing(tmp_path):
     assert summary["bd_rate"]["far"] == {"msssim_db": None, "psnr": None}
     report = (tmp_path / "report.md").read_text()
     assert "| far | n/a | n/a |" in report and "n/a: " in report and "overlap" in report
+
+
+def test_report_says_which_run_timed_each_method(cli, tmp_path):
+    """Rows taken from the cache keep the timings of the run that measured them: report.md must
+    not call them one run, nor give a speed ratio across runs."""
+    from skimage import data
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    Image.fromarray(data.astronaut()[:64, :64]).save(imgs / "a.png")
+    out = tmp_path / "res"
+    args = ["bench", imgs, "--out", out, "--qualities", "30,70"]
+    assert cli(*args, "--methods", "jpeg,webp").exit_code == 0
+    report = (out / "report.md").read_text()
+    assert "measured in one run" in report and "| this run |" in report
+    for f in (out / "cache").glob("*.jsonl"):  # as an earlier run on another machine left them
+        rows = [json.loads(line) for line in f.read_text().splitlines()]
+        f.write_text("".join(json.dumps({**r, "run": "2026-01-01 00:00 on elsewhere (cpu)"}) + "\n"
+                             for r in rows))
+    (out / "cache" / "jpeg.jsonl").unlink()  # jpeg is measured again, webp not
+    assert cli(*args, "--methods", "jpeg,webp").exit_code == 0
+    report = (out / "report.md").read_text()
+    assert "1 of 2 methods measured in this run" in report and "measured in one run" not in report
+    webp = next(line for line in report.splitlines() if line.startswith("| webp |") and "MP/s" not in line
+                and "elsewhere" in line)
+    assert "n/a (other run)" in webp
+    csv_rows = (out / "results.csv").read_text().splitlines()
+    assert csv_rows[0].endswith(",run") and any("elsewhere" in r for r in csv_rows[1:])
