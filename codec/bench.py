@@ -53,7 +53,12 @@ class Method:
 
     @property
     def cache_key(self) -> str:
-        return f"{self.name}-{self.version}" if self.version else self.name
+        """The method, its version, and Pillow's: every method codes or decodes through Pillow
+        (its libjpeg, libwebp, libavif), so rows cached under another Pillow are measured again."""
+        import PIL
+
+        base = f"{self.name}-{self.version}" if self.version else self.name
+        return f"{base}-pil{PIL.__version__}"
 
 
 def _pil_codec(fmt: str, **opts) -> tuple[Callable, Callable]:

@@ -150,12 +150,14 @@ def test_bench_corrupt_cache_lines_are_measured_again(cli, tmp_path):
 
     from skimage import data
 
+    from codec.bench import available_methods
+
     (tmp_path / "i").mkdir()
     Image.fromarray(data.astronaut()[:64, :64]).save(tmp_path / "i" / "a.png")
     args = ["bench", tmp_path / "i", "--out", tmp_path / "o", "--methods", "jpeg",
             "--qualities", "10,50"]
     assert cli(*args).exit_code == 0
-    cache = tmp_path / "o" / "cache" / "jpeg.jsonl"
+    cache = tmp_path / "o" / "cache" / f"{available_methods()['jpeg'].cache_key}.jsonl"
     good = cache.read_text().splitlines()
     for bad in ("7", '{"image": "a.png", "quality": 50}', good[1][:40]):
         cache.write_text(good[0] + "\n" + bad + ("" if bad == good[1][:40] else "\n"))
@@ -226,7 +228,7 @@ def test_report_says_which_run_timed_each_method(cli, tmp_path):
         rows = [json.loads(line) for line in f.read_text().splitlines()]
         f.write_text("".join(json.dumps({**r, "run": "2026-01-01 00:00 on elsewhere (cpu)"}) + "\n"
                              for r in rows))
-    (out / "cache" / "jpeg.jsonl").unlink()  # jpeg is measured again, webp not
+    next((out / "cache").glob("jpeg-pil*.jsonl")).unlink()  # jpeg is measured again, webp not
     assert cli(*args, "--methods", "jpeg,webp").exit_code == 0
     report = (out / "report.md").read_text()
     assert "1 of 2 methods measured in this run" in report and "measured in one run" not in report
@@ -235,3 +237,14 @@ def test_report_says_which_run_timed_each_method(cli, tmp_path):
     assert "n/a (other run)" in webp
     csv_rows = (out / "results.csv").read_text().splitlines()
     assert csv_rows[0].endswith(",run") and any("elsewhere" in r for r in csv_rows[1:])
+
+
+def test_cache_key_names_the_pillow_version():
+    """Every method codes or decodes through Pillow: rows cached under another Pillow (another
+    libjpeg, libwebp) are measured again, not passed off under the new description."""
+    import PIL
+
+    from codec.bench import available_methods
+
+    for m in available_methods().values():
+        assert m.cache_key.endswith(f"-pil{PIL.__version__}"), m.cache_key
