@@ -57,6 +57,8 @@ def _icc_space(icc: bytes | None) -> bytes | None:
 
 def _is_16bit(im: Image.Image, raw: bytes | None) -> bool:
     """Pillow silently keeps only the high byte of 16-bit RGB PNG and TIFF files: detect them."""
+    if im.mode == "I" and raw is None:  # a PIL image in memory: its values say which range
+        return im.getextrema()[1] > 255  # (`im.convert("I")` of an 8-bit picture stays 0-255)
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         return True
     if im.format == "PNG" and raw is not None and len(raw) > 24:

@@ -187,3 +187,13 @@ def test_max_pixels_must_be_a_positive_integer(limit):
     """encode(max_pixels=0) was a limit that refused every picture."""
     with pytest.raises(ValueError, match="max_pixels must be a positive integer"):
         load_image(np.zeros((8, 8, 3), np.uint8), max_pixels=limit)
+
+
+def test_mode_I_images_are_read_by_their_range():
+    """A PIL mode I image holding 8-bit values (`im.convert("I")`) came out nearly black, read as
+    16-bit; in memory its values now say which range it holds."""
+    a = (np.arange(64 * 64).reshape(64, 64) % 256).astype(np.uint8)
+    assert np.array_equal(load_image(Image.fromarray(a).convert("I")).rgb[..., 0], a)
+    with pytest.warns(CodecWarning, match="16-bit"):
+        wide = load_image(Image.fromarray(a.astype(np.int32) * 257, "I"))
+    assert np.array_equal(wide.rgb[..., 0], a)
