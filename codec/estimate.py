@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from .batch import cluster_map, collect
 from .errors import CodecError
-from .imageio import load_image
+from .imageio import load_image, no_pillow_pixel_limit
 from .pack import pack as pack_jxl
 from .registry import DEFAULT_MODEL
 from .target import Target, encode_to_target, reference_quality
@@ -68,8 +68,10 @@ def _format_of(path: Path) -> str:
 
 
 def _megapixels(path: Path) -> float:
+    """A file's size in megapixels from its header (0 for what cannot be read); above Pillow's
+    own bomb limit too, which counted large pictures as 0."""
     try:
-        with Image.open(path) as im:
+        with no_pillow_pixel_limit(), Image.open(path) as im:
             return im.width * im.height / 1e6
     except Exception:
         return 0.0

@@ -48,3 +48,18 @@ def test_estimate_json_stays_valid_when_files_are_skipped(cli, tmp_path, photo):
     e = json.loads(r.stdout)
     assert [row["path"] for row in e["sample"]] == [str(tmp_path / "a.png")]
     assert "skipped" in r.stderr and "empty.jpg" in r.stderr
+
+
+def test_tree_size_counts_pictures_above_pillows_bomb_limit(tmp_path):
+    """A 200-megapixel PNG (header only matters) counted as 0 megapixels in the tree total."""
+    import struct
+    import zlib
+
+    from codec.estimate import _megapixels
+
+    w, h = 20000, 10000
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))  # noqa: E731
+    p = tmp_path / "big.png"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
+    assert _megapixels(p) == 200.0
