@@ -128,7 +128,8 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
                         disable=not progress):
         if isinstance(r, Exception):
             # on stderr: stdout carries the report, which --json keeps machine-readable
-            tqdm.write(f"regen-codec: skipped {path}: {r}", file=sys.stderr)
+            msg = str(r).removeprefix(f"{path}: ")  # errors that already name the file
+            tqdm.write(f"regen-codec: skipped {path}: {msg}", file=sys.stderr)
         else:
             rows.append(r)
     rows.sort(key=lambda r: r.path)  # cluster results arrive in any order
