@@ -195,7 +195,8 @@ def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path
         base_speed = dec if name == BASELINE else base_speed
         peak = max(r["decode_peak_mb"] for r in rs)
         summary["speed"][name] = {"encode_mpx_s": enc, "decode_mpx_s": dec, "peak_mb": peak}
-        same = len(runs[name]) == 1 and runs[name] == runs[BASELINE]
+        same = name == BASELINE or (len(runs[name]) == 1 and runs[name] == runs[BASELINE]
+                                    and runs[name] != [EARLIER])  # unnamed runs may differ
         ratio = f"{dec / base_speed:.3g}x" if base_speed and same else "n/a (other run)"
         summary["speed"][name]["runs"] = runs[name]
         timed = "this run" if runs[name] == [this_run] else "; ".join(runs[name])

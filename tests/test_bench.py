@@ -237,6 +237,14 @@ def test_report_says_which_run_timed_each_method(cli, tmp_path):
     assert "n/a (other run)" in webp
     csv_rows = (out / "results.csv").read_text().splitlines()
     assert csv_rows[0].endswith(",run") and any("elsewhere" in r for r in csv_rows[1:])
+    for f in (out / "cache").glob("*.jsonl"):  # rows cached before rows named their run
+        f.write_text("".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "run"})
+                             + "\n" for line in f.read_text().splitlines()))
+    assert cli(*args, "--methods", "jpeg,webp").exit_code == 0
+    report = (out / "report.md").read_text()
+    webp = next(line for line in report.splitlines() if line.startswith("| webp |") and
+                "an earlier run" in line)
+    assert "n/a (other run)" in webp  # two unnamed runs are not known to be one
 
 
 def test_cache_key_names_the_pillow_version():
