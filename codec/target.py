@@ -64,13 +64,19 @@ class SearchResult:
         return next((p for p in self.probes if p.quality == self.quality), None)
 
 
+def _shortfall(p: Probe, target: Target) -> float:
+    """How far a probe is from `target`, smaller nearer: its bytes for a byte budget, else its
+    restored quality, negated."""
+    if target.max_bytes is not None:
+        return p.bytes
+    got = p.msssim if target.msssim is not None else p.psnr
+    return float("inf") if got is None else -got
+
+
 def nearest(res: SearchResult, target: Target) -> Probe:
     """The probe of a search that came closest to `target`: the smallest file for a byte
     budget, else the highest restored quality (what "cannot reach" reports)."""
-    if target.max_bytes is not None:
-        return min(res.probes, key=lambda p: p.bytes)
-    key = "msssim" if target.msssim is not None else "psnr"
-    return max(res.probes, key=lambda p: getattr(p, key) or float("-inf"))
+    return min(res.probes, key=lambda p: _shortfall(p, target))
 
 
 def search(src: SourceImage, target: Target, make_file, restore) -> SearchResult:
@@ -160,10 +166,7 @@ def encode_to_target(src: SourceImage, target: Target, model_id: str | None = No
         if res.quality is not None:
             results.append(res)
     if not results:  # the mode that came closest, for the error to report
-        if target.max_bytes is not None:
-            return min(tried, key=lambda r: nearest(r, target).bytes)
-        key = "msssim" if target.msssim is not None else "psnr"
-        return max(tried, key=lambda r: getattr(nearest(r, target), key) or float("-inf"))
+        return min(tried, key=lambda r: _shortfall(nearest(r, target), target))
     if target.max_bytes is None:
         return min(results, key=lambda r: len(r.data))
     return max(results, key=lambda r: metrics.ms_ssim(src.rgb, restore(r.data)))
