@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -14,16 +13,13 @@ class StopSignals:
     """Context manager: `.signum` is the first SIGINT/SIGTERM received inside it (None until
     then). Handlers are only installed in the main thread; elsewhere it never fires."""
 
-    def __init__(self, on_signal: Callable[[int], None] | None = None):
+    def __init__(self):
         self.signum: int | None = None
-        self._on_signal = on_signal
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum, frame) -> None:
         self.signum = signum
         self._restore()  # a second signal: the usual behaviour (KeyboardInterrupt, termination)
-        if self._on_signal:
-            self._on_signal(signum)
 
     def _restore(self) -> None:
         for s, h in self._previous.items():

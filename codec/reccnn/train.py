@@ -225,8 +225,7 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
         state.update(best=row["score"], best_round=0)
         torch.save({"com": com.state_dict(), "rec": rec.state_dict()}, work / "best.pt")
         save_checkpoint()
-    stop = StopSignals()
-    with stop:
+    with StopSignals() as stop:
         while state["round"] < cfg.rounds and state["bad"] <= cfg.patience:
             t0 = time.time()
             r = state["round"] + 1

@@ -284,10 +284,7 @@ def _train(cfg: TrainConfig, resume: bool) -> Path | None:
         with open(log_path, "w", newline="") as f:
             csv.DictWriter(f, fields).writeheader()
 
-    saved = {"step": -1}
-
     def checkpoint():
-        saved["step"] = step
         if rank == 0:
             tmp = ckpt_path.with_suffix(".tmp")
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
@@ -308,8 +305,7 @@ def _train(cfg: TrainConfig, resume: bool) -> Path | None:
                disable=rank != 0, dynamic_ncols=True)
     losses = []
     stopped_early = signalled = False
-    stop = StopSignals()
-    with stop:
+    with StopSignals() as stop:
         t0 = time.time()
         steps = iter(batches(make, step, cfg.steps, cfg.workers))
         while True:
@@ -318,10 +314,12 @@ def _train(cfg: TrainConfig, resume: bool) -> Path | None:
             except StopIteration:
                 break
             except Exception:
-                if stop.requested:  # a Ctrl-C also ends the batch-making workers
-                    signalled = True
-                    break
-                raise
+                if not stop.requested:
+                    raise
+                signalled = True  # a Ctrl-C also ends the batch-making workers: save this step
+                elapsed += time.time() - t0
+                checkpoint()
+                break
             lr = cfg.lr * lr_factor(step, cfg.steps, elapsed + time.time() - t0, limit_s)
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -368,9 +366,6 @@ def _train(cfg: TrainConfig, resume: bool) -> Path | None:
     bar.close()
     if signalled:
         tqdm.write(f"{stop.name or 'stop signal'} received: stopped at step {step}, saving")
-        if saved["step"] != step:  # stopped while fetching a batch: save this step too
-            elapsed += time.time() - t0
-            checkpoint()
     out = None
     if rank == 0:
         export_dir = Path(cfg.export_dir) if cfg.export_dir else workdir
