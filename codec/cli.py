@@ -18,6 +18,7 @@ from .cli_train import train_group
 from .batch import CODED_SUFFIXES, IMAGE_SUFFIXES
 from . import __version__
 from .errors import CodecError
+from .stopsignal import Stopped
 from .imageio import CodecWarning
 from .fileops import errors_named, show_warning
 from .registry import DEFAULT_COMREC, DEFAULT_MODE, DEFAULT_MODEL
@@ -27,7 +28,8 @@ EXIT_USER_ERROR = 2
 
 
 class _Group(click.Group):
-    """Turns CodecError (and disk errors) into one line on stderr and exit code 2; usage errors
+    """Turns CodecError (and disk errors) into one line on stderr and exit code 2, a stopped
+    training into its message and exit code 128 + the signal; usage errors
     (a bad option value, a missing argument, an unknown command) too, instead of Click's
     four-line block."""
 
@@ -57,6 +59,9 @@ class _Group(click.Group):
         except CodecError as exc:
             click.echo(f"regen-codec: error: {exc}", err=True)
             ctx.exit(EXIT_USER_ERROR)
+        except Stopped as exc:  # a training stopped by Ctrl-C or SIGTERM, after saving
+            click.echo(f"regen-codec: {exc}", err=True)
+            ctx.exit(128 + exc.signum)
         except BrokenPipeError:  # `regen-codec models | head`: the reader has had enough
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
             ctx.exit(141)  # 128 + SIGPIPE, as a shell reports it

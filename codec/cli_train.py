@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -93,7 +92,6 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
     Each step's batch depends on the seed, the process rank and the step alone.
     """
     from .regen.train import TrainConfig, train
-    from .stopsignal import Stopped
     from .tables import get_table_set
 
     for t in tables:
@@ -120,9 +118,6 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
         out = train(cfg, resume=resume)
     except ValueError as e:  # a bad pack, a patch the pack cannot give
         raise click.ClickException(str(e)) from None
-    except Stopped as e:  # Ctrl-C or SIGTERM: checkpointed and exported first
-        click.echo(f"{e}", err=True)
-        sys.exit(128 + e.signum)
     if out:
         click.echo(f"wrote {out}")
 
@@ -226,12 +221,5 @@ def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience
                        com_arch=dict(width=com_width),
                        rec_arch=dict(width1=rec_width1, width2=rec_width2, depth=rec_depth),
                        device=device)
-    from .stopsignal import Stopped
-
-    try:
-        paths = run(cfg, resume=resume)
-    except Stopped as e:  # Ctrl-C or SIGTERM: the best pair so far is exported first
-        click.echo(f"{e}", err=True)
-        sys.exit(128 + e.signum)
-    for p in paths:
+    for p in run(cfg, resume=resume):
         click.echo(f"wrote {p}")
