@@ -28,10 +28,9 @@ EXIT_USER_ERROR = 2
 
 
 class _Group(click.Group):
-    """Turns CodecError (and disk errors) into one line on stderr and exit code 2, a stopped
-    training into its message and exit code 128 + the signal; usage errors
-    (a bad option value, a missing argument, an unknown command) too, instead of Click's
-    four-line block."""
+    """Turns CodecError (and disk errors), and usage errors (a bad option value, a missing
+    argument, an unknown command) instead of Click's four-line block, into one line on stderr
+    and exit code 2; a stopped training into its message and exit code 128 + the signal."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
@@ -112,6 +111,18 @@ def _check_suffix(out: Path, allowed: tuple[str, ...], what: str) -> None:
     if suffix in IMAGE_SUFFIXES | CODED_SUFFIXES and suffix not in allowed:
         raise CodecError(f"{out}: this writes {what}; name the output "
                          f"{' or '.join(allowed)}")
+
+
+def _file_output(value: str | None, inp: Path, allowed: tuple[str, ...], what: str) -> Path:
+    """The one output file of a one-file command: -o as given (named as its format), inside the
+    folder that `-o out/` names, or by default beside the input with the format's extension."""
+    out, as_folder = _output(value)
+    if out is None:
+        return _default_out(inp, allowed[0])
+    if as_folder:
+        return out / (inp.stem + allowed[0])
+    _check_suffix(out, allowed, what)
+    return out
 
 
 def _is_batch(inputs: tuple[str, ...], output: Path | None) -> bool:
@@ -435,12 +446,7 @@ def pack(input, output, force):
     from .fileio import atomic_write, check_output, read_bytes
     from .pack import pack as do_pack
 
-    output, as_folder = _output(output)
-    if as_folder:
-        output = output / (input.stem + ".jxl")
-    elif output is not None:
-        _check_suffix(output, (".jxl",), "JPEG XL")
-    output = output or _default_out(input, ".jxl")
+    output = _file_output(output, input, (".jxl",), "JPEG XL")
     check_output(output, [input], force)
     data = read_bytes(input)
     with errors_named(input):
@@ -461,12 +467,7 @@ def unpack(input, output, force):
     from .fileio import atomic_write, check_output, read_bytes
     from .pack import unpack as do_unpack
 
-    output, as_folder = _output(output)
-    if as_folder:
-        output = output / (input.stem + ".jpg")
-    elif output is not None:
-        _check_suffix(output, (".jpg", ".jpeg"), "a JPEG")
-    output = output or _default_out(input, ".jpg")
+    output = _file_output(output, input, (".jpg", ".jpeg"), "a JPEG")
     check_output(output, [input], force)
     with errors_named(input):
         data = do_unpack(read_bytes(input))
