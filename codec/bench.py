@@ -8,14 +8,12 @@ Per-image rows are cached in `cache/`, so an interrupted run resumes where it st
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
 import platform
 import threading
 import time
-import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -29,7 +27,7 @@ from . import __version__, allocate, api, auto, metrics
 from .bench_report import BASELINE, load_anchor_curves, write_outputs
 from .jpeg import decode_jpeg
 from .pack import as_jpeg
-from .registry import DEFAULT_COMREC, DEFAULT_MODEL, list_models
+from .registry import DEFAULT_COMREC, DEFAULT_MODEL, file_sha256, list_models
 from .tables import DEFAULT_TABLES, TABLE_SETS
 
 DEFAULT_QUALITIES = tuple(range(5, 100, 5))
@@ -260,22 +258,20 @@ def _load(path: Path) -> np.ndarray:
     warning naming the file; a file whose content is not a lossless format (a JPEG named .png)
     is refused, since its artefacts would be scored as the codec's."""
     from .errors import CodecError
+    from .fileops import warnings_named
     from .imageio import load_image
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_named(path.name):
         src = load_image(path)
-    if src.format not in LOSSLESS_FORMATS:
-        raise CodecError(f"{path}: a {src.format} file, not a lossless image: its artefacts "
-                         "would be scored as the codec's")
-    for w in caught:
-        warnings.warn(f"{path.name}: {w.message}", w.category)
+        if src.format not in LOSSLESS_FORMATS:
+            raise CodecError(f"{path}: a {src.format} file, not a lossless image: its artefacts "
+                             "would be scored as the codec's")
     return src.rgb
 
 
 def _file_sha(path: Path) -> str:
     """Content hash of an image file (a prefix of its sha256), for the cache key."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,

@@ -24,7 +24,9 @@ def show_warning(message, category, filename, lineno, file=None, line=None):
 
 
 @contextmanager
-def _warnings_named(src: Path, name_it: bool):
+def warnings_named(src: Path, name_it: bool = True):
+    """Warnings raised inside, given again after it with the file's name in front (`name_it`),
+    so a batch log says which file they concern; an error inside drops them."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         yield
@@ -59,7 +61,7 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
     tables = tables or DEFAULT_TABLES
     mode = mode or DEFAULT_MODE
     check_output(dst, [src], force)
-    with _warnings_named(src, name_warnings), errors_named(src, not name_warnings):
+    with warnings_named(src, name_warnings), errors_named(src, not name_warnings):
         if target is None:
             data = encode(src, quality=quality, model=model, subsampling=subsampling,
                           tables=tables, progressive=progressive, max_pixels=max_pixels, pack=pack, mode=mode,
@@ -69,6 +71,12 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
                                     max_pixels, pack, device, mode, fit)
     atomic_write(dst, data)
     return len(data)
+
+
+def _reached(p) -> str:
+    """What a target search's probe reached, in the target's measure."""
+    return (f"MS-SSIM {p.msssim:.4f}" if p.msssim is not None else
+            f"PSNR {p.psnr:.2f} dB" if p.psnr is not None else f"{p.bytes} bytes")
 
 
 def _encode_targeted(src, target, model, subsampling, tables, progressive, max_pixels, pack,
@@ -83,13 +91,10 @@ def _encode_targeted(src, target, model, subsampling, tables, progressive, max_p
                            progressive=progressive, mode=mode, for_pack=bool(pack), fit=fit)
     if res.quality is None:
         p = nearest(res, target)
-        got = (f"MS-SSIM {p.msssim:.4f}" if p.msssim is not None else
-               f"PSNR {p.psnr:.2f} dB" if p.psnr is not None else f"{p.bytes} bytes")
-        raise CodecError(f"cannot reach {target.describe()} at any quality "
-                         f"(the closest: quality {p.quality} in {res.mode} mode gives {got})")
+        raise CodecError(f"cannot reach {target.describe()} at any quality (the closest: "
+                         f"quality {p.quality} in {res.mode} mode gives {_reached(p)})")
     b = res.best
-    got = (f"MS-SSIM {b.msssim:.4f}" if b.msssim is not None else
-           f"PSNR {b.psnr:.2f} dB" if b.psnr is not None else f"{b.bytes} bytes")
+    got = _reached(b)
     note = "" if res.monotonic else " (quality was not monotonic in the setting here)"
     click.echo(f"{src}: chose quality {res.quality} ({res.mode} mode): {got}, {b.bytes} bytes, for "
                f"{target.describe()}; {len(res.probes)} settings tried{note}", err=True)
@@ -102,7 +107,7 @@ def decode_file(src: Path, dst: Path, *, device: str = "auto", tile: int = 1024,
     from .api import decode
 
     check_output(dst, [src], force)
-    with _warnings_named(src, name_warnings), errors_named(src, not name_warnings):
+    with warnings_named(src, name_warnings), errors_named(src, not name_warnings):
         img = decode(read_bytes(src), device=device, model=model, tile=tile, progress=progress,
                      consistency=consistency, ensemble=ensemble)
     data = image_bytes(img, dst.suffix)
