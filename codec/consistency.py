@@ -103,16 +103,26 @@ def _project(rgb: torch.Tensor, blocks: list[np.ndarray], qtables: list[np.ndarr
     """Project N pictures (N,3,H,W, 0-1) that share block layout and subsampling; per component,
     `blocks` is (N, by, bx, 8, 8) and `qtables` (N, 8, 8)."""
     h, dev = rgb.shape[2], rgb.device
+    bts, qts = [], []
+    for blk, q, (fy, _) in zip(blocks, qtables, factors):
+        b0 = row0 // (8 * fy)
+        b1 = min(blk.shape[1], -(-(row0 + h) // (8 * fy)))
+        bts.append(torch.from_numpy(blk[:, b0:max(b0, b1)].astype(np.float32)).to(dev))
+        qts.append(torch.from_numpy(np.asarray(q, np.float32)).to(dev))
+    return project_blocks(rgb, bts, qts, factors)
+
+
+def project_blocks(rgb: torch.Tensor, blocks: list[torch.Tensor], qtables: list[torch.Tensor],
+                   factors: list[tuple[int, int]]) -> torch.Tensor:
+    """_project() with the stored coefficients as float tensors, starting at the pictures' first
+    row: differentiable in `rgb` and in `blocks` (codec.coefsearch moves the coefficients)."""
+    dev = rgb.device
     shift = torch.tensor([0.0, 128.0, 128.0], device=dev)[:, None, None]
     ycc = torch.einsum("ij,njhw->nihw", RGB2YCC.to(dev), rgb * 255) + shift
     planes = []
-    for c, (blk, q, (fy, fx)) in enumerate(zip(blocks, qtables, factors)):
-        b0 = row0 // (8 * fy)
-        b1 = min(blk.shape[1], -(-(row0 + h) // (8 * fy)))
+    for c, (bt, qt, (fy, fx)) in enumerate(zip(blocks, qtables, factors)):
         plane = ycc[:, c]
-        if b1 > b0:
-            qt = torch.from_numpy(np.asarray(q, np.float32)).to(dev)
-            bt = torch.from_numpy(blk[:, b0:b1].astype(np.float32)).to(dev)
+        if bt.shape[1] > 0:
             plane = plane + _correction(plane, bt, qt, fy, fx, interval_fraction(qt))
         planes.append(plane)
     return torch.einsum("ij,njhw->nihw", YCC2RGB.to(dev), torch.stack(planes, 1) - shift) / 255

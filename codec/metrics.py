@@ -37,9 +37,14 @@ def ms_ssim(a: np.ndarray, b: np.ndarray) -> float:
     if side < MSSSIM_MIN_SIDE:
         raise CodecError(f"{a.shape[1]}x{a.shape[0]} is too small for MS-SSIM (it needs at least "
                          f"{MSSSIM_MIN_SIDE} pixels on each side)")
-    win = 11 if side > 160 else max(3, (side // 16 - 1) | 1)
+    win = msssim_window(side)
     with torch.no_grad():
         return float(_ms_ssim(_tensor(a), _tensor(b), data_range=255, win_size=win))
+
+
+def msssim_window(side: int) -> int:
+    """The Gaussian window ms_ssim() uses on a picture whose shorter side is `side` pixels."""
+    return 11 if side > 160 else max(3, (side // 16 - 1) | 1)
 
 
 def db(msssim: float) -> float:

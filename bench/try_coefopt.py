@@ -1,0 +1,72 @@
+"""Does choosing the coefficients through the decoder pay? (codec/coefsearch.py, issue 7's
+coefficient-level RDO with the regeneration network in the loop)
+
+Scored like bench/tune_tables.py on held-out crops of the training pool (never Kodak): BD-rate of
+the restored output (after decode's consistency step) of files whose coefficients were searched
+(`--rounds`, `--lam`: codec.coefsearch.SearchSettings) against the same files as the encoder
+rounds them, under the same network and tables, both rewritten as `encode` writes them. Also
+prints the anchor curve's slopes, the source of codec.coefsearch.SLOPES.
+
+    .venv/bin/python bench/try_coefopt.py --rounds 20 --lam 1 --crops 16 --out bench/results/coefsearch.json
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tune_tables import crop_args, evaluate, load_crops, save_rows, score  # noqa: E402
+
+from codec.coefsearch import SearchSettings, refine  # noqa: E402
+from codec.jpeg import encode_jpeg  # noqa: E402
+from codec.registry import load_model  # noqa: E402
+from codec.shrink import shrink  # noqa: E402
+from codec.tables import get_table_set  # noqa: E402
+
+
+def main() -> None:
+    ap = crop_args(__doc__, "results/coefsearch.json")
+    ap.add_argument("--rounds", type=int, action="append", required=True)
+    ap.add_argument("--lam", type=float, action="append", required=True)
+    ap.add_argument("--qualities", default="8,15,25,40,60,80,92")
+    a = ap.parse_args()
+    model = load_model(a.model).eval()
+    ts = get_table_set(a.tables)
+    crops = load_crops(a.shared, a.crops)
+    qs = [int(x) for x in a.qualities.split(",")]
+    post = lambda data, q: shrink(data)  # noqa: E731
+
+    def searched(settings):
+        def encode(rgb, q, sub, tables):
+            return refine(encode_jpeg(Image.fromarray(rgb), q, sub, qtables=tables), rgb, model, q,
+                          settings)
+        return encode
+
+    anchor = evaluate(model, crops, ts, post=post, consistency=True, qualities=qs)
+    qd = [(m + p) / 2 for m, p in zip(anchor["ms-ssim-db"], anchor["psnr-rgb"])]
+    slopes = {q: round((qd[min(i + 1, len(qs) - 1)] - qd[max(i - 1, 0)])
+                       / (anchor["bpp"][min(i + 1, len(qs) - 1)] - anchor["bpp"][max(i - 1, 0)]), 2)
+              for i, q in enumerate(qs)}
+    print("anchor slopes, dB per bpp:", slopes, flush=True)
+    rows = []
+    for rounds in a.rounds:
+        for lam in a.lam:
+            test = evaluate(model, crops, ts, post=post, consistency=True, qualities=qs,
+                            encode=searched(SearchSettings(rounds=rounds, lam=lam)))
+            r = {"rounds": rounds, "lam": lam, **score(anchor, test), "bpp": test["bpp"],
+                 "ms-ssim-db": test["ms-ssim-db"], "psnr-rgb": test["psnr-rgb"]}
+            rows.append(r)
+            print(f"rounds {rounds} lam {lam}: MS-SSIM {r['bd_msssim_db']:+.2f}% "
+                  f"PSNR {r['bd_psnr']:+.2f}% plain {r['plain_bd_psnr_db']:+.2f} dB", flush=True)
+    save_rows(a, crops, rows)
+    rows_anchor = {"anchor": anchor, "slopes": slopes}
+    import json
+
+    a.out.with_suffix(".anchor.json").write_text(json.dumps(rows_anchor, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,330 @@
+"""Decoder-aware coefficient search: the encoder picks each quantized DCT coefficient for the
+picture the regeneration network will restore, not for a plain decode (issue 7's
+coefficient-level RDO, with the network in the loop).
+
+A JPEG encoder rounds every coefficient to the nearest step. Our files are looked at through the
+network, and the encoder has the source, so it searches: starting from the rounded coefficients,
+each round takes the gradient of
+
+    loss = -(MS-SSIM dB + PSNR) / 2 of the restored picture + lam * slope(Q) * bits / pixels
+
+through a differentiable copy of decode (dequantization, inverse DCT, chroma upsampling, colour
+conversion, the network, the consistency step), predicts what moving each coefficient by one
+step up or down would do (the gradient, a curvature estimate, and the exact change of a bit-cost
+proxy), applies the most promising moves and keeps the round only if the loss really fell.
+slope(Q) is the regenerated curve's dB per bit per pixel at quality Q, so lam = 1 trades quality
+for bytes at the rate the curve does. Tables, subsampling and metadata stay as they were: any
+viewer opens the file, and every decoder restores it as before. Large pictures are searched in
+tiles. Settings chosen on held-out crops of the training pool (bench/try_coefopt.py, never Kodak).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .consistency import project_blocks
+from .container import header_segments
+from .errors import CodecError
+from .metrics import MSSSIM_MIN_SIDE, msssim_window
+from .transforms import DCT, YCC2RGB
+
+#: The restored curve's slope, d[(MS-SSIM dB + PSNR) / 2] / d[bpp], of regen-coarse4 with the
+#: regen-v1 tables on 16 held-out crops of the training pool (bench/try_coefopt.py's anchor),
+#: by JPEG quality; linear in between, the end values beyond.
+SLOPES = {8: 11.22, 15: 9.28, 25: 6.54, 40: 5.05, 60: 3.76, 80: 2.73, 92: 2.42}
+#: Energy in RGB (0-255 units, squared) of a change of 1 in a Y, Cb, Cr sample (JFIF matrices).
+COMPONENT_GAIN = (3.0, 0.344136 ** 2 + 1.772 ** 2, 1.402 ** 2 + 0.714136 ** 2)
+#: Rounds of search `encode` runs by default (bench/try_coefopt.py: most of the gain on held-out
+#: crops; each round is one forward and backward pass of the network).
+DEFAULT_EFFORT = 20
+TILE = 768  # pixels on a side of the largest region searched at once (memory grows with its area)
+CONTEXT = 48  # pixels of context around a tile: wider than the network's view
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How hard the encoder searches (`rounds` = 0: plain rounding, no search)."""
+
+    rounds: int = DEFAULT_EFFORT
+    lam: float = 1.0  # weight of the bit cost, in units of the curve's own slope
+    reach: int = 1  # the most a coefficient may move from its rounded value, in steps
+    share: float = 0.01  # share of all coefficients the first round may move
+    bit_base: float = 4.0  # bit proxy: a nonzero coefficient costs this plus its magnitude's bits
+
+
+#: Names the search's rule: change it whenever the search makes other files (benchmark caches).
+SEARCH_VERSION = "cs1"
+
+
+def default_effort() -> int:
+    """The rounds `encode` runs when not told: $REGEN_CODEC_EFFORT if set, else DEFAULT_EFFORT."""
+    v = os.environ.get("REGEN_CODEC_EFFORT")
+    if v is None or v.strip() == "":
+        return DEFAULT_EFFORT
+    try:
+        n = int(v)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise CodecError(f"REGEN_CODEC_EFFORT must be a whole number of rounds, 0 or more, got {v!r}")
+    return n
+
+
+def search_id(rounds: int | None = None) -> str:
+    """The search as the default encode runs it, for cache keys: rule and rounds."""
+    return f"{SEARCH_VERSION}-r{default_effort() if rounds is None else rounds}"
+
+
+def slope(quality: int) -> float:
+    qs = sorted(SLOPES)
+    return float(np.interp(quality, qs, [SLOPES[q] for q in qs]))
+
+
+def bits_proxy(c: torch.Tensor, base: float) -> torch.Tensor:
+    """Rough entropy-coded cost of each quantized coefficient: 0 for a zero, else `base` (its
+    run/size code) plus the bits of its magnitude."""
+    m = c.abs()
+    return torch.where(m > 0, base + torch.floor(torch.log2(m.clamp_min(1))) + 1,
+                       torch.zeros_like(m))
+
+
+def decode_blocks(blocks: list[torch.Tensor], qtables: list[torch.Tensor],
+                  factors: list[tuple[int, int]], h: int, w: int) -> torch.Tensor:
+    """A differentiable JPEG decode of (by, bx, 8, 8) coefficient blocks per component: (3, h, w)
+    RGB in 0-1. As libjpeg: each plane's samples clamped to 0-255, chroma upsampled with the
+    triangle filter ("fancy" upsampling); it differs from libjpeg only by its rounding."""
+    planes = []
+    for blk, q, (fy, fx) in zip(blocks, qtables, factors):
+        dct = DCT.to(blk.device)
+        by, bx = blk.shape[:2]
+        x = (dct.T @ (blk * q) @ dct + 128).clamp(0, 255).transpose(1, 2).reshape(by * 8, bx * 8)
+        if fy * fx > 1:
+            x = F.interpolate(x[None, None], scale_factor=(fy, fx), mode="bilinear",
+                              align_corners=False)[0, 0]
+        planes.append(x[:h, :w])
+    shift = torch.tensor([0.0, 128.0, 128.0], device=planes[0].device)[:, None, None]
+    rgb = torch.einsum("ij,jhw->ihw", YCC2RGB.to(shift.device), torch.stack(planes) - shift) / 255
+    return rgb.clamp(0, 1)
+
+
+def quality_db(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """(MS-SSIM dB + PSNR) / 2 of two (3, h, w) pictures in 0-1, as codec.metrics measures them;
+    PSNR alone on pictures too small for MS-SSIM."""
+    from pytorch_msssim import ms_ssim
+
+    psnr = -10 * torch.log10(((out - ref) ** 2).mean().clamp_min(1e-12))
+    side = min(out.shape[1:])
+    if side < MSSSIM_MIN_SIDE:
+        return psnr
+    ms = ms_ssim(out[None] * 255, ref[None] * 255, data_range=255, win_size=msssim_window(side))
+    return (-10 * torch.log10((1 - ms).clamp_min(1e-10)) + psnr) / 2
+
+
+def _spans(n: int, step: int, tile: int) -> list[tuple[int, int]]:
+    """Split [0, n) into spans of at most about `tile` (multiples of `step`), none too small
+    for MS-SSIM."""
+    tile = max(step, tile // step * step)
+    cuts = list(range(0, n, tile)) + [n]
+    if len(cuts) > 2 and cuts[-1] - cuts[-2] < 2 * MSSSIM_MIN_SIDE:
+        cuts.pop(-2)  # a thin last strip joins the one before it
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+class _Search:
+    """The search over one picture's coefficients (all tiles), in place on `self.cur`."""
+
+    def __init__(self, model, cond, source: np.ndarray, coefs: list[np.ndarray],
+                 qtables: list[np.ndarray], factors, quality: int, settings: SearchSettings,
+                 device: str):
+        self.model, self.cond, self.s, self.dev = model, cond, settings, device
+        self.ref = torch.from_numpy(np.array(source)).to(device).permute(2, 0, 1).float() / 255
+        self.c0 = [torch.from_numpy(np.asarray(c, np.float32)).to(device) for c in coefs]
+        self.cur = [c.clone() for c in self.c0]
+        self.q = [torch.from_numpy(np.asarray(q, np.float32)).to(device) for q in qtables]
+        self.f = factors
+        self.slope = slope(quality)
+        self.gain = [g * fy * fx * q ** 2 for g, (fy, fx), q in zip(COMPONENT_GAIN, factors, self.q)]
+
+    def tiles(self, tile: int = TILE):
+        h, w = self.ref.shape[1:]
+        my, mx = 8 * max(f[0] for f in self.f), 8 * max(f[1] for f in self.f)
+        return [(y0, y1, x0, x1) for y0, y1 in _spans(h, my, tile) for x0, x1 in _spans(w, mx, tile)]
+
+    def _window(self, y0: int, y1: int, x0: int, x1: int) -> "_Window":
+        """The tile's core and the context around it, in pixels and in each component's blocks."""
+        h, w = self.ref.shape[1:]
+        my, mx = 8 * max(f[0] for f in self.f), 8 * max(f[1] for f in self.f)
+        wy0, wx0 = max(0, y0 - CONTEXT) // my * my, max(0, x0 - CONTEXT) // mx * mx
+        wy1, wx1 = min(h, y1 + CONTEXT), min(w, x1 + CONTEXT)
+        rows, cols, masks = [], [], []
+        for c, (fy, fx) in zip(self.cur, self.f):
+            r = (wy0 // (8 * fy), min(c.shape[0], -(-wy1 // (8 * fy))))
+            k = (wx0 // (8 * fx), min(c.shape[1], -(-wx1 // (8 * fx))))
+            m = torch.zeros(r[1] - r[0], k[1] - k[0], 1, 1, dtype=torch.bool, device=self.dev)
+            m[y0 // (8 * fy) - r[0]:-(-y1 // (8 * fy)) - r[0],
+              x0 // (8 * fx) - k[0]:-(-x1 // (8 * fx)) - k[0]] = True
+            rows.append(r)
+            cols.append(k)
+            masks.append(m)
+        return _Window((y0, y1, x0, x1), (wy0, wy1, wx0, wx1), rows, cols, masks,
+                       self.s.lam * self.slope / ((y1 - y0) * (x1 - x0)))
+
+    def _evaluate(self, win: "_Window", cs: list[torch.Tensor]):
+        """(loss, its gradient per component, the core's squared error) for window blocks `cs`."""
+        (y0, y1, x0, x1), (wy0, wy1, wx0, wx1) = win.core, win.outer
+        cs = [t.clone().requires_grad_(True) for t in cs]
+        dec = decode_blocks(cs, self.q, self.f, wy1 - wy0, wx1 - wx0)
+        out = self.model(dec[None], self.cond)[0].clamp(0, 1)
+        out = project_blocks(out[None], [t[None] for t in cs], [q[None] for q in self.q],
+                             self.f)[0][:, y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
+        ref = self.ref[:, y0:y1, x0:x1]
+        bits = sum((bits_proxy(t, self.s.bit_base) * m).sum() for t, m in zip(cs, win.masks))
+        loss = -quality_db(out, ref) + win.weight * bits
+        loss.backward()
+        err = float(((out.detach() - ref) * 255).pow(2).sum())
+        return loss.item(), [t.grad for t in cs], err
+
+    def tile_loss(self, y0: int, y1: int, x0: int, x1: int) -> float:
+        """The search's loss for the tile's current coefficients."""
+        win = self._window(y0, y1, x0, x1)
+        return self._evaluate(win, win.take(self.cur))[0]
+
+    def run_tile(self, y0: int, y1: int, x0: int, x1: int, on_round=None) -> None:
+        """Search the coefficients of one tile's blocks (the rest of the picture held)."""
+        win = self._window(y0, y1, x0, x1)
+        c0, cur = win.take(self.c0), [t.clone() for t in win.take(self.cur)]
+        weight, masks = win.weight, win.masks
+
+        def evaluate(cs):
+            return self._evaluate(win, cs)
+
+        n = sum(int(m.sum()) * 64 for m in masks)
+        k = max(1, int(self.s.share * n))
+        kappa = 1.0
+        loss, grad, err = evaluate(cur)
+        for _ in range(self.s.rounds):
+            if on_round is not None:
+                on_round()
+            # curvature: the PSNR term's (5/ln 10 * energy / error energy), twice over for
+            # MS-SSIM's, times kappa, which grows when a round fails and shrinks when none helps
+            scale = kappa * 4 * (5 / np.log(10)) / max(err, 1.0)
+            preds, moves = [], []
+            for x, x0_, g, gain, m in zip(cur, c0, grad, self.gain, masks):
+                best, step = torch.full_like(x, float("inf")), torch.zeros_like(x)
+                for s in (1.0, -1.0):
+                    y = x + s
+                    p = (g * s + 0.5 * scale * gain
+                         + weight * (bits_proxy(y, self.s.bit_base) - bits_proxy(x, self.s.bit_base)))
+                    p = torch.where(((y - x0_).abs() <= self.s.reach) & m, p, float("inf"))
+                    better = p < best
+                    best, step = torch.where(better, p, best), torch.where(better, s, step)
+                # one move per block and round: moves within a block interact most
+                blk_best = best.flatten(2).amin(2)[..., None, None]
+                best = torch.where(best <= blk_best, best, float("inf"))
+                preds.append(best)
+                moves.append(step)
+            flat = torch.cat([p.flatten() for p in preds])
+            helpful = int((flat < 0).sum())
+            if helpful == 0:
+                kappa /= 2
+                continue
+            kk = min(k, helpful)
+            thr = torch.topk(flat, kk, largest=False).values[-1]
+            new = [x + torch.where(p <= thr, s, 0.0) for x, p, s in zip(cur, preds, moves)]
+            new_loss, new_grad, new_err = evaluate(new)
+            if new_loss < loss:
+                cur, loss, grad, err = new, new_loss, new_grad, new_err
+                k, kappa = int(kk * 1.5) + 1, kappa * 0.8
+            else:
+                k, kappa = max(1, kk // 2), kappa * 2
+        for t, c, r, kc in zip(self.cur, cur, win.rows, win.cols):
+            t[r[0]:r[1], kc[0]:kc[1]] = c
+
+
+@dataclass
+class _Window:
+    """A tile (`core`, pixels y0, y1, x0, x1) and its context (`outer`); per component, the
+    block rows and columns of the context, the core's blocks (`masks`), and the bit weight."""
+
+    core: tuple[int, int, int, int]
+    outer: tuple[int, int, int, int]
+    rows: list[tuple[int, int]]
+    cols: list[tuple[int, int]]
+    masks: list[torch.Tensor]
+    weight: float
+
+    def take(self, planes: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [t[r[0]:r[1], k[0]:k[1]] for t, r, k in zip(planes, self.rows, self.cols)]
+
+
+def _tmpdir() -> str | None:
+    return "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
+def refine(data: bytes, source: np.ndarray, model, quality: int,
+           settings: SearchSettings = SearchSettings(), device: str = "cpu",
+           progress: bool = False) -> bytes:
+    """The JPEG `data` (a YCbCr file of `source`, HxWx3 uint8, coded at table-set `quality`) with
+    its coefficients chosen by the search; its other segments (Exif, ICC, ...) kept. Files the
+    search does not apply to (not 3-component YCbCr, another size) come back unchanged."""
+    import jpeglib
+    from tqdm import tqdm
+
+    from .jpeg import cond_vector, open_jpeg, read_info
+
+    if settings.rounds <= 0:
+        return data
+    with tempfile.TemporaryDirectory(dir=_tmpdir()) as d:
+        path = Path(d) / "in.jpg"
+        path.write_bytes(data)
+        try:
+            j = jpeglib.read_dct(str(path))
+            j.load()
+        except Exception as e:  # noqa: BLE001 - libjpeg's errors come as several types
+            raise CodecError(f"coefficient search: libjpeg could not read the file ({e})") from None
+        if (j.num_components != 3 or str(j.jpeg_color_space) != "JCS_YCbCr"
+                or (int(j.height), int(j.width)) != source.shape[:2]):
+            return data
+        sf = np.asarray(j.samp_factor)
+        vmax, hmax = int(sf[:, 0].max()), int(sf[:, 1].max())
+        factors = [(vmax // int(v), hmax // int(h)) for v, h in sf]
+        qtables = [np.asarray(j.qt[n], np.float32) for n in j.quant_tbl_no]
+        cond = torch.from_numpy(cond_vector(read_info(open_jpeg(data)))[None]).to(device)
+        params = [p.requires_grad for p in model.parameters()]
+        for p in model.parameters():
+            p.requires_grad_(False)
+        try:
+            search = _Search(model, cond, source, [j.Y, j.Cb, j.Cr], qtables, factors, quality,
+                             settings, device)
+            tiles = search.tiles()
+            with tqdm(total=len(tiles) * settings.rounds, desc="searching coefficients",
+                      unit="round", disable=not progress, leave=False) as bar:
+                for t in tiles:
+                    search.run_tile(*t, on_round=lambda: bar.update(1))
+        finally:
+            for p, r in zip(model.parameters(), params):
+                p.requires_grad_(r)
+        planes = [c.round().to(torch.int16).cpu().numpy() for c in search.cur]
+        j.Y, j.Cb, j.Cr = planes
+        out = Path(d) / "out.jpg"
+        j.write_dct(str(out), flags=["+OPTIMIZE_CODING"])
+        return carry_segments(data, out.read_bytes())
+
+
+def carry_segments(original: bytes, rewritten: bytes) -> bytes:
+    """`rewritten` (jpeglib's file of the same picture) with the APPn and COM segments of
+    `original` in place of its own, in their order."""
+    def is_meta(marker: int) -> bool:
+        return 0xE0 <= marker <= 0xEF or marker == 0xFE
+
+    meta = b"".join(original[s:e] for m, s, e in header_segments(original) if is_meta(m))
+    rest = b"".join(rewritten[s:e] for m, s, e in header_segments(rewritten) if not is_meta(m))
+    last = max(e for _, _, e in header_segments(rewritten))
+    return b"\xff\xd8" + meta + rest + rewritten[last:]

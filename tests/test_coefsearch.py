@@ -1,0 +1,162 @@
+"""The decoder-aware coefficient search (codec.coefsearch): its differentiable decode matches
+libjpeg's, the search only keeps rounds that lower its loss, and the files stay the same JPEGs
+in every other respect (tables, size, subsampling, Exif and ICC segments)."""
+
+from __future__ import annotations
+
+import io
+
+import jpeglib
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from codec import coefsearch
+from codec.coefsearch import SearchSettings, _Search, _spans, decode_blocks, refine
+from codec.jpeg import encode_jpeg, open_jpeg, read_info
+from codec.registry import load_model
+from codec.tables import get_table_set
+
+
+def _coefs(data: bytes, tmp_path):
+    p = tmp_path / "c.jpg"
+    p.write_bytes(data)
+    j = jpeglib.read_dct(str(p))
+    j.load()
+    sf = np.asarray(j.samp_factor)
+    vmax, hmax = int(sf[:, 0].max()), int(sf[:, 1].max())
+    factors = [(vmax // int(v), hmax // int(h)) for v, h in sf]
+    qts = [np.asarray(j.qt[n], np.float32) for n in j.quant_tbl_no]
+    return [np.asarray(c) for c in (j.Y, j.Cb, j.Cr)], qts, factors
+
+
+@pytest.mark.parametrize("sub", ["4:2:0", "4:2:2", "4:4:4"])
+def test_decode_matches_libjpeg(photo, odd_photo, tmp_path, sub):
+    for img in (photo, odd_photo):
+        data = encode_jpeg(Image.fromarray(img), 30, sub)
+        blocks, qts, factors = _coefs(data, tmp_path)
+        h, w = img.shape[:2]
+        ours = decode_blocks([torch.from_numpy(b.astype(np.float32)) for b in blocks],
+                             [torch.from_numpy(q) for q in qts], factors, h, w)
+        ours = ours.permute(1, 2, 0).numpy() * 255
+        theirs = np.asarray(open_jpeg(data).convert("RGB"), np.float32)
+        diff = np.abs(ours - theirs)
+        # libjpeg rounds each plane to integers before upsampling and colour conversion
+        assert diff.max() <= 3.0 and diff.mean() < 0.8, (sub, diff.max(), diff.mean())
+
+
+def _search(photo, q=25, rounds=6):
+    ts = get_table_set("regen-v1")
+    data = encode_jpeg(Image.fromarray(photo), q, ts.subsampling_for(q), qtables=ts.qtables(q))
+    return data, ts, q
+
+
+def test_search_keeps_only_rounds_that_lower_the_loss(photo, tmp_path):
+    from codec.jpeg import cond_vector
+
+    data, ts, q = _search(photo)
+    blocks, qts, factors = _coefs(data, tmp_path)
+    model = load_model("regen-coarse4")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    cond = torch.from_numpy(cond_vector(read_info(open_jpeg(data)))[None])
+    s = _Search(model, cond, photo, blocks, qts, factors, q, SearchSettings(rounds=8), "cpu")
+    (tile,) = s.tiles()
+    before = s.tile_loss(*tile)
+    s.run_tile(*tile)
+    after = s.tile_loss(*tile)
+    assert after < before  # eight rounds on a real photo find something, and keep only gains
+    moved = [np.abs(c.numpy() - c0) for c, c0 in zip(s.cur, blocks)]
+    assert sum(int((m > 0).sum()) for m in moved) > 0
+    assert max(int(m.max()) for m in moved) <= s.s.reach
+
+
+def test_refine_keeps_the_file_a_plain_jpeg(photo, tmp_path):
+    icc = b"\x00" * 700  # opaque bytes: only their survival is checked
+    exif = Image.Exif()
+    exif[0x010E] = "a description"
+    ts = get_table_set("regen-v1")
+    data = encode_jpeg(Image.fromarray(photo), 25, "4:2:0", qtables=ts.qtables(25),
+                       icc_profile=icc, exif=exif.tobytes())
+    out = refine(data, photo, load_model("regen-coarse4"), 25, SearchSettings(rounds=4))
+    assert out != data
+    a, b = read_info(open_jpeg(data)), read_info(open_jpeg(out))
+    assert (a.width, a.height, a.subsampling, a.qtables) == (b.width, b.height, b.subsampling, b.qtables)
+    im = Image.open(io.BytesIO(out))
+    assert im.info.get("icc_profile") == icc
+    assert im.getexif()[0x010E] == "a description"
+    im.load()  # a complete, valid JPEG
+
+
+def test_refine_zero_rounds_and_foreign_files(photo):
+    data = encode_jpeg(Image.fromarray(photo), 25, "4:2:0")
+    model = load_model("regen-coarse4")
+    assert refine(data, photo, model, 25, SearchSettings(rounds=0)) == data
+    gray = io.BytesIO()
+    Image.fromarray(photo[..., 0]).save(gray, "JPEG", quality=25)
+    assert refine(gray.getvalue(), photo, model, 25, SearchSettings(rounds=2)) == gray.getvalue()
+    # a file of another picture size is not searched against this source
+    assert refine(data, photo[:64], model, 25, SearchSettings(rounds=2)) == data
+
+
+def test_tiles_cover_every_block_once(photo, tmp_path, monkeypatch):
+    monkeypatch.setattr(coefsearch, "CONTEXT", 16)
+    data, ts, q = _search(photo)
+    blocks, qts, factors = _coefs(data, tmp_path)
+    s = _Search(None, None, photo, blocks, qts, factors, q, SearchSettings(rounds=1), "cpu")
+    tiles = s.tiles(tile=48)
+    assert len(tiles) > 1
+    h, w = photo.shape[:2]
+    cover = np.zeros((h, w), int)
+    for y0, y1, x0, x1 in tiles:
+        cover[y0:y1, x0:x1] += 1
+        assert min(y1 - y0, x1 - x0) >= 33  # room for MS-SSIM
+    assert (cover == 1).all()
+
+
+def test_spans():
+    assert _spans(100, 16, 48) == [(0, 48), (48, 100)]  # a 4-pixel strip joins the one before
+    assert _spans(200, 16, 64) == [(0, 64), (64, 128), (128, 200)]
+    assert _spans(40, 8, 1000) == [(0, 40)]
+
+
+def test_encode_effort(photo, tmp_path):
+    import codec
+
+    p = tmp_path / "a.png"
+    Image.fromarray(photo).save(p)
+    plain = codec.encode(p, quality=25, mode="regen", effort=0)
+    searched = codec.encode(p, quality=25, mode="regen", effort=3)
+    assert plain != searched
+    assert read_info(open_jpeg(plain)).qtables == read_info(open_jpeg(searched)).qtables
+    assert np.asarray(codec.decode(searched)).shape == photo.shape
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises(TypeError, match="effort"):
+            codec.encode(p, quality=25, effort=bad)
+
+
+def test_default_effort(monkeypatch):
+    from codec.coefsearch import DEFAULT_EFFORT, default_effort, search_id
+    from codec.errors import CodecError
+
+    monkeypatch.delenv("REGEN_CODEC_EFFORT")
+    assert default_effort() == DEFAULT_EFFORT == 20
+    assert search_id().endswith("-r20")
+    monkeypatch.setenv("REGEN_CODEC_EFFORT", "0")
+    assert default_effort() == 0
+    for bad in ("-1", "x", "1.5"):
+        monkeypatch.setenv("REGEN_CODEC_EFFORT", bad)
+        with pytest.raises(CodecError, match="REGEN_CODEC_EFFORT"):
+            default_effort()
+
+
+def test_cli_effort(cli, png_file, tmp_path):
+    out = tmp_path / "a.jpg"
+    r = cli("encode", png_file, "-o", out, "--mode", "regen", "--effort", "0")
+    assert r.exit_code == 0, r.output
+    r = cli("encode", png_file, "-o", tmp_path / "b.jpg", "--mode", "regen", "--effort", "3")
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes() != (tmp_path / "b.jpg").read_bytes()
+    r = cli("encode", png_file, "-o", tmp_path / "c.jpg", "--effort", "-1")
+    assert r.exit_code == 2 and "effort" in r.output
