@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from . import __version__
+from .coefsearch import default_effort
 from .container import RegenMeta, read_meta, write_meta
 from .errors import CodecError
 from .imageio import DEFAULT_MAX_PIXELS, CodecWarning, SourceImage, load_image
@@ -44,13 +45,16 @@ MODES = ("auto", "regen", "comrec")
 def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, *,
                tables: str = DEFAULT_TABLES, subsampling: str | None = None,
                progressive: bool = False, device: str = "cpu",
-               for_pack: bool = False, fit: bool = True) -> Callable[[int], bytes]:
+               for_pack: bool = False, fit: bool = True,
+               effort: int | None = None) -> Callable[[int], bytes]:
     """A function quality -> regen-codec JPEG bytes of `src` in one mode (regen or comrec).
 
     The expensive part (ComCNN, in comrec mode) runs once, so a quality search is cheap.
     `for_pack`: the file will be packed as JPEG XL (codec.shrink keeps it baseline).
     `fit`: a regen file stores the restoration strength fitted to `src` (fit_strength: one
-    network run per file made)."""
+    network run per file made). `effort`: rounds of the decoder-aware coefficient search
+    (codec.coefsearch) for a regen file; 0 keeps the encoder's rounding, None the default."""
+    effort = default_effort() if effort is None else effort
     if mode not in ("regen", "comrec"):
         raise CodecError(f"unknown mode {mode!r} (regen or comrec)")
     model = model or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
@@ -76,10 +80,36 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
         data = encode_jpeg(img, quality, subsampling or ts.subsampling_for(quality), optimize=True,
                            progressive=progressive, icc_profile=src.icc_profile, exif=src.exif,
                            qtables=ts.qtables(quality), trellis=ts.trellis)
+        if mode == "regen" and effort > 0:
+            data = _searched(data, src, info, quality, effort, device)
         data = write_meta(shrink(data, progressive, mozjpeg=not for_pack), meta)
         return fit_strength(data, src.rgb, device=device) if fit and mode == "regen" else data
 
     return make
+
+
+def _searched(data: bytes, src: SourceImage, info, quality: int, effort: int, device: str) -> bytes:
+    """codec.coefsearch.refine() of a regen file, remembered for the last few pictures: auto
+    mode, a benchmark's +jxl variant and a target search ask for the same file again."""
+    import hashlib
+
+    from .coefsearch import SearchSettings, refine
+
+    dev = pick_device(device)
+    key = (hashlib.sha256(data).digest(), hashlib.sha256(src.rgb.tobytes()).digest(), info.sha256,
+           quality, effort, dev)
+    hit = _search_memo.get(key)
+    if hit is None:
+        net = _registry_load(info.id, device=dev)
+        hit = refine(data, src.rgb, net, quality, SearchSettings(rounds=effort), device=dev)
+        while _search_memo and sum(len(v) for v in _search_memo.values()) + len(hit) > _SEARCH_MEMO_BYTES:
+            _search_memo.pop(next(iter(_search_memo)))
+        _search_memo[key] = hit
+    return hit
+
+
+_search_memo: dict[tuple, bytes] = {}
+_SEARCH_MEMO_BYTES = 64 * 2**20
 
 
 def regen_file(src: SourceImage, quality: int, model: str | None = None, *, allocate: bool = False,
@@ -100,7 +130,7 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
            subsampling: str | None = None, tables: str = DEFAULT_TABLES, progressive: bool = False,
            max_pixels: int = DEFAULT_MAX_PIXELS, pack: str | None = None,
            mode: str = DEFAULT_MODE, device: str = "cpu", fit: bool = True,
-           allocate: bool = False) -> bytes:
+           allocate: bool = False, effort: int | None = None) -> bytes:
     """A standard JPEG of `image` (path, bytes, PIL image or HxWx3 uint8 array) that names `model`.
 
     Conversions of unusual inputs (alpha, 16-bit, CMYK, ...) are reported as CodecWarning.
@@ -116,6 +146,9 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
     `allocate`: a fitted regen file's JPEG quality is chosen per image near `quality`, for the
     most mean restored quality per byte over a collection (codec.allocate: about five network
     runs); by default, or with `fit=False`, the file is coded at `quality` exactly.
+    `effort`: rounds of the decoder-aware coefficient search for a regen file (codec.coefsearch:
+    each round runs the network forwards and backwards; 0 keeps the plain rounding, much faster;
+    None: $REGEN_CODEC_EFFORT if set, else 20).
     """
     if isinstance(quality, bool) or not isinstance(quality, numbers.Integral):
         # 40.5 would be coded as 40 with the subsampling of 40.5; "40" failed deep in the tables
@@ -125,8 +158,11 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
     if mode not in MODES:
         raise CodecError(f"unknown mode {mode!r} ({', '.join(MODES)})")
     src = load_image(image, max_pixels=max_pixels)
+    if effort is not None and (isinstance(effort, bool) or not isinstance(effort, numbers.Integral)
+                               or effort < 0):
+        raise TypeError(f"effort must be a whole number of rounds, 0 or more, got {effort!r}")
     opts = dict(tables=tables, subsampling=subsampling, progressive=progressive, device=device,
-                for_pack=pack == "jxl", fit=fit)
+                for_pack=pack == "jxl", fit=fit, effort=None if effort is None else int(effort))
     if mode == "auto":
         from .auto import choose
 

@@ -69,7 +69,7 @@ def best_within(make, max_bytes: int) -> tuple[int, bytes] | None:
 def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: str,
            subsampling: str | None = None, progressive: bool = False,
            device: str = "cpu", max_bpp: float | None = None, for_pack: bool = False,
-           fit: bool = True, allocate: bool = False) -> Choice:
+           fit: bool = True, allocate: bool = False, effort: int | None = None) -> Choice:
     """Apply the rule in this module's docstring to one image (`max_bpp` replaces
     AUTO_MAX_BPP, e.g. inf to always compare, as bench/comrec_crossover.py does).
     `allocate`: the regen file's quality is chosen per image (codec.allocate, api.regen_file)."""
@@ -77,7 +77,7 @@ def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: 
 
     regen_id, comrec_id = candidate_models(model)
     opts = dict(tables=tables, subsampling=subsampling, progressive=progressive, device=device,
-                for_pack=for_pack, fit=fit)
+                for_pack=for_pack, fit=fit, effort=effort)
     rq, regen = regen_file(src, quality, regen_id, allocate=allocate, **opts)
     if len(regen) * 8 / (src.size[0] * src.size[1]) >= (AUTO_MAX_BPP if max_bpp is None else max_bpp):
         return Choice("regen", rq, regen, {}, {})

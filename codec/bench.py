@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, features
 from tqdm import tqdm
 
-from . import __version__, allocate, api, auto, metrics
+from . import __version__, allocate, api, auto, coefsearch, metrics
 from .bench_report import BASELINE, load_anchor_curves, write_outputs
 from .jpeg import decode_jpeg
 from .pack import as_jpeg
@@ -148,6 +148,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             continue
 
         desc = f"regen-codec {m.id} (sha256 {m.sha256[:8]}), {m.macs_per_pixel} MACs/pixel"
+        plain_ver, ver = ver, f"{ver}-{coefsearch.search_id()}"  # files made with the search
         for ts in TABLE_SETS.values():
             # `<id>`: standard tables, 4:2:0; `<id>@<set>`: a tuned table set (codec.tables)
             name = m.id if ts.name == "standard" else f"{m.id}@{ts.name}"
@@ -161,6 +162,14 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                                              ensemble=ensemble))
 
             out[name] = Method(name, tdesc, enc, dec, restores_jpeg=True, version=ver)
+            # the coefficients as the encoder rounds them (--effort 0): the search's share
+            out[f"{name}-e0"] = Method(f"{name}-e0", tdesc + ", encoded with --effort 0 (no "
+                                       "coefficient search)", partial(enc, effort=0), dec,
+                                       restores_jpeg=True, version=plain_ver)
+            out[f"{name}+jxl-e0"] = Method(f"{name}+jxl-e0", tdesc + ", packed as JPEG XL, "
+                                           "encoded with --effort 0 (no coefficient search)",
+                                           partial(enc, effort=0, pack="jxl"), dec,
+                                           restores_jpeg=True, version=plain_ver)
             # the same files decoded without codec.consistency's last step: that step's share
             out[f"{name}-raw"] = Method(f"{name}-raw", tdesc + ", decoded without the DCT "
                                         "consistency step", enc, partial(dec, consistency=False),
@@ -195,9 +204,14 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                 f"set {DEFAULT_TABLES}")
         ver = (f"{shas[DEFAULT_MODEL]}-{shas[DEFAULT_COMREC]}-{DEFAULT_TABLES}-{auto.RULE_VERSION}"
                f"-{__version__}")
+        plain_ver, ver = ver, f"{ver}-{coefsearch.search_id()}"
         out["auto"] = Method("auto", desc, auto_enc, auto_dec, version=ver)
         out["auto+jxl"] = Method("auto+jxl", desc + ", packed as JPEG XL",
                                  partial(auto_enc, pack="jxl"), auto_dec, version=ver)
+        for b in ("auto", "auto+jxl"):  # the pipeline before the coefficient search
+            out[f"{b}-e0"] = Method(f"{b}-e0", out[b].description + ", encoded with --effort 0 "
+                                    "(no coefficient search)", partial(out[b].encode, effort=0),
+                                    auto_dec, version=plain_ver)
     return out
 
 

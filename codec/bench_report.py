@@ -183,7 +183,11 @@ def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path
 
     lines += ["", "## Speed and memory", "",
               "Each method's timings are those of the run that measured its rows; a speed ratio "
-              "is given only for rows timed in the same run as plain JPEG's.", "",
+              "is given only for rows timed in the same run as plain JPEG's. Methods that write "
+              "the same searched regen files (the default pipeline packed or not, with or without "
+              "the strength fit, auto) share each file's coefficient search within a run "
+              "(codec.api keeps the last ones): only the first of them in the run pays for it, so "
+              "the others' encode speed leaves it out.", "",
               "| method | encode MP/s | decode MP/s | decode vs plain JPEG | peak decode memory (MB) "
               "| timed in |", "|---|---|---|---|---|---|"]
     base_speed = None

@@ -212,20 +212,28 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
                    "network's correction to keep, fitted to the input: never worse than a plain "
                    "decode in PSNR (README: 'Restoration strength'). --no-fit skips that network "
                    "run (several times faster on a CPU); its files are always restored fully.")
+@click.option("--effort", type=click.IntRange(0, 1000), default=None,
+              help="Rounds of the decoder-aware coefficient search for regen files: the encoder "
+                   "moves DCT coefficients where the network restores the picture better per "
+                   "byte (README: 'Coefficient search'). Each round is one forward and backward "
+                   "network pass: on 2 CPU cores about 1.4 s per megapixel, so the default adds "
+                   "about 30 s per megapixel (far less on a GPU). 0 = plain rounding "
+                   "[default: 20, or $REGEN_CODEC_EFFORT].")
 @click.option("--per-image-quality", is_flag=True,
               help="Regen files: choose the JPEG quality per image, within 16 of --quality, for "
                    "the most mean restored quality per byte over a collection (README: 'Quality "
                    "per image'; about five network runs per file instead of one). Needs the fit.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True, help="Where the network runs while encoding (the strength fit, "
-                                      "auto's comparison, a --target search).")
+              show_default=True, help="Where the network runs while encoding (the coefficient "
+                                      "search, the strength fit, auto's comparison, a --target "
+                                      "search).")
 @_JOBS
 @_SCHEDULER
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
 def encode(inputs, output, quality, mode, model_id, tables, subsampling, progressive, max_pixels, pack,
-           target_msssim, target_psnr, max_bytes, fit, per_image_quality, device, jobs, scheduler,
-           force):
+           target_msssim, target_psnr, max_bytes, fit, effort, per_image_quality, device, jobs,
+           scheduler, force):
     """Compress images (PNG, JPEG, TIFF, WebP, ...) into standard JPEGs for regeneration.
 
     INPUTS are files, folders (searched recursively) or globs; several of them need
@@ -263,7 +271,8 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
         model_id = model_id or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
     work = partial(encode_file, quality=q, model=model_id, subsampling=subsampling, tables=tables,
                    progressive=progressive, max_pixels=max_pixels, pack=pack, force=force,
-                   target=target, device=device, mode=mode, fit=fit, allocate=per_image_quality)
+                   target=target, device=device, mode=mode, fit=fit, allocate=per_image_quality,
+                   effort=effort)
     output, as_folder = _output(output)
     if as_folder or _is_batch(inputs, output):
         from .registry import find_model

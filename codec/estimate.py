@@ -88,6 +88,19 @@ def _catch(fn, arg):
         return exc
 
 
+def _packed_size(src, res, device: str) -> int:
+    """Bytes of what `encode --pack jxl` writes for the chosen file: the same picture and
+    coefficients in the baseline form that packs smaller (codec.shrink), packed as JPEG XL.
+    (Packing the progressive JPEG instead could come out larger than that JPEG.)"""
+    from .api import file_maker
+    from .container import read_meta
+    from .regen.infer import pick_device
+
+    model = read_meta(res.data).model_id
+    data = file_maker(src, res.mode, model, device=pick_device(device), for_pack=True)(res.quality)
+    return len(pack_jxl(data))
+
+
 def estimate_file(path: Path, target: Target | None, match_jpeg_quality: int | None,
                   model: str, device: str, pack: bool) -> FileEstimate:
     """The smallest regen-codec file meeting the target for one source file."""
@@ -101,7 +114,7 @@ def estimate_file(path: Path, target: Target | None, match_jpeg_quality: int | N
     return FileEstimate(
         path=str(path), format=_format_of(path), megapixels=src.size[0] * src.size[1] / 1e6,
         current_bytes=path.stat().st_size, projected_bytes=len(res.data) if res.data else None,
-        packed_bytes=len(pack_jxl(res.data)) if (pack and res.data) else None,
+        packed_bytes=_packed_size(src, res, device) if (pack and res.data) else None,
         quality=res.quality,
         achieved=(b.msssim if b and b.msssim is not None else b.psnr if b else None),
         seconds=time.perf_counter() - t)

@@ -51,7 +51,7 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
                 progressive: bool = False, max_pixels: int, pack: str | None = None,
                 force: bool = False, name_warnings: bool = True, target=None,
                 device: str = "auto", mode: str | None = None, fit: bool = True,
-                allocate: bool = False) -> int:
+                allocate: bool = False, effort: int | None = None) -> int:
     """Encode one file; with a `target.Target`, search the quality with the decoder in the loop."""
     from .api import encode
     from .regen.infer import pick_device
@@ -65,10 +65,11 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
         if target is None:
             data = encode(src, quality=quality, model=model, subsampling=subsampling,
                           tables=tables, progressive=progressive, max_pixels=max_pixels, pack=pack, mode=mode,
-                          device=pick_device(device), fit=fit, allocate=allocate)
+                          device=pick_device(device), fit=fit, allocate=allocate,
+                          **({} if effort is None else {"effort": effort}))
         else:
             data = _encode_targeted(src, target, model, subsampling, tables, progressive,
-                                    max_pixels, pack, device, mode, fit)
+                                    max_pixels, pack, device, mode, fit, effort)
     atomic_write(dst, data)
     return len(data)
 
@@ -80,7 +81,7 @@ def _reached(p) -> str:
 
 
 def _encode_targeted(src, target, model, subsampling, tables, progressive, max_pixels, pack,
-                     device, mode, fit):
+                     device, mode, fit, effort):
     from .imageio import load_image
     from .pack import pack as pack_jxl
     from .regen.infer import pick_device
@@ -88,7 +89,8 @@ def _encode_targeted(src, target, model, subsampling, tables, progressive, max_p
 
     res = encode_to_target(load_image(src, max_pixels=max_pixels), target, model,
                            device=pick_device(device), subsampling=subsampling, tables=tables,
-                           progressive=progressive, mode=mode, for_pack=bool(pack), fit=fit)
+                           progressive=progressive, mode=mode, for_pack=bool(pack), fit=fit,
+                           effort=effort)
     if res.quality is None:
         p = nearest(res, target)
         raise CodecError(f"cannot reach {target.describe()} at any quality (the closest: "

@@ -139,11 +139,12 @@ def search(src: SourceImage, target: Target, make_file, restore) -> SearchResult
 def encode_to_target(src: SourceImage, target: Target, model_id: str | None = None, *,
                      device: str = "cpu", subsampling: str | None = None,
                      tables: str | None = None, progressive: bool = False, tile: int = 1024,
-                     mode: str = "regen", for_pack: bool = False, fit: bool = True) -> SearchResult:
+                     mode: str = "regen", for_pack: bool = False, fit: bool = True,
+                     effort: int | None = None) -> SearchResult:
     """The search above with regen-codec's own encoder and decoder, in one mode; `auto`
     searches regen and comrec and keeps the smaller passing file (for a byte budget: the
-    one whose restored MS-SSIM is higher). The result's `mode` says which. `fit` as in
-    codec.encode: the files searched are the files written."""
+    one whose restored MS-SSIM is higher). The result's `mode` says which. `fit` and `effort`
+    (None: the default) as in codec.encode: the files searched are the files written."""
     from .api import file_maker, restored_array
     from .tables import DEFAULT_TABLES
 
@@ -152,6 +153,8 @@ def encode_to_target(src: SourceImage, target: Target, model_id: str | None = No
 
     opts = dict(tables=tables or DEFAULT_TABLES, subsampling=subsampling,
                 progressive=progressive, device=device, for_pack=for_pack, fit=fit)
+    if effort is not None:
+        opts["effort"] = effort
     if mode != "auto":
         res = search(src, target, file_maker(src, mode, model_id, **opts), restore)
         res.mode = mode

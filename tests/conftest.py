@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+
+# encode runs the decoder-aware coefficient search (codec.coefsearch) by default, 20 rounds of
+# the network forwards and backwards; tests not about it run 2 (test_coefsearch checks the default)
+os.environ.setdefault("REGEN_CODEC_EFFORT", "2")
 
 
 @pytest.fixture(scope="session")
