@@ -157,7 +157,7 @@ class _Search:
         my, mx = 8 * max(f[0] for f in self.f), 8 * max(f[1] for f in self.f)
         return [(y0, y1, x0, x1) for y0, y1 in _spans(h, my, tile) for x0, x1 in _spans(w, mx, tile)]
 
-    def _window(self, y0: int, y1: int, x0: int, x1: int) -> "_Window":
+    def _window(self, y0: int, y1: int, x0: int, x1: int) -> _Window:
         """The tile's core and the context around it, in pixels and in each component's blocks."""
         h, w = self.ref.shape[1:]
         my, mx = 8 * max(f[0] for f in self.f), 8 * max(f[1] for f in self.f)
@@ -176,7 +176,7 @@ class _Search:
         return _Window((y0, y1, x0, x1), (wy0, wy1, wx0, wx1), rows, cols, masks,
                        self.s.lam * self.slope / ((y1 - y0) * (x1 - x0)))
 
-    def _evaluate(self, win: "_Window", cs: list[torch.Tensor]):
+    def _evaluate(self, win: _Window, cs: list[torch.Tensor]):
         """(loss, its gradient per component, the core's squared error) for window blocks `cs`."""
         (y0, y1, x0, x1), (wy0, wy1, wx0, wx1) = win.core, win.outer
         cs = [t.clone().requires_grad_(True) for t in cs]

@@ -55,7 +55,7 @@ def _search(photo, q=25, rounds=6):
 def test_search_keeps_only_rounds_that_lower_the_loss(photo, tmp_path):
     from codec.jpeg import cond_vector
 
-    data, ts, q = _search(photo)
+    data, _, q = _search(photo)
     blocks, qts, factors = _coefs(data, tmp_path)
     model = load_model("regen-coarse4")
     for p in model.parameters():
@@ -102,7 +102,7 @@ def test_refine_zero_rounds_and_foreign_files(photo):
 
 def test_tiles_cover_every_block_once(photo, tmp_path, monkeypatch):
     monkeypatch.setattr(coefsearch, "CONTEXT", 16)
-    data, ts, q = _search(photo)
+    data, _, q = _search(photo)
     blocks, qts, factors = _coefs(data, tmp_path)
     s = _Search(None, None, photo, blocks, qts, factors, q, SearchSettings(rounds=1), "cpu")
     tiles = s.tiles(tile=48)
