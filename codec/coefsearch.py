@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .consistency import project_blocks
+from .consistency import coefficients_of, project_blocks
 from .container import header_segments
 from .errors import CodecError
 from .metrics import MSSSIM_MIN_SIDE, msssim_window
@@ -151,16 +151,15 @@ class _Search:
         self.f = factors
         self.slope = slope(quality)
         self.gain = [g * fy * fx * q ** 2 for g, (fy, fx), q in zip(COMPONENT_GAIN, factors, self.q)]
+        self.mcu = (8 * max(f[0] for f in factors), 8 * max(f[1] for f in factors))  # pixels
 
     def tiles(self, tile: int = TILE):
-        h, w = self.ref.shape[1:]
-        my, mx = 8 * max(f[0] for f in self.f), 8 * max(f[1] for f in self.f)
+        (h, w), (my, mx) = self.ref.shape[1:], self.mcu
         return [(y0, y1, x0, x1) for y0, y1 in _spans(h, my, tile) for x0, x1 in _spans(w, mx, tile)]
 
     def _window(self, y0: int, y1: int, x0: int, x1: int) -> _Window:
         """The tile's core and the context around it, in pixels and in each component's blocks."""
-        h, w = self.ref.shape[1:]
-        my, mx = 8 * max(f[0] for f in self.f), 8 * max(f[1] for f in self.f)
+        (h, w), (my, mx) = self.ref.shape[1:], self.mcu
         wy0, wx0 = max(0, y0 - CONTEXT) // my * my, max(0, x0 - CONTEXT) // mx * mx
         wy1, wx1 = min(h, y1 + CONTEXT), min(w, x1 + CONTEXT)
         rows, cols, masks = [], [], []
@@ -201,14 +200,10 @@ class _Search:
         win = self._window(y0, y1, x0, x1)
         c0, cur = win.take(self.c0), [t.clone() for t in win.take(self.cur)]
         weight, masks = win.weight, win.masks
-
-        def evaluate(cs):
-            return self._evaluate(win, cs)
-
         n = sum(int(m.sum()) * 64 for m in masks)
         k = max(1, int(self.s.share * n))
         kappa = 1.0
-        loss, grad, err = evaluate(cur)
+        loss, grad, err = self._evaluate(win, cur)
         for _ in range(self.s.rounds):
             if on_round is not None:
                 on_round()
@@ -238,7 +233,7 @@ class _Search:
             kk = min(k, helpful)
             thr = torch.topk(flat, kk, largest=False).values[-1]
             new = [x + torch.where(p <= thr, s, 0.0) for x, p, s in zip(cur, preds, moves)]
-            new_loss, new_grad, new_err = evaluate(new)
+            new_loss, new_grad, new_err = self._evaluate(win, new)
             if new_loss < loss:
                 cur, loss, grad, err = new, new_loss, new_grad, new_err
                 k, kappa = int(kk * 1.5) + 1, kappa * 0.8
@@ -289,20 +284,16 @@ def refine(data: bytes, source: np.ndarray, model, quality: int,
             j.load()
         except Exception as e:  # noqa: BLE001 - libjpeg's errors come as several types
             raise CodecError(f"coefficient search: libjpeg could not read the file ({e})") from None
-        if (j.num_components != 3 or str(j.jpeg_color_space) != "JCS_YCbCr"
-                or (int(j.height), int(j.width)) != source.shape[:2]):
+        coefs = coefficients_of(j)
+        if coefs is None or coefs.size != (source.shape[1], source.shape[0]):
             return data
-        sf = np.asarray(j.samp_factor)
-        vmax, hmax = int(sf[:, 0].max()), int(sf[:, 1].max())
-        factors = [(vmax // int(v), hmax // int(h)) for v, h in sf]
-        qtables = [np.asarray(j.qt[n], np.float32) for n in j.quant_tbl_no]
         cond = torch.from_numpy(cond_vector(read_info(open_jpeg(data)))[None]).to(device)
         params = [p.requires_grad for p in model.parameters()]
         for p in model.parameters():
             p.requires_grad_(False)
         try:
-            search = _Search(model, cond, source, [j.Y, j.Cb, j.Cr], qtables, factors, quality,
-                             settings, device)
+            search = _Search(model, cond, source, coefs.blocks, coefs.qtables, coefs.factors,
+                             quality, settings, device)
             tiles = search.tiles()
             with tqdm(total=len(tiles) * settings.rounds, desc="searching coefficients",
                       unit="round", disable=not progress, leave=False) as bar:
@@ -324,7 +315,8 @@ def carry_segments(original: bytes, rewritten: bytes) -> bytes:
     def is_meta(marker: int) -> bool:
         return 0xE0 <= marker <= 0xEF or marker == 0xFE
 
+    segs = list(header_segments(rewritten))
     meta = b"".join(original[s:e] for m, s, e in header_segments(original) if is_meta(m))
-    rest = b"".join(rewritten[s:e] for m, s, e in header_segments(rewritten) if not is_meta(m))
-    last = max(e for _, _, e in header_segments(rewritten))
+    rest = b"".join(rewritten[s:e] for m, s, e in segs if not is_meta(m))
+    last = max(e for _, _, e in segs)
     return b"\xff\xd8" + meta + rest + rewritten[last:]

@@ -55,13 +55,7 @@ def read_coefficients(data: bytes) -> Coefficients | None:
         fd, path = tempfile.mkstemp(suffix=".jpg")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        j = jpeglib.read_dct(path)
-        if j.num_components != 3 or str(j.jpeg_color_space) != "JCS_YCbCr":
-            return None
-        blocks = [np.asarray(j.Y), np.asarray(j.Cb), np.asarray(j.Cr)]
-        qt = [np.asarray(j.qt[n], np.float32) for n in j.quant_tbl_no]
-        sf = np.asarray(j.samp_factor)  # rows (v, h)
-        size = (int(j.width), int(j.height))
+        return coefficients_of(jpeglib.read_dct(path))
     except Exception as e:  # the picture itself decoded; only the refinement is skipped
         warnings.warn(f"DCT consistency skipped: libjpeg could not read the coefficients ({e})",
                       CodecWarning, stacklevel=2)
@@ -69,8 +63,18 @@ def read_coefficients(data: bytes) -> Coefficients | None:
     finally:
         if path is not None:
             os.unlink(path)
+
+
+def coefficients_of(j) -> Coefficients | None:
+    """The Coefficients of a jpeglib DCTJPEG (read_coefficients, codec.coefsearch), or None for
+    a file that is not 3-component YCbCr."""
+    if j.num_components != 3 or str(j.jpeg_color_space) != "JCS_YCbCr":
+        return None
+    sf = np.asarray(j.samp_factor)  # rows (v, h)
     vmax, hmax = int(sf[:, 0].max()), int(sf[:, 1].max())
-    return Coefficients(blocks, qt, [(vmax // int(v), hmax // int(h)) for v, h in sf], size)
+    return Coefficients([np.asarray(j.Y), np.asarray(j.Cb), np.asarray(j.Cr)],
+                        [np.asarray(j.qt[n], np.float32) for n in j.quant_tbl_no],
+                        [(vmax // int(v), hmax // int(h)) for v, h in sf], (int(j.width), int(j.height)))
 
 
 def _correction(plane: torch.Tensor, blk: torch.Tensor, q: torch.Tensor, fy: int, fx: int,

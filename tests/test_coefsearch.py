@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 
-import jpeglib
 import numpy as np
 import pytest
 import torch
@@ -14,28 +13,22 @@ from PIL import Image
 
 from codec import coefsearch
 from codec.coefsearch import SearchSettings, _Search, _spans, decode_blocks, refine
+from codec.consistency import read_coefficients
 from codec.jpeg import encode_jpeg, open_jpeg, read_info
 from codec.registry import load_model
 from codec.tables import get_table_set
 
 
-def _coefs(data: bytes, tmp_path):
-    p = tmp_path / "c.jpg"
-    p.write_bytes(data)
-    j = jpeglib.read_dct(str(p))
-    j.load()
-    sf = np.asarray(j.samp_factor)
-    vmax, hmax = int(sf[:, 0].max()), int(sf[:, 1].max())
-    factors = [(vmax // int(v), hmax // int(h)) for v, h in sf]
-    qts = [np.asarray(j.qt[n], np.float32) for n in j.quant_tbl_no]
-    return [np.asarray(c) for c in (j.Y, j.Cb, j.Cr)], qts, factors
+def _coefs(data: bytes):
+    c = read_coefficients(data)
+    return c.blocks, c.qtables, c.factors
 
 
 @pytest.mark.parametrize("sub", ["4:2:0", "4:2:2", "4:4:4"])
 def test_decode_matches_libjpeg(photo, odd_photo, tmp_path, sub):
     for img in (photo, odd_photo):
         data = encode_jpeg(Image.fromarray(img), 30, sub)
-        blocks, qts, factors = _coefs(data, tmp_path)
+        blocks, qts, factors = _coefs(data)
         h, w = img.shape[:2]
         ours = decode_blocks([torch.from_numpy(b.astype(np.float32)) for b in blocks],
                              [torch.from_numpy(q) for q in qts], factors, h, w)
@@ -56,7 +49,7 @@ def test_search_keeps_only_rounds_that_lower_the_loss(photo, tmp_path):
     from codec.jpeg import cond_vector
 
     data, _, q = _search(photo)
-    blocks, qts, factors = _coefs(data, tmp_path)
+    blocks, qts, factors = _coefs(data)
     model = load_model("regen-coarse4")
     for p in model.parameters():
         p.requires_grad_(False)
@@ -103,7 +96,7 @@ def test_refine_zero_rounds_and_foreign_files(photo):
 def test_tiles_cover_every_block_once(photo, tmp_path, monkeypatch):
     monkeypatch.setattr(coefsearch, "CONTEXT", 16)
     data, _, q = _search(photo)
-    blocks, qts, factors = _coefs(data, tmp_path)
+    blocks, qts, factors = _coefs(data)
     s = _Search(None, None, photo, blocks, qts, factors, q, SearchSettings(rounds=1), "cpu")
     tiles = s.tiles(tile=48)
     assert len(tiles) > 1
