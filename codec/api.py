@@ -157,10 +157,10 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
         raise CodecError(f"unknown packing {pack!r} (only 'jxl')")
     if mode not in MODES:
         raise CodecError(f"unknown mode {mode!r} ({', '.join(MODES)})")
-    src = load_image(image, max_pixels=max_pixels)
     if effort is not None and (isinstance(effort, bool) or not isinstance(effort, numbers.Integral)
                                or effort < 0):
         raise TypeError(f"effort must be a whole number of rounds, 0 or more, got {effort!r}")
+    src = load_image(image, max_pixels=max_pixels)
     opts = dict(tables=tables, subsampling=subsampling, progressive=progressive, device=device,
                 for_pack=pack == "jxl", fit=fit, effort=None if effort is None else int(effort))
     if mode == "auto":

@@ -162,14 +162,6 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                                              ensemble=ensemble))
 
             out[name] = Method(name, tdesc, enc, dec, restores_jpeg=True, version=ver)
-            # the coefficients as the encoder rounds them (--effort 0): the search's share
-            out[f"{name}-e0"] = Method(f"{name}-e0", tdesc + ", encoded with --effort 0 (no "
-                                       "coefficient search)", partial(enc, effort=0), dec,
-                                       restores_jpeg=True, version=plain_ver)
-            out[f"{name}+jxl-e0"] = Method(f"{name}+jxl-e0", tdesc + ", packed as JPEG XL, "
-                                           "encoded with --effort 0 (no coefficient search)",
-                                           partial(enc, effort=0, pack="jxl"), dec,
-                                           restores_jpeg=True, version=plain_ver)
             # the same files decoded without codec.consistency's last step: that step's share
             out[f"{name}-raw"] = Method(f"{name}-raw", tdesc + ", decoded without the DCT "
                                         "consistency step", enc, partial(dec, consistency=False),
@@ -178,6 +170,11 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                                         partial(enc, pack="jxl"), dec, restores_jpeg=True,
                                         version=ver)
             for b in (out[name], out[f"{name}+jxl"]):
+                # the coefficients as the encoder rounds them (--effort 0): the search's share
+                out[f"{b.name}-e0"] = Method(f"{b.name}-e0", b.description + ", encoded with "
+                                             "--effort 0 (no coefficient search)",
+                                             partial(b.encode, effort=0), dec, restores_jpeg=True,
+                                             version=plain_ver)
                 # decoded with an 8-member self-ensemble (codec.regen.ensemble): 8x the network work
                 out[f"{b.name}-x8"] = Method(f"{b.name}-x8", b.description + ", decoded with an "
                                              "8-member self-ensemble", b.encode,
