@@ -12,6 +12,7 @@ prints the anchor curve's slopes, the source of codec.coefsearch.SLOPES.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -62,10 +63,8 @@ def main() -> None:
             print(f"rounds {rounds} lam {lam}: MS-SSIM {r['bd_msssim_db']:+.2f}% "
                   f"PSNR {r['bd_psnr']:+.2f}% plain {r['plain_bd_psnr_db']:+.2f} dB", flush=True)
     save_rows(a, crops, rows)
-    rows_anchor = {"anchor": anchor, "slopes": slopes}
-    import json
-
-    a.out.with_suffix(".anchor.json").write_text(json.dumps(rows_anchor, indent=1) + "\n")
+    a.out.with_suffix(".anchor.json").write_text(
+        json.dumps({"anchor": anchor, "slopes": slopes}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
