@@ -12,6 +12,7 @@ prints the anchor curve's slopes, the source of codec.coefsearch.SLOPES.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -32,6 +33,8 @@ def main() -> None:
     ap = crop_args(__doc__, "results/coefsearch.json")
     ap.add_argument("--rounds", type=int, action="append", required=True)
     ap.add_argument("--lam", type=float, action="append", required=True)
+    ap.add_argument("--msssim-weight", type=float, action="append", default=None,
+                    help="the search's MS-SSIM share of its quality term (repeatable; default 0.5)")
     ap.add_argument("--qualities", default="8,15,25,40,60,80,92")
     a = ap.parse_args()
     model = load_model(a.model).eval()
@@ -53,15 +56,14 @@ def main() -> None:
               for i, q in enumerate(qs)}
     print("anchor slopes, dB per bpp:", slopes, flush=True)
     rows = []
-    for rounds in a.rounds:
-        for lam in a.lam:
-            test = evaluate(model, crops, ts, post=post, consistency=True, qualities=qs,
-                            encode=searched(SearchSettings(rounds=rounds, lam=lam)))
-            r = {"rounds": rounds, "lam": lam, **score(anchor, test), "bpp": test["bpp"],
-                 "ms-ssim-db": test["ms-ssim-db"], "psnr-rgb": test["psnr-rgb"]}
-            rows.append(r)
-            print(f"rounds {rounds} lam {lam}: MS-SSIM {r['bd_msssim_db']:+.2f}% "
-                  f"PSNR {r['bd_psnr']:+.2f}% plain {r['plain_bd_psnr_db']:+.2f} dB", flush=True)
+    for rounds, lam, w in itertools.product(a.rounds, a.lam, a.msssim_weight or [0.5]):
+        test = evaluate(model, crops, ts, post=post, consistency=True, qualities=qs,
+                        encode=searched(SearchSettings(rounds=rounds, lam=lam, msssim_weight=w)))
+        r = {"rounds": rounds, "lam": lam, "msssim_weight": w, **score(anchor, test),
+             "bpp": test["bpp"], "ms-ssim-db": test["ms-ssim-db"], "psnr-rgb": test["psnr-rgb"]}
+        rows.append(r)
+        print(f"rounds {rounds} lam {lam} msssim_weight {w}: MS-SSIM {r['bd_msssim_db']:+.2f}% "
+              f"PSNR {r['bd_psnr']:+.2f}% plain {r['plain_bd_psnr_db']:+.2f} dB", flush=True)
     save_rows(a, crops, rows)
     a.out.with_suffix(".anchor.json").write_text(
         json.dumps({"anchor": anchor, "slopes": slopes}, indent=1) + "\n")

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from .consistency import coefficients_of, project_blocks
 from .container import header_segments
 from .errors import CodecError
+from .jpegrate import CodeLengths, block_bits, move_bits
 from .metrics import MSSSIM_MIN_SIDE, msssim_window
 from .transforms import DCT, YCC2RGB
 
@@ -57,6 +58,8 @@ class SearchSettings:
     reach: int = 1  # the most a coefficient may move from its rounded value, in steps
     share: float = 0.01  # share of all coefficients the first round may move
     bit_base: float = 4.0  # bit proxy: a nonzero coefficient costs this plus its magnitude's bits
+    msssim_weight: float = 0.5  # the quality term: this share MS-SSIM dB, the rest PSNR
+    rate: str = "proxy"  # bit cost: "proxy" (bits_proxy) or "huffman" (codec.jpegrate, exact)
 
 
 #: Names the search's rule: change it whenever the search makes other files (benchmark caches).
@@ -114,9 +117,9 @@ def decode_blocks(blocks: list[torch.Tensor], qtables: list[torch.Tensor],
     return rgb.clamp(0, 1)
 
 
-def quality_db(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-    """(MS-SSIM dB + PSNR) / 2 of two (3, h, w) pictures in 0-1, as codec.metrics measures them;
-    PSNR alone on pictures too small for MS-SSIM."""
+def quality_db(out: torch.Tensor, ref: torch.Tensor, weight: float = 0.5) -> torch.Tensor:
+    """weight * MS-SSIM dB + (1 - weight) * PSNR of two (3, h, w) pictures in 0-1, as
+    codec.metrics measures them; PSNR alone on pictures too small for MS-SSIM."""
     from pytorch_msssim import ms_ssim
 
     psnr = -10 * torch.log10(((out - ref) ** 2).mean().clamp_min(1e-12))
@@ -124,7 +127,7 @@ def quality_db(out: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     if side < MSSSIM_MIN_SIDE:
         return psnr
     ms = ms_ssim(out[None] * 255, ref[None] * 255, data_range=255, win_size=msssim_window(side))
-    return (-10 * torch.log10((1 - ms).clamp_min(1e-10)) + psnr) / 2
+    return weight * -10 * torch.log10((1 - ms).clamp_min(1e-10)) + (1 - weight) * psnr
 
 
 def _spans(n: int, step: int, tile: int) -> list[tuple[int, int]]:
@@ -142,8 +145,12 @@ class _Search:
 
     def __init__(self, model, cond, source: np.ndarray, coefs: list[np.ndarray],
                  qtables: list[np.ndarray], factors, quality: int, settings: SearchSettings,
-                 device: str):
+                 device: str, lengths: CodeLengths | None = None):
         self.model, self.cond, self.s, self.dev = model, cond, settings, device
+        # per component (DC, AC) code lengths for the exact bit count; None: bits_proxy
+        self.lengths = None if lengths is None or settings.rate != "huffman" else [
+            (torch.from_numpy(d).to(device), torch.from_numpy(a).to(device))
+            for d, a in zip(lengths.dc, lengths.ac)]
         self.ref = torch.from_numpy(np.array(source)).to(device).permute(2, 0, 1).float() / 255
         self.c0 = [torch.from_numpy(np.asarray(c, np.float32)).to(device) for c in coefs]
         self.cur = [c.clone() for c in self.c0]
@@ -184,11 +191,24 @@ class _Search:
         out = project_blocks(out[None], [t[None] for t in cs], [q[None] for q in self.q],
                              self.f)[0][:, y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
         ref = self.ref[:, y0:y1, x0:x1]
-        bits = sum((bits_proxy(t, self.s.bit_base) * m).sum() for t, m in zip(cs, win.masks))
-        loss = -quality_db(out, ref) + win.weight * bits
+        bits = self._bits(cs, win.masks)
+        loss = -quality_db(out, ref, self.s.msssim_weight) + win.weight * bits
         loss.backward()
         err = float(((out.detach() - ref) * 255).pow(2).sum())
         return loss.item(), [t.grad for t in cs], err
+
+    def _bits(self, cs: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+        """The bit cost of the core's blocks (masks) of window blocks `cs`."""
+        if self.lengths is None:
+            return sum((bits_proxy(t, self.s.bit_base) * m).sum() for t, m in zip(cs, masks))
+        return sum((block_bits(t.detach(), dc, ac) * m[..., 0, 0]).sum()
+                   for t, m, (dc, ac) in zip(cs, masks, self.lengths))
+
+    def _move_bits(self, i: int, x: torch.Tensor, s: float) -> torch.Tensor:
+        """The bit change of moving each coefficient of component i's blocks `x` by `s` alone."""
+        if self.lengths is None:
+            return bits_proxy(x + s, self.s.bit_base) - bits_proxy(x, self.s.bit_base)
+        return move_bits(x, *self.lengths[i], s)
 
     def tile_loss(self, y0: int, y1: int, x0: int, x1: int) -> float:
         """The search's loss for the tile's current coefficients."""
@@ -211,12 +231,11 @@ class _Search:
             # MS-SSIM's, times kappa, which grows when a round fails and shrinks when none helps
             scale = kappa * 4 * (5 / np.log(10)) / max(err, 1.0)
             preds, moves = [], []
-            for x, x0_, g, gain, m in zip(cur, c0, grad, self.gain, masks):
+            for i, (x, x0_, g, gain, m) in enumerate(zip(cur, c0, grad, self.gain, masks)):
                 best, step = torch.full_like(x, float("inf")), torch.zeros_like(x)
                 for s in (1.0, -1.0):
                     y = x + s
-                    p = (g * s + 0.5 * scale * gain
-                         + weight * (bits_proxy(y, self.s.bit_base) - bits_proxy(x, self.s.bit_base)))
+                    p = g * s + 0.5 * scale * gain + weight * self._move_bits(i, x, s)
                     p = torch.where(((y - x0_).abs() <= self.s.reach) & m, p, float("inf"))
                     better = p < best
                     best, step = torch.where(better, p, best), torch.where(better, s, step)
@@ -293,7 +312,7 @@ def refine(data: bytes, source: np.ndarray, model, quality: int,
             p.requires_grad_(False)
         try:
             search = _Search(model, cond, source, coefs.blocks, coefs.qtables, coefs.factors,
-                             quality, settings, device)
+                             quality, settings, device, CodeLengths.of_file(data))
             tiles = search.tiles()
             with tqdm(total=len(tiles) * settings.rounds, desc="searching coefficients",
                       unit="round", disable=not progress, leave=False) as bar:

@@ -45,8 +45,10 @@ def _search(photo, q=25, rounds=6):
     return data, ts, q
 
 
-def test_search_keeps_only_rounds_that_lower_the_loss(photo, tmp_path):
+@pytest.mark.parametrize("rate", ["proxy", "huffman"])
+def test_search_keeps_only_rounds_that_lower_the_loss(photo, tmp_path, rate):
     from codec.jpeg import cond_vector
+    from codec.jpegrate import CodeLengths
 
     data, _, q = _search(photo)
     blocks, qts, factors = _coefs(data)
@@ -54,7 +56,9 @@ def test_search_keeps_only_rounds_that_lower_the_loss(photo, tmp_path):
     for p in model.parameters():
         p.requires_grad_(False)
     cond = torch.from_numpy(cond_vector(read_info(open_jpeg(data)))[None])
-    s = _Search(model, cond, photo, blocks, qts, factors, q, SearchSettings(rounds=8), "cpu")
+    s = _Search(model, cond, photo, blocks, qts, factors, q, SearchSettings(rounds=8, rate=rate),
+                "cpu", CodeLengths.of_file(data))
+    assert (s.lengths is None) == (rate == "proxy")
     (tile,) = s.tiles()
     before = s.tile_loss(*tile)
     s.run_tile(*tile)
