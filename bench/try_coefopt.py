@@ -1,13 +1,14 @@
-"""Does choosing the coefficients through the decoder pay? (codec/coefsearch.py, issue 7's
+r"""Does choosing the coefficients through the decoder pay? (codec/coefsearch.py, issue 7's
 coefficient-level RDO with the regeneration network in the loop)
 
 Scored like bench/tune_tables.py on held-out crops of the training pool (never Kodak): BD-rate of
 the restored output (after decode's consistency step) of files whose coefficients were searched
-(`--rounds`, `--lam`: codec.coefsearch.SearchSettings) against the same files as the encoder
-rounds them, under the same network and tables, both rewritten as `encode` writes them. Also
-prints the anchor curve's slopes, the source of codec.coefsearch.SLOPES.
+(`--rounds`, `--lam`, `--rate`, `--msssim-weight`: codec.coefsearch.SearchSettings) against the
+same files as the encoder rounds them, under the same network and tables, both rewritten as
+`encode` writes them. Also prints the anchor curve's slopes, the source of codec.coefsearch.SLOPES.
 
-    .venv/bin/python bench/try_coefopt.py --rounds 20 --lam 1 --crops 16 --out bench/results/coefsearch.json
+    .venv/bin/python bench/try_coefopt.py --rounds 20 --lam 1 --lam 1.5 --rate proxy \
+        --rate huffman --crops 16 --out bench/results/coefsearch.json
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import crop_args, evaluate, load_crops, save_rows, score  # noqa: E402
+from tune_tables import (centre_tiles, crop_args, evaluate, load_crops, save_rows,  # noqa: E402
+                         score)
 
 from codec.coefsearch import SearchSettings, refine  # noqa: E402
 from codec.jpeg import encode_jpeg  # noqa: E402
@@ -29,17 +32,30 @@ from codec.shrink import shrink  # noqa: E402
 from codec.tables import get_table_set  # noqa: E402
 
 
+def photo_crops(folder: Path, n: int, size: int = 176) -> list[np.ndarray]:
+    """Centre crops of the PNGs in `folder`, as load_crops makes them of the pool's files."""
+    crops = []
+    for p in sorted(folder.glob("*.png")):
+        crops += centre_tiles(np.asarray(Image.open(p).convert("RGB")), size)
+    return crops[:n]
+
+
 def main() -> None:
     ap = crop_args(__doc__, "results/coefsearch.json")
     ap.add_argument("--rounds", type=int, action="append", required=True)
     ap.add_argument("--lam", type=float, action="append", required=True)
     ap.add_argument("--msssim-weight", type=float, action="append", default=None,
                     help="the search's MS-SSIM share of its quality term (repeatable; default 0.5)")
+    ap.add_argument("--rate", action="append", choices=["huffman", "proxy"], default=None,
+                    help="the search's bit count (repeatable; default: SearchSettings' own)")
+    ap.add_argument("--photos", type=Path, default=None,
+                    help="crop these PNGs (e.g. bench/skimage_photos.py's, in neither the pool "
+                         "nor Kodak) instead of the pool's held-out files")
     ap.add_argument("--qualities", default="8,15,25,40,60,80,92")
     a = ap.parse_args()
     model = load_model(a.model).eval()
     ts = get_table_set(a.tables)
-    crops = load_crops(a.shared, a.crops)
+    crops = photo_crops(a.photos, a.crops) if a.photos else load_crops(a.shared, a.crops)
     qs = [int(x) for x in a.qualities.split(",")]
     post = lambda data, q: shrink(data)  # noqa: E731
 
@@ -56,14 +72,17 @@ def main() -> None:
               for i, q in enumerate(qs)}
     print("anchor slopes, dB per bpp:", slopes, flush=True)
     rows = []
-    for rounds, lam, w in itertools.product(a.rounds, a.lam, a.msssim_weight or [0.5]):
+    for rounds, lam, w, rate in itertools.product(a.rounds, a.lam, a.msssim_weight or [0.5],
+                                                  a.rate or [SearchSettings.rate]):
+        settings = SearchSettings(rounds=rounds, lam=lam, msssim_weight=w, rate=rate)
         test = evaluate(model, crops, ts, post=post, consistency=True, qualities=qs,
-                        encode=searched(SearchSettings(rounds=rounds, lam=lam, msssim_weight=w)))
-        r = {"rounds": rounds, "lam": lam, "msssim_weight": w, **score(anchor, test),
+                        encode=searched(settings))
+        r = {"rounds": rounds, "lam": lam, "msssim_weight": w, "rate": rate, **score(anchor, test),
              "bpp": test["bpp"], "ms-ssim-db": test["ms-ssim-db"], "psnr-rgb": test["psnr-rgb"]}
         rows.append(r)
-        print(f"rounds {rounds} lam {lam} msssim_weight {w}: MS-SSIM {r['bd_msssim_db']:+.2f}% "
-              f"PSNR {r['bd_psnr']:+.2f}% plain {r['plain_bd_psnr_db']:+.2f} dB", flush=True)
+        print(f"rounds {rounds} lam {lam} msssim_weight {w} rate {rate}: "
+              f"MS-SSIM {r['bd_msssim_db']:+.2f}% PSNR {r['bd_psnr']:+.2f}% "
+              f"plain {r['plain_bd_psnr_db']:+.2f} dB", flush=True)
     save_rows(a, crops, rows)
     a.out.with_suffix(".anchor.json").write_text(
         json.dumps({"anchor": anchor, "slopes": slopes}, indent=1) + "\n")

@@ -51,13 +51,17 @@ def load_crops(shared: Path, n: int, size: int = 176) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     crops = []
     for p in val:
-        img = D.load_clean(p, rng)
-        h, w = img.shape[:2]
-        ny, nx = min(2, h // size), min(2, w // size)
-        y0, x0 = (h - ny * size) // 2, (w - nx * size) // 2
-        crops += [img[y0 + i * size:y0 + (i + 1) * size, x0 + j * size:x0 + (j + 1) * size]
-                  for i in range(ny) for j in range(nx)]
+        crops += centre_tiles(D.load_clean(p, rng), size)
     return crops[:n]
+
+
+def centre_tiles(img: np.ndarray, size: int) -> list[np.ndarray]:
+    """Up to 2x2 tiles of `size` pixels from the centre of `img`."""
+    h, w = img.shape[:2]
+    ny, nx = min(2, h // size), min(2, w // size)
+    y0, x0 = (h - ny * size) // 2, (w - nx * size) // 2
+    return [img[y0 + i * size:y0 + (i + 1) * size, x0 + j * size:x0 + (j + 1) * size]
+            for i in range(ny) for j in range(nx)]
 
 
 def compact_crops(com, crops) -> list[np.ndarray]:

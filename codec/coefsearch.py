@@ -13,9 +13,12 @@ conversion, the network, the consistency step), predicts what moving each coeffi
 step up or down would do (the gradient, a curvature estimate, and the exact change of a bit-cost
 proxy), applies the most promising moves and keeps the round only if the loss really fell.
 slope(Q) is the regenerated curve's dB per bit per pixel at quality Q, so lam = 1 trades quality
-for bytes at the rate the curve does. Tables, subsampling and metadata stay as they were: any
-viewer opens the file, and every decoder restores it as before. Large pictures are searched in
-tiles. Settings chosen on held-out crops of the training pool (bench/try_coefopt.py, never Kodak).
+for bytes at the rate the curve does. SearchSettings(rate="huffman") counts the bits instead as
+baseline Huffman coding spends them (codec.jpegrate: runs, end-of-block, the file's own code
+lengths); measured on held-out crops, not yet the default (README: 'Coefficient search').
+Tables, subsampling and metadata stay as they were: any viewer opens the file, and every
+decoder restores it as before. Large pictures are searched in tiles. Settings chosen on held-out
+crops of the training pool (bench/try_coefopt.py, never Kodak).
 """
 
 from __future__ import annotations
@@ -57,9 +60,11 @@ class SearchSettings:
     lam: float = 1.0  # weight of the bit cost, in units of the curve's own slope
     reach: int = 1  # the most a coefficient may move from its rounded value, in steps
     share: float = 0.01  # share of all coefficients the first round may move
-    bit_base: float = 4.0  # bit proxy: a nonzero coefficient costs this plus its magnitude's bits
+    bit_base: float = 4.0  # "proxy": a nonzero coefficient costs this plus its magnitude's bits
     msssim_weight: float = 0.5  # the quality term: this share MS-SSIM dB, the rest PSNR
-    rate: str = "proxy"  # bit cost: "proxy" (bits_proxy) or "huffman" (codec.jpegrate, exact)
+    # bit cost: "proxy" (bits_proxy) or "huffman" (codec.jpegrate's count; the proxy where a
+    # file's tables cannot be read)
+    rate: str = "proxy"
 
 
 #: Names the search's rule: change it whenever the search makes other files (benchmark caches).
@@ -204,11 +209,14 @@ class _Search:
         return sum((block_bits(t.detach(), dc, ac) * m[..., 0, 0]).sum()
                    for t, m, (dc, ac) in zip(cs, masks, self.lengths))
 
-    def _move_bits(self, i: int, x: torch.Tensor, s: float) -> torch.Tensor:
-        """The bit change of moving each coefficient of component i's blocks `x` by `s` alone."""
+    def _move_bits(self, i: int, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bit change of moving each coefficient of component i's blocks `x` alone, by +1
+        and by -1."""
         if self.lengths is None:
-            return bits_proxy(x + s, self.s.bit_base) - bits_proxy(x, self.s.bit_base)
-        return move_bits(x, *self.lengths[i], s)
+            now = bits_proxy(x, self.s.bit_base)
+            return (bits_proxy(x + 1, self.s.bit_base) - now,
+                    bits_proxy(x - 1, self.s.bit_base) - now)
+        return move_bits(x, *self.lengths[i])
 
     def tile_loss(self, y0: int, y1: int, x0: int, x1: int) -> float:
         """The search's loss for the tile's current coefficients."""
@@ -224,6 +232,7 @@ class _Search:
         k = max(1, int(self.s.share * n))
         kappa = 1.0
         loss, grad, err = self._evaluate(win, cur)
+        dbits = None  # the bit changes of single moves from `cur`: kept while it stays
         for _ in range(self.s.rounds):
             if on_round is not None:
                 on_round()
@@ -231,11 +240,13 @@ class _Search:
             # MS-SSIM's, times kappa, which grows when a round fails and shrinks when none helps
             scale = kappa * 4 * (5 / np.log(10)) / max(err, 1.0)
             preds, moves = [], []
-            for i, (x, x0_, g, gain, m) in enumerate(zip(cur, c0, grad, self.gain, masks)):
+            if dbits is None:
+                dbits = [self._move_bits(i, x) for i, x in enumerate(cur)]
+            for x, x0_, g, gain, m, db in zip(cur, c0, grad, self.gain, masks, dbits):
                 best, step = torch.full_like(x, float("inf")), torch.zeros_like(x)
-                for s in (1.0, -1.0):
+                for s, d in zip((1.0, -1.0), db):
                     y = x + s
-                    p = g * s + 0.5 * scale * gain + weight * self._move_bits(i, x, s)
+                    p = g * s + 0.5 * scale * gain + weight * d
                     p = torch.where(((y - x0_).abs() <= self.s.reach) & m, p, float("inf"))
                     better = p < best
                     best, step = torch.where(better, p, best), torch.where(better, s, step)
@@ -254,7 +265,7 @@ class _Search:
             new = [x + torch.where(p <= thr, s, 0.0) for x, p, s in zip(cur, preds, moves)]
             new_loss, new_grad, new_err = self._evaluate(win, new)
             if new_loss < loss:
-                cur, loss, grad, err = new, new_loss, new_grad, new_err
+                cur, loss, grad, err, dbits = new, new_loss, new_grad, new_err, None
                 k, kappa = int(kk * 1.5) + 1, kappa * 0.8
             else:
                 k, kappa = max(1, kk // 2), kappa * 2

@@ -120,29 +120,24 @@ def block_bits(blocks: torch.Tensor, dc: torch.Tensor, ac: torch.Tensor) -> torc
     return acbits.sum(-1) + _eob(last, ac) + dc[ds.long()] + ds
 
 
-def move_bits(blocks: torch.Tensor, dc: torch.Tensor, ac: torch.Tensor,
-              step: float) -> torch.Tensor:
-    """(by, bx, 8, 8): the change of the picture's bits if each coefficient alone moved by
-    `step` (+1 or -1), exactly as block_bits counts them."""
+def move_bits(blocks: torch.Tensor, dc: torch.Tensor, ac: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two (by, bx, 8, 8) arrays: the change of the picture's bits if each coefficient alone
+    moved by +1, and by -1, exactly as block_bits counts them."""
     z = _zigzag(blocks)
     nz = z != 0
     prev, nxt = _neighbours(nz)
     pos = torch.arange(64, device=z.device, dtype=torch.float32).expand(z.shape)
-    new = z + step
-    s_old, s_new = _size(z), _size(new)
+    s_old = _size(z)
     run = pos - prev - 1
-    # the next nonzero coefficient's size, and its run with / without this position nonzero
+    # the next nonzero coefficient's bits with this position nonzero (split) and zero (merged);
+    # when there is none, the end-of-block follows this position or the one before it
     has_next = nxt < 64
     s_next = torch.gather(s_old, -1, nxt.clamp(max=63).long())
-    split = torch.where(has_next, _symbol(nxt - pos - 1, s_next, ac), torch.zeros_like(z))
-    merged = torch.where(has_next, _symbol(nxt - prev - 1, s_next, ac), torch.zeros_like(z))
-    # when it is the last nonzero (no next), the end-of-block follows it or its predecessor
-    eob_here = torch.where(has_next, torch.zeros_like(z), _eob(pos, ac))
-    eob_prev = torch.where(has_next, torch.zeros_like(z), _eob(prev, ac))
-    here_old = torch.where(nz, _symbol(run, s_old, ac) + split + eob_here, merged + eob_prev)
-    here_new = torch.where(new != 0, _symbol(run, s_new, ac) + split + eob_here, merged + eob_prev)
-    delta = here_new - here_old
-    # DC: its difference from the left block, and the right block's difference from it
+    split = torch.where(has_next, _symbol(nxt - pos - 1, s_next, ac), _eob(pos, ac))
+    merged = torch.where(has_next, _symbol(nxt - prev - 1, s_next, ac), _eob(prev, ac))
+    old = torch.where(nz, _symbol(run, s_old, ac) + split, merged)
+    nonzero = split - old  # the bits of this position made nonzero, less its own symbol
     z0 = z[..., 0]
     left = torch.nn.functional.pad(z0, (1, 0))[..., :-1]
     right = torch.nn.functional.pad(z0, (0, 1))[..., 1:]
@@ -153,9 +148,16 @@ def move_bits(blocks: torch.Tensor, dc: torch.Tensor, ac: torch.Tensor,
         s = _size(v)
         return dc[s.long()] + s
 
-    ddc = (dcb(z0 + step - left) - dcb(z0 - left)
-           + has_right * (dcb(right - z0 - step) - dcb(right - z0)))
-    delta = torch.cat([ddc[..., None], delta[..., 1:]], -1)
-    out = torch.empty_like(delta)
-    out[..., torch.as_tensor(ZIGZAG, device=z.device)] = delta
-    return out.reshape(blocks.shape)
+    zz = torch.as_tensor(ZIGZAG, device=z.device)
+    out = []
+    for step in (1.0, -1.0):
+        new = z + step
+        delta = torch.where(new != 0, _symbol(run, _size(new), ac) + nonzero, merged - old)
+        # DC: its difference from the left block, and the right block's difference from it
+        ddc = (dcb(z0 + step - left) - dcb(z0 - left)
+               + has_right * (dcb(right - z0 - step) - dcb(right - z0)))
+        delta = torch.cat([ddc[..., None], delta[..., 1:]], -1)
+        o = torch.empty_like(delta)
+        o[..., zz] = delta
+        out.append(o.reshape(blocks.shape))
+    return out[0], out[1]

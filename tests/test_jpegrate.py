@@ -23,8 +23,7 @@ def test_move_bits_is_the_change_of_block_bits():
     b[0, 0] = 0
     b[1, 2, 7, 7] = 1
     base = block_bits(b, dc, ac).sum()
-    for step in (1.0, -1.0):
-        mb = move_bits(b, dc, ac, step)
+    for step, mb in zip((1.0, -1.0), move_bits(b, dc, ac)):
         for idx in np.ndindex(*b.shape):
             moved = b.clone()
             moved[idx] += step
