@@ -104,20 +104,28 @@ def _eob(last: torch.Tensor, ac: torch.Tensor) -> torch.Tensor:
     return torch.where(last < 63, ac[0x00], torch.zeros_like(last))
 
 
+def _dc_bits(diff: torch.Tensor, dc: torch.Tensor) -> torch.Tensor:
+    """Bits of DC differences: the size category's code and the magnitude bits."""
+    s = _size(diff)
+    return dc[s.long()] + s
+
+
+def _left(z0: torch.Tensor) -> torch.Tensor:
+    """Each block's left neighbour's DC along a row of (..., bx) DC values (0 before the first)."""
+    return torch.nn.functional.pad(z0, (1, 0))[..., :-1]
+
+
 def block_bits(blocks: torch.Tensor, dc: torch.Tensor, ac: torch.Tensor) -> torch.Tensor:
     """Bits of each block of (by, bx, 8, 8) quantized coefficients (natural order): its DC
     difference from the block to its left (the first of a row: from 0) and its AC codes."""
     z = _zigzag(blocks)
     nz = z != 0
     prev, _ = _neighbours(nz)
-    run = torch.arange(64, device=z.device, dtype=torch.float32) - prev - 1
-    size = _size(z)
-    acbits = torch.where(nz[..., 1:], _symbol(run, size, ac)[..., 1:], torch.zeros_like(z[..., 1:]))
     pos = torch.arange(64, device=z.device, dtype=torch.float32)
+    acbits = torch.where(nz[..., 1:], _symbol(pos - prev - 1, _size(z), ac)[..., 1:],
+                         torch.zeros_like(z[..., 1:]))
     last = torch.where(nz, pos, torch.zeros_like(pos))[..., 1:].amax(-1)
-    d = z[..., 0] - torch.nn.functional.pad(z[..., 0], (1, 0))[..., :-1]
-    ds = _size(d)
-    return acbits.sum(-1) + _eob(last, ac) + dc[ds.long()] + ds
+    return acbits.sum(-1) + _eob(last, ac) + _dc_bits(z[..., 0] - _left(z[..., 0]), dc)
 
 
 def move_bits(blocks: torch.Tensor, dc: torch.Tensor, ac: torch.Tensor
@@ -139,23 +147,18 @@ def move_bits(blocks: torch.Tensor, dc: torch.Tensor, ac: torch.Tensor
     old = torch.where(nz, _symbol(run, s_old, ac) + split, merged)
     nonzero = split - old  # the bits of this position made nonzero, less its own symbol
     z0 = z[..., 0]
-    left = torch.nn.functional.pad(z0, (1, 0))[..., :-1]
+    left = _left(z0)
     right = torch.nn.functional.pad(z0, (0, 1))[..., 1:]
     has_right = torch.ones_like(z0)
     has_right[..., -1] = 0
-
-    def dcb(v):
-        s = _size(v)
-        return dc[s.long()] + s
-
     zz = torch.as_tensor(ZIGZAG, device=z.device)
     out = []
     for step in (1.0, -1.0):
         new = z + step
         delta = torch.where(new != 0, _symbol(run, _size(new), ac) + nonzero, merged - old)
         # DC: its difference from the left block, and the right block's difference from it
-        ddc = (dcb(z0 + step - left) - dcb(z0 - left)
-               + has_right * (dcb(right - z0 - step) - dcb(right - z0)))
+        ddc = (_dc_bits(z0 + step - left, dc) - _dc_bits(z0 - left, dc)
+               + has_right * (_dc_bits(right - z0 - step, dc) - _dc_bits(right - z0, dc)))
         delta = torch.cat([ddc[..., None], delta[..., 1:]], -1)
         o = torch.empty_like(delta)
         o[..., zz] = delta
