@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import bjontegaard as bd
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from codec.bench_report import bd_rate, curve  # noqa: E402
@@ -35,7 +36,7 @@ for m in ('regen-coarse4@regen-v1', 'regen-coarse4@regen-v1+jxl', 'auto', 'auto+
 # plain decode of the searched files against a standard-table JPEG at equal bytes (issue 7: within 1 dB)
 for m in ('regen-coarse4@regen-v1', 'regen-coarse4@regen-v1-e0'):
     rs = [r for r in rows if r['method'] == m]
-    bpp = [sum(r['bpp'] for r in rs if r['quality'] == q) / 24 for q in Q]
-    pp = [sum(r['plain_psnr'] for r in rs if r['quality'] == q) / 24 for q in Q]
+    bpp = [float(np.mean([r['bpp'] for r in rs if r['quality'] == q])) for q in Q]
+    pp = [float(np.mean([r['plain_psnr'] for r in rs if r['quality'] == q])) for q in Q]
     out[f'{m} plain decode BD-PSNR vs jpeg (dB)'] = float(bd.bd_psnr(J['bpp'], J['psnr-rgb'], bpp, pp, method='pchip', require_matching_points=False))
 print(json.dumps(out, indent=1))
