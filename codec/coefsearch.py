@@ -15,7 +15,8 @@ proxy), applies the most promising moves and keeps the round only if the loss re
 slope(Q) is the regenerated curve's dB per bit per pixel at quality Q, so lam = 1 trades quality
 for bytes at the rate the curve does. SearchSettings(rate="huffman") counts the bits instead as
 baseline Huffman coding spends them (codec.jpegrate: runs, end-of-block, the file's own code
-lengths); measured on held-out crops, not yet the default (README: 'Coefficient search').
+lengths); the default since cs2, with lam 1.5 (held-out crops and photos, README: 'Coefficient
+search'); rate="proxy" with lam 1 is cs1's rule.
 Tables, subsampling and metadata stay as they were: any viewer opens the file, and every
 decoder restores it as before. Large pictures are searched in tiles. Settings chosen on held-out
 crops of the training pool (bench/try_coefopt.py, never Kodak).
@@ -57,18 +58,18 @@ class SearchSettings:
     """How hard the encoder searches (`rounds` = 0: plain rounding, no search)."""
 
     rounds: int = DEFAULT_EFFORT
-    lam: float = 1.0  # weight of the bit cost, in units of the curve's own slope
+    lam: float = 1.5  # weight of the bit cost, in units of the curve's own slope
     reach: int = 1  # the most a coefficient may move from its rounded value, in steps
     share: float = 0.01  # share of all coefficients the first round may move
     bit_base: float = 4.0  # "proxy": a nonzero coefficient costs this plus its magnitude's bits
     msssim_weight: float = 0.5  # the quality term: this share MS-SSIM dB, the rest PSNR
     # bit cost: "proxy" (bits_proxy) or "huffman" (codec.jpegrate's count; the proxy where a
     # file's tables cannot be read)
-    rate: str = "proxy"
+    rate: str = "huffman"
 
 
 #: Names the search's rule: change it whenever the search makes other files (benchmark caches).
-SEARCH_VERSION = "cs1"
+SEARCH_VERSION = "cs2"  # cs1: lam 1 with the proxy bit cost
 
 
 def default_effort() -> int:
