@@ -66,13 +66,13 @@ def main() -> None:
                 print(f"{p.name} q{q} {name}: {dt:.1f} s, {len(data)} -> {len(out)} bytes",
                       flush=True)
     mean = {n: float(np.mean([r["seconds"] for r in rows if r["setting"] == n])) for n in names}
-    summary = {"mean_seconds": mean, "ratio_to_" + names[0]: {n: mean[n] / mean[names[0]]
-                                                                for n in names},
+    ratio = "ratio_to_" + names[0]
+    summary = {"mean_seconds": mean, ratio: {n: mean[n] / mean[names[0]] for n in names},
                "default_search": search_id(), "settings": {n: vars(s) for n, s in SETTINGS.items()},
                "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
                "command": "bench/search_speed.py " + " ".join(sys.argv[1:]), "rows": rows}
     a.out.write_text(json.dumps(summary, indent=1) + "\n")
-    print(json.dumps({k: summary[k] for k in ("mean_seconds", "ratio_to_" + names[0])}))
+    print(json.dumps({k: summary[k] for k in ("mean_seconds", ratio)}))
 
 
 if __name__ == "__main__":

@@ -10,13 +10,13 @@ each round takes the gradient of
 
 through a differentiable copy of decode (dequantization, inverse DCT, chroma upsampling, colour
 conversion, the network, the consistency step), predicts what moving each coefficient by one
-step up or down would do (the gradient, a curvature estimate, and the exact change of a bit-cost
-proxy), applies the most promising moves and keeps the round only if the loss really fell.
+step up or down would do (the gradient, a curvature estimate, and the exact change of its bit
+cost), applies the most promising moves and keeps the round only if the loss really fell.
 slope(Q) is the regenerated curve's dB per bit per pixel at quality Q, so lam = 1 trades quality
-for bytes at the rate the curve does. SearchSettings(rate="huffman") counts the bits instead as
-baseline Huffman coding spends them (codec.jpegrate: runs, end-of-block, the file's own code
-lengths); the default since cs2, with lam 1.5 (held-out crops and photos, README: 'Coefficient
-search'); rate="proxy" with lam 1 is cs1's rule.
+for bytes at the rate the curve does. The bits are counted as baseline Huffman coding spends them
+(codec.jpegrate: runs, end-of-block, the file's own code lengths), with lam 1.5: the default
+since cs2 (held-out crops and photos, README: 'Coefficient search'); rate="proxy" (a nonzero
+coefficient costs a fixed base plus its magnitude's bits) with lam 1 is cs1's rule.
 Tables, subsampling and metadata stay as they were: any viewer opens the file, and every
 decoder restores it as before. Large pictures are searched in tiles. Settings chosen on held-out
 crops of the training pool (bench/try_coefopt.py, never Kodak).
