@@ -206,7 +206,8 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 @click.option("--target-psnr", type=click.FloatRange(0, None), default=None,
               help="Likewise, for a PSNR in dB.")
 @click.option("--max-bytes", type=click.IntRange(1, None), default=None,
-              help="Instead of --quality: the highest quality whose JPEG fits in N bytes.")
+              help="Instead of --quality: the highest quality whose file fits in N bytes (with "
+                   "--pack jxl, the packed file).")
 @click.option("--fit/--no-fit", default=True, show_default=True,
               help="Decode each regen file once while encoding and store how much of the "
                    "network's correction to keep, fitted to the input: never worse than a plain "

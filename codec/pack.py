@@ -45,6 +45,11 @@ def pack(jpeg: bytes) -> bytes:
     return packed
 
 
+def packed_size(jpeg: bytes) -> int:
+    """Bytes of `jpeg` once packed (what a byte budget counts when the output is packed)."""
+    return len(pack(jpeg))
+
+
 def unpack(data: bytes) -> bytes:
     """The exact JPEG bytes a packed file was made from."""
     if not is_jxl(data):

@@ -79,11 +79,12 @@ def nearest(res: SearchResult, target: Target) -> Probe:
     return min(res.probes, key=lambda p: _shortfall(p, target))
 
 
-def search(src: SourceImage, target: Target, make_file, restore) -> SearchResult:
+def search(src: SourceImage, target: Target, make_file, restore, size=len) -> SearchResult:
     """Search quality 1-100 for the smallest file meeting `target`.
 
     `make_file(quality) -> bytes` writes the candidate file (a regen-codec JPEG) and
-    `restore(bytes) -> HxWx3 uint8` decodes it the way `decode` does.
+    `restore(bytes) -> HxWx3 uint8` decodes it the way `decode` does; `size(bytes) -> int` is
+    what a byte counts as written (packed_size when the file will be packed as JPEG XL).
     """
     cache: dict[int, tuple[Probe, bytes]] = {}
 
@@ -91,7 +92,7 @@ def search(src: SourceImage, target: Target, make_file, restore) -> SearchResult
         if q in cache:
             return cache[q][0]
         data = make_file(q)
-        p = Probe(q, len(data))
+        p = Probe(q, size(data))
         if target.max_bytes is not None:
             p.ok = p.bytes <= target.max_bytes
         else:
@@ -144,26 +145,30 @@ def encode_to_target(src: SourceImage, target: Target, model_id: str | None = No
     """The search above with regen-codec's own encoder and decoder, in one mode; `auto`
     searches regen and comrec and keeps the smaller passing file (for a byte budget: the
     one whose restored MS-SSIM is higher). The result's `mode` says which. `fit` and `effort`
-    (None: the default) as in codec.encode: the files searched are the files written."""
+    (None: the default) as in codec.encode: the files searched are the files written.
+    `for_pack`: the file will be packed as JPEG XL, so sizes (the byte budget, "smaller", the
+    probes' bytes) are the packed sizes; the result's data is still the JPEG."""
     from .api import file_maker, restored_array
+    from .pack import packed_size
     from .tables import DEFAULT_TABLES
 
     def restore(data: bytes) -> np.ndarray:
         return restored_array(data, device=device, tile=tile)
 
+    size = packed_size if for_pack else len
     opts = dict(tables=tables or DEFAULT_TABLES, subsampling=subsampling,
                 progressive=progressive, device=device, for_pack=for_pack, fit=fit)
     if effort is not None:
         opts["effort"] = effort
     if mode != "auto":
-        res = search(src, target, file_maker(src, mode, model_id, **opts), restore)
+        res = search(src, target, file_maker(src, mode, model_id, **opts), restore, size)
         res.mode = mode
         return res
     from .auto import candidate_models
 
     results, tried = [], []
     for m, mid in zip(("regen", "comrec"), candidate_models(model_id)):
-        res = search(src, target, file_maker(src, m, mid, **opts), restore)
+        res = search(src, target, file_maker(src, m, mid, **opts), restore, size)
         res.mode = m
         tried.append(res)
         if res.quality is not None:
@@ -171,7 +176,7 @@ def encode_to_target(src: SourceImage, target: Target, model_id: str | None = No
     if not results:  # the mode that came closest, for the error to report
         return min(tried, key=lambda r: _shortfall(nearest(r, target), target))
     if target.max_bytes is None:
-        return min(results, key=lambda r: len(r.data))
+        return min(results, key=lambda r: size(r.data))
     return max(results, key=lambda r: metrics.ms_ssim(src.rgb, restore(r.data)))
 
 

@@ -133,6 +133,46 @@ def test_auto_fits_comrec_within_the_regen_bytes():
     assert best_within(lambda q: b"x" * sizes[q], 50) is None
 
 
+def test_auto_spends_comrecs_gain_on_bytes_counted_as_written(photo, monkeypatch):
+    """Rule (codec.auto): the smallest comrec file that beats the regen file in both measures and
+    is no larger, sizes counted packed when packing. Stand-ins: comrec's file at quality q has
+    10q bytes (20q packed) and scores 0.85 + q/1000 in MS-SSIM, 25 + q/5 dB: it beats regen's
+    (0.9, 30 dB) from quality 51."""
+    from codec import api, auto, metrics, pack
+    from codec.imageio import load_image
+
+    src = load_image(photo)
+    regen = b"R" * 600
+    monkeypatch.setattr(api, "regen_file", lambda src, q, m, allocate=False, **o: (q, regen))
+    monkeypatch.setattr(api, "file_maker", lambda src, mode, m, **o: lambda q: bytes([q]) * (10 * q))
+    monkeypatch.setattr(api, "restored_array", lambda d, device="cpu": d)
+    monkeypatch.setattr(metrics, "ms_ssim", lambda a, d: 0.9 if d == regen else 0.85 + d[0] / 1000)
+    monkeypatch.setattr(metrics, "psnr", lambda a, d: 30.0 if d == regen else 25 + d[0] / 5)
+    monkeypatch.setattr(pack, "packed_size", lambda d: len(d) if d == regen else 20 * d[0])
+    c = auto.choose(src, 10, tables="standard", max_bpp=float("inf"))
+    assert (c.mode, c.quality, c.data) == ("comrec", 51, bytes([51]) * 510)  # not 60, the largest that fits
+    assert c.msssim == {"regen": 0.9, "comrec": pytest.approx(0.901)}
+    # packed, comrec's files fit only up to quality 30, which loses: regen is kept
+    c = auto.choose(src, 10, tables="standard", max_bpp=float("inf"), for_pack=True)
+    assert (c.mode, c.data) == ("regen", regen)
+    assert c.psnr == {"regen": 30.0, "comrec": pytest.approx(31.0)}  # quality 30's file, compared
+
+
+def test_smallest_passing_bisects_below_the_budgets_answer():
+    from codec.auto import smallest_passing
+
+    made = []
+
+    def make(q):
+        made.append(q)
+        return bytes([q])
+
+    assert smallest_passing(make, lambda d: d[0] >= 37, 60) == (37, bytes([37]))
+    assert len(made) <= 8  # a bisection, not a scan
+    assert smallest_passing(make, lambda d: d[0] >= 61, 60) is None
+    assert smallest_passing(make, lambda d: True, 1) == (1, bytes([1]))
+
+
 def test_cli_auto_and_targets_in_auto_mode(cli, tiny_comrec, png_file, tmp_path):
     r = cli("encode", png_file, "-o", tmp_path / "a.jpg", "--mode", "auto", "-m", tiny_comrec,
             "-q", "10")

@@ -27,6 +27,17 @@ def test_byte_budget(photo):
     assert all(p.bytes > 3000 for p in res.probes if p.quality > res.quality)
 
 
+def test_byte_budget_counts_the_packed_file_when_packing(photo):
+    """With --pack jxl the budget bounds the file written (the packed one), not the JPEG inside."""
+    from codec.pack import packed_size
+
+    src = load_image(photo)
+    packed = encode_to_target(src, Target(max_bytes=3000), "regen-fast", effort=0, for_pack=True)
+    assert packed_size(packed.data) <= 3000
+    assert all(p.bytes == packed_size(packed.data) for p in packed.probes if p.quality == packed.quality)
+    assert all(p.bytes > 3000 for p in packed.probes if p.quality > packed.quality)
+
+
 def test_impossible_target_is_a_clear_error(cli, png_file, tmp_path):
     r = cli("encode", png_file, "-o", tmp_path / "o.jpg", "--target-psnr", 90)
     assert r.exit_code == 2 and "cannot reach PSNR >= 90.00 dB" in r.stderr
