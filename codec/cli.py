@@ -179,7 +179,8 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 @click.option("--mode", type=click.Choice(["auto", "regen", "comrec"]), default=None,
               help="regen: full-size JPEG restored by a regeneration network; comrec: a compact "
                    "half-size JPEG made by ComCNN and restored by RecCNN (cheaper at low rates); "
-                   "auto: per image, whichever restores better in the same bytes (README: "
+                   "auto: per image, the regen file, or a smaller comrec file that restores "
+                   "better in both MS-SSIM and PSNR (README: "
                    f"'Modes') [default: {DEFAULT_MODE}].")
 @click.option("-m", "--model", "model_id", default=None,
               help="Network recorded in the file (see `regen-codec models`) [default: "
