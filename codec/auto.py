@@ -23,6 +23,7 @@ smaller passing file (the better one for a byte budget).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from . import metrics
@@ -106,7 +107,8 @@ def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: 
     if min(src.size) < metrics.MSSSIM_MIN_SIDE:  # too small to compare by MS-SSIM: keep regen
         return Choice("regen", rq, regen, {}, {})
     size = packed_size if for_pack else len
-    make = file_maker(src, "comrec", comrec_id, **opts)
+    # one file per comrec quality: the budget search and the bisection below probe some alike
+    make = functools.lru_cache(maxsize=None)(file_maker(src, "comrec", comrec_id, **opts))
     found = best_within(make, size(regen), size)
     if found is None:
         return Choice("regen", rq, regen, {}, {})

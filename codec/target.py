@@ -176,7 +176,7 @@ def encode_to_target(src: SourceImage, target: Target, model_id: str | None = No
     if not results:  # the mode that came closest, for the error to report
         return min(tried, key=lambda r: _shortfall(nearest(r, target), target))
     if target.max_bytes is None:
-        return min(results, key=lambda r: size(r.data))
+        return min(results, key=lambda r: r.best.bytes)  # size(r.data), measured by the search
     return max(results, key=lambda r: metrics.ms_ssim(src.rgb, restore(r.data)))
 
 
