@@ -46,14 +46,15 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
                tables: str = DEFAULT_TABLES, subsampling: str | None = None,
                progressive: bool = False, device: str = "cpu",
                for_pack: bool = False, fit: bool = True,
-               effort: int | None = None) -> Callable[[int], bytes]:
+               effort: int | None = None, search_comrec: bool = False) -> Callable[[int], bytes]:
     """A function quality -> regen-codec JPEG bytes of `src` in one mode (regen or comrec).
 
     The expensive part (ComCNN, in comrec mode) runs once, so a quality search is cheap.
     `for_pack`: the file will be packed as JPEG XL (codec.shrink keeps it baseline).
     `fit`: a regen file stores the restoration strength fitted to `src` (fit_strength: one
     network run per file made). `effort`: rounds of the decoder-aware coefficient search
-    (codec.coefsearch) for a regen file; 0 keeps the encoder's rounding, None the default."""
+    (codec.coefsearch) for a regen file, and for a comrec file with `search_comrec` (auto mode
+    searches the comrec file it keeps); 0 keeps the encoder's rounding, None the default."""
     effort = default_effort() if effort is None else effort
     if mode not in ("regen", "comrec"):
         raise CodecError(f"unknown mode {mode!r} (regen or comrec)")
@@ -80,7 +81,7 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
         data = encode_jpeg(img, quality, subsampling or ts.subsampling_for(quality), optimize=True,
                            progressive=progressive, icc_profile=src.icc_profile, exif=src.exif,
                            qtables=ts.qtables(quality), trellis=ts.trellis)
-        if mode == "regen" and effort > 0:
+        if effort > 0 and (mode == "regen" or search_comrec):
             data = _searched(data, src, info, quality, effort, device)
         data = write_meta(shrink(data, progressive, mozjpeg=not for_pack), meta)
         return fit_strength(data, src.rgb, device=device) if fit and mode == "regen" else data
@@ -101,7 +102,8 @@ def _searched(data: bytes, src: SourceImage, info, quality: int, effort: int, de
     hit = _search_memo.get(key)
     if hit is None:
         net = _registry_load(info.id, device=dev)
-        hit = refine(data, src.rgb, net, quality, SearchSettings(rounds=effort), device=dev)
+        hit = refine(data, src.rgb, net, quality, SearchSettings(rounds=effort), device=dev,
+                     comrec=info.mode == "comrec")
         while _search_memo and sum(len(v) for v in _search_memo.values()) + len(hit) > _SEARCH_MEMO_BYTES:
             _search_memo.pop(next(iter(_search_memo)))
         _search_memo[key] = hit

@@ -7,16 +7,21 @@ Rule, for a requested quality Q:
    bench/results/comrec/crossover.json, made by bench/comrec_crossover.py);
 2. else restore it, and find the smallest comrec file that restores better than it in both
    MS-SSIM and PSNR and is no larger; keep that if there is one, the regen file otherwise
-   (ties, mixed verdicts, or no comrec file fits).
+   (ties, mixed verdicts, or no comrec file fits);
+3. with the coefficient search on (`effort` > 0), search the kept comrec file's coefficients
+   through RecCNN (codec.coefsearch: a searched file restores better per byte), and step its
+   quality down while the searched file still passes and fits: keep the smallest.
 Sizes are those of the file written: with `--pack jxl` the packed size (comrec's small files
 pack less well, so comparing JPEG sizes let auto's packed files outgrow regen's packed files).
 So auto never spends more bytes than regen at Q and, per image, is never worse than regen in
 either measure: Q names a restored quality whichever route auto takes, and comrec's gain is
 spent on bytes. Below the threshold this costs one regen decode and a handful of comrec
-decodes (a bisection over comrec's quality).
+decodes (a bisection over comrec's quality), and where comrec wins, a coefficient search per
+quality stepped (usually two).
 History: until 2026-11-25 MS-SSIM alone decided (that bought MS-SSIM with PSNR: on Kodak +0.7
 points of MS-SSIM BD-rate, -3.8 in PSNR); until 2026-12-06 auto kept the best comrec file
-within the regen file's JPEG bytes (rule "both-0.4"): higher quality at Q instead of fewer bytes.
+within the regen file's JPEG bytes (rule "both-0.4"): higher quality at Q instead of fewer bytes;
+until 2026-12-06 (rule "match-0.4") comrec files were not searched.
 With a target (`--target-*`, `--max-bytes`), codec.target searches both modes and keeps the
 smaller passing file (the better one for a byte budget).
 """
@@ -36,8 +41,10 @@ from .registry import DEFAULT_COMREC, DEFAULT_MODEL, find_model
 # won in both measures for no crop whose regen file was above 0.36 bpp (format 1: one crop at
 # 0.417), so above 0.4 the comparison would be wasted work.
 AUTO_MAX_BPP = 0.4
-#: Part of the benchmark's cache key for auto: change it whenever the rule or threshold changes.
+#: Part of the benchmark's cache key for auto: change it whenever the rule or threshold changes
+#: (RULE_VERSION: files made without the coefficient search; SEARCHED_RULE_VERSION: with it).
 RULE_VERSION = "match-0.4"
+SEARCHED_RULE_VERSION = "matchcs-0.4"  # step 3: comrec files searched too
 
 
 @dataclass
@@ -96,6 +103,7 @@ def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: 
     `allocate`: the regen file's quality is chosen per image (codec.allocate, api.regen_file).
     `for_pack`: the file will be packed as JPEG XL, so sizes are compared packed."""
     from .api import file_maker, regen_file, restored_array
+    from .coefsearch import default_effort
     from .pack import packed_size
 
     regen_id, comrec_id = candidate_models(model)
@@ -131,5 +139,13 @@ def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: 
         cm, cp = score(found[1])
         return Choice("regen", rq, regen, {"regen": rm, "comrec": cm}, {"regen": rp, "comrec": cp})
     cq, comrec = match
+    if (default_effort() if effort is None else effort) > 0:
+        smake = file_maker(src, "comrec", comrec_id, search_comrec=True, **opts)
+        for q in range(cq, 0, -1):
+            data = smake(q)
+            if size(data) > size(regen) or not passes(data):
+                break
+            if size(data) < size(comrec):
+                cq, comrec = q, data
     cm, cp = score(comrec)
     return Choice("comrec", cq, comrec, {"regen": rm, "comrec": cm}, {"regen": rp, "comrec": cp})

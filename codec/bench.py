@@ -199,9 +199,9 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
 
         desc = (f"regen-codec --mode auto: {DEFAULT_MODEL} or {DEFAULT_COMREC} per image, table "
                 f"set {DEFAULT_TABLES}")
-        ver = (f"{shas[DEFAULT_MODEL]}-{shas[DEFAULT_COMREC]}-{DEFAULT_TABLES}-{auto.RULE_VERSION}"
-               f"-{__version__}")
-        plain_ver, ver = ver, f"{ver}-{coefsearch.search_id()}"
+        base = f"{shas[DEFAULT_MODEL]}-{shas[DEFAULT_COMREC]}-{DEFAULT_TABLES}-{{}}-{__version__}"
+        plain_ver = base.format(auto.RULE_VERSION)
+        ver = f"{base.format(auto.SEARCHED_RULE_VERSION)}-{coefsearch.search_id()}"
         out["auto"] = Method("auto", desc, auto_enc, auto_dec, version=ver)
         out["auto+jxl"] = Method("auto+jxl", desc + ", packed as JPEG XL",
                                  partial(auto_enc, pack="jxl"), auto_dec, version=ver)

@@ -44,6 +44,9 @@ from .transforms import DCT, YCC2RGB
 #: regen-v1 tables on 16 held-out crops of the training pool (bench/try_coefopt.py's anchor),
 #: by JPEG quality; linear in between, the end values beyond.
 SLOPES = {8: 11.22, 15: 9.28, 25: 6.54, 40: 5.05, 60: 3.76, 80: 2.73, 92: 2.42}
+#: The same for comrec files (comrec-r7 with the regen-v1 tables; bench/try_comrec_search.py's
+#: anchor on held-out crops of the pool): the search weighs a comrec file's bits by these.
+COMREC_SLOPES = {2: 73.78, 4: 53.9, 7: 32.41, 12: 19.14, 20: 15.54}
 #: Energy in RGB (0-255 units, squared) of a change of 1 in a Y, Cb, Cr sample (JFIF matrices).
 COMPONENT_GAIN = (3.0, 0.344136 ** 2 + 1.772 ** 2, 1.402 ** 2 + 0.714136 ** 2)
 #: Rounds of search `encode` runs by default (bench/try_coefopt.py: most of the gain on held-out
@@ -94,6 +97,12 @@ def search_id(rounds: int | None = None) -> str:
 def slope(quality: int) -> float:
     qs = sorted(SLOPES)
     return float(np.interp(quality, qs, [SLOPES[q] for q in qs]))
+
+
+def comrec_slope(quality: int) -> float:
+    """COMREC_SLOPES at `quality` (linear in between, the end values beyond)."""
+    qs = sorted(COMREC_SLOPES)
+    return float(np.interp(quality, qs, [COMREC_SLOPES[q] for q in qs]))
 
 
 def bits_proxy(c: torch.Tensor, base: float) -> torch.Tensor:
@@ -151,8 +160,12 @@ class _Search:
 
     def __init__(self, model, cond, source: np.ndarray, coefs: list[np.ndarray],
                  qtables: list[np.ndarray], factors, quality: int, settings: SearchSettings,
-                 device: str, lengths: CodeLengths | None = None):
+                 device: str, lengths: CodeLengths | None = None, scale: int = 1,
+                 slope_value: float | None = None):
         self.model, self.cond, self.s, self.dev = model, cond, settings, device
+        # scale 2: a comrec file, whose picture the network restores after a bicubic 2x upscale
+        # (codec.reccnn) and without the consistency step; tiles are in the file's pixels
+        self.scale = scale
         # per component (DC, AC) code lengths for the exact bit count; None: bits_proxy
         self.lengths = None if lengths is None or settings.rate != "huffman" else [
             (torch.from_numpy(d).to(device), torch.from_numpy(a).to(device))
@@ -162,19 +175,29 @@ class _Search:
         self.cur = [c.clone() for c in self.c0]
         self.q = [torch.from_numpy(np.asarray(q, np.float32)).to(device) for q in qtables]
         self.f = factors
-        self.slope = slope(quality)
-        self.gain = [g * fy * fx * q ** 2 for g, (fy, fx), q in zip(COMPONENT_GAIN, factors, self.q)]
+        self.slope = slope(quality) if slope_value is None else slope_value
+        # an upscaled sample covers about scale**2 output pixels
+        self.gain = [g * fy * fx * scale ** 2 * q ** 2
+                     for g, (fy, fx), q in zip(COMPONENT_GAIN, factors, self.q)]
         self.mcu = (8 * max(f[0] for f in factors), 8 * max(f[1] for f in factors))  # pixels
+        (h, w), s = self.ref.shape[1:], scale
+        self.hw = (-(-h // s), -(-w // s))  # the file's picture size
+        self.context = CONTEXT // s
+
+    def _out_span(self, a: int, b: int, n: int) -> tuple[int, int]:
+        """Output pixels [A, B) of the file's pixels [a, b) (n: the output side)."""
+        return self.scale * a, min(n, self.scale * b)
 
     def tiles(self, tile: int = TILE):
-        (h, w), (my, mx) = self.ref.shape[1:], self.mcu
+        (h, w), (my, mx) = self.hw, self.mcu
+        tile //= self.scale
         return [(y0, y1, x0, x1) for y0, y1 in _spans(h, my, tile) for x0, x1 in _spans(w, mx, tile)]
 
     def _window(self, y0: int, y1: int, x0: int, x1: int) -> _Window:
         """The tile's core and the context around it, in pixels and in each component's blocks."""
-        (h, w), (my, mx) = self.ref.shape[1:], self.mcu
-        wy0, wx0 = max(0, y0 - CONTEXT) // my * my, max(0, x0 - CONTEXT) // mx * mx
-        wy1, wx1 = min(h, y1 + CONTEXT), min(w, x1 + CONTEXT)
+        (h, w), (my, mx), ctx = self.hw, self.mcu, self.context
+        wy0, wx0 = max(0, y0 - ctx) // my * my, max(0, x0 - ctx) // mx * mx
+        wy1, wx1 = min(h, y1 + ctx), min(w, x1 + ctx)
         rows, cols, masks = [], [], []
         for c, (fy, fx) in zip(self.cur, self.f):
             r = (wy0 // (8 * fy), min(c.shape[0], -(-wy1 // (8 * fy))))
@@ -185,18 +208,29 @@ class _Search:
             rows.append(r)
             cols.append(k)
             masks.append(m)
+        (Y0, Y1), (X0, X1) = (self._out_span(y0, y1, self.ref.shape[1]),
+                              self._out_span(x0, x1, self.ref.shape[2]))
         return _Window((y0, y1, x0, x1), (wy0, wy1, wx0, wx1), rows, cols, masks,
-                       self.s.lam * self.slope / ((y1 - y0) * (x1 - x0)))
+                       self.s.lam * self.slope / ((Y1 - Y0) * (X1 - X0)))
 
     def _evaluate(self, win: _Window, cs: list[torch.Tensor]):
         """(loss, its gradient per component, the core's squared error) for window blocks `cs`."""
         (y0, y1, x0, x1), (wy0, wy1, wx0, wx1) = win.core, win.outer
         cs = [t.clone().requires_grad_(True) for t in cs]
         dec = decode_blocks(cs, self.q, self.f, wy1 - wy0, wx1 - wx0)
+        s = self.scale
+        if s > 1:
+            from .reccnn.model import upscale
+
+            dec = upscale(dec[None], (s * (wy1 - wy0), s * (wx1 - wx0)))[0]
         out = self.model(dec[None], self.cond)[0].clamp(0, 1)
-        out = project_blocks(out[None], [t[None] for t in cs], [q[None] for q in self.q],
-                             self.f)[0][:, y0 - wy0:y1 - wy0, x0 - wx0:x1 - wx0]
-        ref = self.ref[:, y0:y1, x0:x1]
+        if s == 1:
+            out = project_blocks(out[None], [t[None] for t in cs], [q[None] for q in self.q],
+                                 self.f)[0]
+        (Y0, Y1), (X0, X1) = (self._out_span(y0, y1, self.ref.shape[1]),
+                              self._out_span(x0, x1, self.ref.shape[2]))
+        out = out[:, Y0 - s * wy0:Y1 - s * wy0, X0 - s * wx0:X1 - s * wx0]
+        ref = self.ref[:, Y0:Y1, X0:X1]
         bits = self._bits(cs, win.masks)
         loss = -quality_db(out, ref, self.s.msssim_weight) + win.weight * bits
         loss.backward()
@@ -296,10 +330,11 @@ def _tmpdir() -> str | None:
 
 def refine(data: bytes, source: np.ndarray, model, quality: int,
            settings: SearchSettings = SearchSettings(), device: str = "cpu",
-           progress: bool = False) -> bytes:
+           progress: bool = False, comrec: bool = False) -> bytes:
     """The JPEG `data` (a YCbCr file of `source`, HxWx3 uint8, coded at table-set `quality`) with
     its coefficients chosen by the search; its other segments (Exif, ICC, ...) kept. Files the
-    search does not apply to (not 3-component YCbCr, another size) come back unchanged."""
+    search does not apply to (not 3-component YCbCr, another size) come back unchanged.
+    `comrec`: `data` is a comrec file (the compact half-size picture) and `model` its RecCNN."""
     import jpeglib
     from tqdm import tqdm
 
@@ -316,7 +351,8 @@ def refine(data: bytes, source: np.ndarray, model, quality: int,
         except Exception as e:  # noqa: BLE001 - libjpeg's errors come as several types
             raise CodecError(f"coefficient search: libjpeg could not read the file ({e})") from None
         coefs = coefficients_of(j)
-        if coefs is None or coefs.size != (source.shape[1], source.shape[0]):
+        scale = 2 if comrec else 1
+        if coefs is None or coefs.size != (-(-source.shape[1] // scale), -(-source.shape[0] // scale)):
             return data
         cond = torch.from_numpy(cond_vector(read_info(open_jpeg(data)))[None]).to(device)
         params = [p.requires_grad for p in model.parameters()]
@@ -324,7 +360,8 @@ def refine(data: bytes, source: np.ndarray, model, quality: int,
             p.requires_grad_(False)
         try:
             search = _Search(model, cond, source, coefs.blocks, coefs.qtables, coefs.factors,
-                             quality, settings, device, CodeLengths.of_file(data))
+                             quality, settings, device, CodeLengths.of_file(data), scale=scale,
+                             slope_value=comrec_slope(quality) if comrec else None)
             tiles = search.tiles()
             with tqdm(total=len(tiles) * settings.rounds, desc="searching coefficients",
                       unit="round", disable=not progress, leave=False) as bar:

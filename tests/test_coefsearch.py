@@ -157,3 +157,71 @@ def test_cli_effort(cli, png_file, tmp_path):
     assert out.read_bytes() != (tmp_path / "b.jpg").read_bytes()
     r = cli("encode", png_file, "-o", tmp_path / "c.jpg", "--effort", "-1")
     assert r.exit_code == 2 and "effort" in r.output
+
+
+@pytest.fixture()
+def tiny_rec():
+    from codec.reccnn.model import RecCNN
+
+    torch.manual_seed(0)
+    rec = RecCNN(width1=8, width2=8, depth=1)
+    torch.nn.init.normal_(rec.tail.weight, std=0.01)
+    return rec.eval()
+
+
+@pytest.mark.parametrize("which", ["photo", "odd_photo"])
+def test_comrec_search_sees_what_decode_restores_and_lowers_its_loss(which, request, tiny_rec):
+    """A comrec file (the half-size picture) searched against the full-size source: the search's
+    differentiable route (decode, bicubic 2x upscale, RecCNN, no consistency step) restores what
+    codec.reccnn.infer.restore does, and rounds only lower the loss."""
+    from codec.comcnn.model import downscale
+    from codec.jpeg import cond_vector, decode_jpeg
+    from codec.jpegrate import CodeLengths
+    from codec.metrics import psnr
+    from codec.reccnn.infer import restore
+
+    img = request.getfixturevalue(which)
+    small = downscale(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255)
+    small = small[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+    data = encode_jpeg(Image.fromarray(small), 10, "4:2:0")
+    blocks, qts, factors = _coefs(data)
+    cond = torch.from_numpy(cond_vector(read_info(open_jpeg(data)))[None])
+    for p in tiny_rec.parameters():
+        p.requires_grad_(False)
+    s = _Search(tiny_rec, cond, img, blocks, qts, factors, 10, SearchSettings(rounds=6), "cpu",
+                CodeLengths.of_file(data), scale=2, slope_value=50.0)
+    (tile,) = s.tiles()
+    assert tile == (0, small.shape[0], 0, small.shape[1])
+    win = s._window(*tile)
+    _, _, err = s._evaluate(win, win.take(s.cur))
+    ours = 10 * np.log10(255 ** 2 * img.size / err)
+    rgb, info = decode_jpeg(data)
+    theirs = psnr(img, restore(tiny_rec, rgb, cond_vector(info), img.shape[:2]))
+    assert ours == pytest.approx(theirs, abs=0.15)  # rounding of the planes and the upscale
+    before = s.tile_loss(*tile)
+    s.run_tile(*tile)
+    assert s.tile_loss(*tile) < before
+
+
+def test_refine_comrec_file(photo, tiny_rec):
+    from codec.comcnn.model import downscale
+
+    small = downscale(torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255)
+    small = small[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+    data = encode_jpeg(Image.fromarray(small), 10, "4:2:0")
+    out = refine(data, photo, tiny_rec, 10, SearchSettings(rounds=3), comrec=True)
+    assert out != data
+    a, b = read_info(open_jpeg(data)), read_info(open_jpeg(out))
+    assert (a.width, a.height, a.subsampling, a.qtables) == (b.width, b.height, b.subsampling, b.qtables)
+    # sizes that do not pair up are not searched: a half-size file as a regen file, and the reverse
+    assert refine(data, photo, tiny_rec, 10, SearchSettings(rounds=3)) == data
+    full = encode_jpeg(Image.fromarray(photo), 10, "4:2:0")
+    assert refine(full, photo, tiny_rec, 10, SearchSettings(rounds=3), comrec=True) == full
+
+
+def test_comrec_slope():
+    from codec.coefsearch import COMREC_SLOPES, comrec_slope
+
+    lo, hi = min(COMREC_SLOPES), max(COMREC_SLOPES)
+    assert comrec_slope(1) == COMREC_SLOPES[lo] and comrec_slope(99) == COMREC_SLOPES[hi]
+    assert COMREC_SLOPES[4] < comrec_slope(3) < COMREC_SLOPES[2]

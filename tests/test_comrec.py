@@ -158,6 +158,35 @@ def test_auto_spends_comrecs_gain_on_bytes_counted_as_written(photo, monkeypatch
     assert c.psnr == {"regen": 30.0, "comrec": pytest.approx(31.0)}  # quality 30's file, compared
 
 
+def test_auto_steps_down_with_searched_comrec_files(photo, monkeypatch):
+    """Step 3 of the rule: the kept comrec file's searched form, and the searched files below it
+    while they still pass and fit. Stand-ins as above; a searched file at quality q restores as
+    the plain file at q + 3 does, in 9q bytes, so it passes from quality 48."""
+    from codec import api, auto, metrics
+    from codec.imageio import load_image
+
+    src = load_image(photo)
+    regen = b"R" * 600
+    searched = []
+
+    def maker(src, mode, m, search_comrec=False, effort=None, **o):
+        if search_comrec and effort != 0:
+            return lambda q: searched.append(q) or bytes([q + 3]) * (9 * q)
+        return lambda q: bytes([q]) * (10 * q)
+
+    monkeypatch.setattr(api, "regen_file", lambda src, q, m, allocate=False, **o: (q, regen))
+    monkeypatch.setattr(api, "file_maker", maker)
+    monkeypatch.setattr(api, "restored_array", lambda d, device="cpu": d)
+    monkeypatch.setattr(metrics, "ms_ssim", lambda a, d: 0.9 if d == regen else 0.85 + d[0] / 1000)
+    monkeypatch.setattr(metrics, "psnr", lambda a, d: 30.0 if d == regen else 25 + d[0] / 5)
+    c = auto.choose(src, 10, tables="standard", max_bpp=float("inf"))
+    assert (c.mode, c.quality, c.data) == ("comrec", 48, bytes([51]) * 432)
+    assert searched == [51, 50, 49, 48, 47]  # down from the bisection's answer to the first miss
+    searched.clear()
+    c = auto.choose(src, 10, tables="standard", max_bpp=float("inf"), effort=0)
+    assert (c.quality, c.data, searched) == (51, bytes([51]) * 510, [])
+
+
 def test_smallest_passing_bisects_below_the_budgets_answer():
     from codec.auto import smallest_passing
 
