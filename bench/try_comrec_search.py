@@ -6,8 +6,11 @@ restored output of searched comrec files against the same files as the encoder r
 (BD-rate, MS-SSIM dB and PSNR), both rewritten as `encode` writes them, and prints the anchor
 curve's slopes (the source of codec.coefsearch.COMREC_SLOPES).
 
-    .venv/bin/python bench/try_comrec_search.py --crops 16 --lam 1.5 \
+    .venv/bin/python bench/try_comrec_search.py --crops 16 --lam 1.5 --lam 1 \
         --out bench/results/comrec-search.json
+
+`--photos bench/cache/skimage-photos` crops scikit-image's photos instead (in neither the pool
+nor Kodak; made by bench/skimage_photos.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from try_coefopt import photo_crops  # noqa: E402
 from tune_tables import (COMREC_QUALITIES, compact_crops, crop_args, evaluate,  # noqa: E402
                          load_crops, save_rows, score)
 
@@ -39,11 +43,13 @@ def main() -> None:
     ap.add_argument("--qualities", default=",".join(map(str, COMREC_QUALITIES[:5])))
     ap.add_argument("--slopes", default=None,
                     help="JSON {quality: slope} to search with (default: codec's COMREC_SLOPES)")
+    ap.add_argument("--photos", type=Path, default=None,
+                    help="crop these PNGs instead of the pool's held-out files")
     a = ap.parse_args()
     model = load_model(a.model).eval()
     com = load_model(f"{a.model}-com").eval()
     ts = get_table_set(a.tables)
-    crops = load_crops(a.shared, a.crops)
+    crops = photo_crops(a.photos, a.crops) if a.photos else load_crops(a.shared, a.crops)
     # the search needs the full-size source of each compact picture evaluate() hands it
     full = {hashlib.sha256(c.tobytes()).digest(): f for c, f in zip(compact_crops(com, crops), crops)}
     qs = [int(x) for x in a.qualities.split(",")]

@@ -215,11 +215,13 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
                    "decode in PSNR (README: 'Restoration strength'). --no-fit skips that network "
                    "run (several times faster on a CPU); its files are always restored fully.")
 @click.option("--effort", type=click.IntRange(0, 1000), default=None,
-              help="Rounds of the decoder-aware coefficient search for regen files: the encoder "
-                   "moves DCT coefficients where the network restores the picture better per "
-                   "byte (README: 'Coefficient search'). Each round is one forward and backward "
-                   "network pass: on 2 CPU cores about 1.4 s per megapixel, so the default adds "
-                   "about 30 s per megapixel (far less on a GPU). 0 = plain rounding "
+              help="Rounds of the decoder-aware coefficient search for regen files (and for the "
+                   "comrec file auto keeps): the encoder moves DCT coefficients where the "
+                   "network restores the picture better per byte (README: 'Coefficient search'). "
+                   "Each round is one forward and backward network pass: on 2 CPU cores about "
+                   "1.4 s per megapixel, so the default adds about 30 s per megapixel (far less "
+                   "on a GPU; auto's comrec searches add about as much again below 0.4 bpp). "
+                   "0 = plain rounding "
                    "[default: 20, or $REGEN_CODEC_EFFORT].")
 @click.option("--per-image-quality", is_flag=True,
               help="Regen files: choose the JPEG quality per image, within 16 of --quality, for "
