@@ -97,11 +97,13 @@ def smallest_passing(make, passes, hi: int) -> tuple[int, bytes] | None:
 def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: str,
            subsampling: str | None = None, progressive: bool = False,
            device: str = "cpu", max_bpp: float | None = None, for_pack: bool = False,
-           fit: bool = True, allocate: bool = False, effort: int | None = None) -> Choice:
+           fit: bool = True, allocate: bool = False, effort: int | None = None,
+           search_comrec: bool = True) -> Choice:
     """Apply the rule in this module's docstring to one image (`max_bpp` replaces
     AUTO_MAX_BPP, e.g. inf to always compare, as bench/comrec_crossover.py does).
     `allocate`: the regen file's quality is chosen per image (codec.allocate, api.regen_file).
-    `for_pack`: the file will be packed as JPEG XL, so sizes are compared packed."""
+    `for_pack`: the file will be packed as JPEG XL, so sizes are compared packed.
+    `search_comrec=False` skips step 3 (rule match-0.4; bench/auto_speed.py times both)."""
     from .api import file_maker, regen_file, restored_array
     from .coefsearch import default_effort
     from .pack import packed_size
@@ -139,7 +141,7 @@ def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: 
         cm, cp = score(found[1])
         return Choice("regen", rq, regen, {"regen": rm, "comrec": cm}, {"regen": rp, "comrec": cp})
     cq, comrec = match
-    if (default_effort() if effort is None else effort) > 0:
+    if search_comrec and (default_effort() if effort is None else effort) > 0:
         smake = file_maker(src, "comrec", comrec_id, search_comrec=True, **opts)
         for q in range(cq, 0, -1):
             data = smake(q)
