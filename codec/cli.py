@@ -220,7 +220,8 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
                    "network restores the picture better per byte (README: 'Coefficient search'). "
                    "Each round is one forward and backward network pass: on 2 CPU cores about "
                    "1.4 s per megapixel, so the default adds about 30 s per megapixel (far less "
-                   "on a GPU; auto's comrec searches add about as much again below 0.4 bpp). "
+                   "on a GPU; where auto keeps comrec, below 0.4 bpp, its comrec searches add about "
+                   "twice as much again). "
                    "0 = plain rounding "
                    "[default: 20, or $REGEN_CODEC_EFFORT].")
 @click.option("--per-image-quality", is_flag=True,
