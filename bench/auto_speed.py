@@ -1,8 +1,8 @@
 """What auto's step 3 (codec.auto: the kept comrec file searched, its quality stepped down) costs
 in encode time and saves in bytes: auto.choose with and without it on the same pictures in one
 run, alternating which goes first, after a first run (a whole match-0.4 encode) that makes the
-regen file both share (its search is kept by codec.api), at low qualities where comrec wins. Pictures: scikit-image's
-photos (bench/skimage_photos.py), in neither the pool nor Kodak.
+regen file both share (its search is kept by codec.api), at low qualities where comrec wins.
+Pictures: scikit-image's photos (bench/skimage_photos.py), in neither the pool nor Kodak.
 
     .venv/bin/python bench/skimage_photos.py bench/cache/skimage-photos
     .venv/bin/python bench/auto_speed.py bench/cache/skimage-photos --qualities 5,10 \

@@ -221,8 +221,7 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
                    "Each round is one forward and backward network pass: on 2 CPU cores about "
                    "1.4 s per megapixel, so the default adds about 30 s per megapixel (far less "
                    "on a GPU; where auto keeps comrec, below 0.4 bpp, its comrec searches add about "
-                   "twice as much again). "
-                   "0 = plain rounding "
+                   "twice as much again). 0 = plain rounding "
                    "[default: 20, or $REGEN_CODEC_EFFORT].")
 @click.option("--per-image-quality", is_flag=True,
               help="Regen files: choose the JPEG quality per image, within 16 of --quality, for "

@@ -18,7 +18,9 @@ for bytes at the rate the curve does. The bits are counted as baseline Huffman c
 since cs2 (held-out crops and photos, README: 'Coefficient search'); rate="proxy" (a nonzero
 coefficient costs a fixed base plus its magnitude's bits) with lam 1 is cs1's rule.
 Tables, subsampling and metadata stay as they were: any viewer opens the file, and every
-decoder restores it as before. Large pictures are searched in tiles. Settings chosen on held-out
+decoder restores it as before. A comrec file (`refine(..., comrec=True)`, auto mode's) is searched
+the same way through its own route: decode, bicubic 2x upscale, RecCNN, no consistency step, its
+bits weighed by comrec's curve (COMREC_SLOPES). Large pictures are searched in tiles. Settings chosen on held-out
 crops of the training pool (bench/try_coefopt.py, never Kodak).
 """
 
