@@ -17,7 +17,7 @@ So auto never spends more bytes than regen at Q and, per image, is never worse t
 either measure: Q names a restored quality whichever route auto takes, and comrec's gain is
 spent on bytes. Below the threshold this costs one regen decode and a handful of comrec
 decodes (a bisection over comrec's quality), and where comrec wins, a coefficient search per
-quality stepped (usually three: bench/auto_speed.py).
+quality tried (about three, going by bench/auto_speed.py's times).
 History: until 2026-11-25 MS-SSIM alone decided (that bought MS-SSIM with PSNR: on Kodak +0.7
 points of MS-SSIM BD-rate, -3.8 in PSNR); until 2026-12-06 auto kept the best comrec file
 within the regen file's JPEG bytes (rule "both-0.4"): higher quality at Q instead of fewer bytes;
