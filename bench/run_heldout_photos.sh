@@ -3,7 +3,7 @@
 # (scikit-image's samples, bench/skimage_photos.py): a check that the default model, chosen on
 # held-out crops of the pool and reported on Kodak, holds on other photos, with and without the
 # restoration strength fitted at encode (codec/strength.py; `-nofit`), without the coefficient
-# search (`-e0`), and in auto mode. `regen-coarse4@regen-v1-alloc` (--per-image-quality, about five
+# search (`-e0`), in auto mode, and packed as JPEG XL (`+jxl`, since 2026-12-06). `regen-coarse4@regen-v1-alloc` (--per-image-quality, about five
 # searches per file) is left out of the default list for its cost; its rows without the search
 # are in bench/results/heldout-photos at commit adfebd1. Results (committed):
 # bench/results/heldout-photos/. METHODS=... overrides the list.
@@ -12,4 +12,4 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 imgs="$root/bench/cache/skimage-photos"  # git-ignored, rewritten on each run
 "$root/.venv/bin/python" "$root/bench/skimage_photos.py" "$imgs"
 exec "$root/bin/regen-codec" bench "$imgs" --out "$root/bench/results/heldout-photos" \
-  --methods "${METHODS:-jpeg,jpeg-alloc,regen-coarse4@regen-v1,regen-coarse4@regen-v1-e0,regen-coarse4@regen-v1-nofit,auto,auto-e0}" "$@"
+  --methods "${METHODS:-jpeg,jpeg-alloc,regen-coarse4@regen-v1,regen-coarse4@regen-v1-e0,regen-coarse4@regen-v1-nofit,auto,auto-e0,regen-coarse4@regen-v1+jxl,auto+jxl}" "$@"
