@@ -40,6 +40,21 @@ def photo_crops(folder: Path, n: int, size: int = 176) -> list[np.ndarray]:
     return crops[:n]
 
 
+def anchor_slopes(anchor: dict, qs: list[int]) -> dict[int, float]:
+    """The anchor curve's slope at each quality, d[(MS-SSIM dB + PSNR) / 2] / d[bpp], by central
+    differences (one-sided at the ends): the search's SLOPES / COMREC_SLOPES."""
+    qd = [(m + p) / 2 for m, p in zip(anchor["ms-ssim-db"], anchor["psnr-rgb"])]
+    lo, hi = lambda i: max(i - 1, 0), lambda i: min(i + 1, len(qs) - 1)  # noqa: E731
+    return {q: round((qd[hi(i)] - qd[lo(i)]) / (anchor["bpp"][hi(i)] - anchor["bpp"][lo(i)]), 2)
+            for i, q in enumerate(qs)}
+
+
+def save_anchor(out: Path, anchor: dict, slopes: dict) -> None:
+    """The anchor curve and its slopes beside the experiment's rows (`out`.anchor.json)."""
+    out.with_suffix(".anchor.json").write_text(
+        json.dumps({"anchor": anchor, "slopes": slopes}, indent=1) + "\n")
+
+
 def main() -> None:
     ap = crop_args(__doc__, "results/coefsearch.json")
     ap.add_argument("--rounds", type=int, action="append", required=True)
@@ -66,10 +81,7 @@ def main() -> None:
         return encode
 
     anchor = evaluate(model, crops, ts, post=post, consistency=True, qualities=qs)
-    qd = [(m + p) / 2 for m, p in zip(anchor["ms-ssim-db"], anchor["psnr-rgb"])]
-    slopes = {q: round((qd[min(i + 1, len(qs) - 1)] - qd[max(i - 1, 0)])
-                       / (anchor["bpp"][min(i + 1, len(qs) - 1)] - anchor["bpp"][max(i - 1, 0)]), 2)
-              for i, q in enumerate(qs)}
+    slopes = anchor_slopes(anchor, qs)
     print("anchor slopes, dB per bpp:", slopes, flush=True)
     rows = []
     for rounds, lam, w, rate in itertools.product(a.rounds, a.lam, a.msssim_weight or [0.5],
@@ -84,8 +96,7 @@ def main() -> None:
               f"MS-SSIM {r['bd_msssim_db']:+.2f}% PSNR {r['bd_psnr']:+.2f}% "
               f"plain {r['plain_bd_psnr_db']:+.2f} dB", flush=True)
     save_rows(a, crops, rows)
-    a.out.with_suffix(".anchor.json").write_text(
-        json.dumps({"anchor": anchor, "slopes": slopes}, indent=1) + "\n")
+    save_anchor(a.out, anchor, slopes)
 
 
 if __name__ == "__main__":

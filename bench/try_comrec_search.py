@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from try_coefopt import photo_crops  # noqa: E402
+from try_coefopt import anchor_slopes, photo_crops, save_anchor  # noqa: E402
 from tune_tables import (COMREC_QUALITIES, compact_crops, crop_args, evaluate,  # noqa: E402
                          load_crops, save_rows, score)
 
@@ -55,10 +55,7 @@ def main() -> None:
     qs = [int(x) for x in a.qualities.split(",")]
     post = lambda data, q: shrink(data)  # noqa: E731
     anchor = evaluate(model, crops, ts, com=com, post=post, qualities=qs)
-    qd = [(m + p) / 2 for m, p in zip(anchor["ms-ssim-db"], anchor["psnr-rgb"])]
-    slopes = {q: round((qd[min(i + 1, len(qs) - 1)] - qd[max(i - 1, 0)])
-                       / (anchor["bpp"][min(i + 1, len(qs) - 1)] - anchor["bpp"][max(i - 1, 0)]), 2)
-              for i, q in enumerate(qs)}
+    slopes = anchor_slopes(anchor, qs)
     print("anchor:", {k: [round(v, 3) for v in vs] for k, vs in anchor.items()}, flush=True)
     print("anchor slopes, dB per bpp:", slopes, flush=True)
     if a.slopes:
@@ -81,8 +78,7 @@ def main() -> None:
         print(f"lam {lam}: MS-SSIM {r['bd_msssim_db']:+.2f}% PSNR {r['bd_psnr']:+.2f}% "
               f"bpp {[round(v, 3) for v in test['bpp']]}", flush=True)
     save_rows(a, crops, rows)
-    a.out.with_suffix(".anchor.json").write_text(
-        json.dumps({"anchor": anchor, "slopes": slopes}, indent=1) + "\n")
+    save_anchor(a.out, anchor, slopes)
 
 
 if __name__ == "__main__":

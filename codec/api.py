@@ -46,15 +46,16 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
                tables: str = DEFAULT_TABLES, subsampling: str | None = None,
                progressive: bool = False, device: str = "cpu",
                for_pack: bool = False, fit: bool = True,
-               effort: int | None = None, search_comrec: bool = False) -> Callable[[int], bytes]:
+               effort: int | None = None) -> Callable[..., bytes]:
     """A function quality -> regen-codec JPEG bytes of `src` in one mode (regen or comrec).
 
     The expensive part (ComCNN, in comrec mode) runs once, so a quality search is cheap.
     `for_pack`: the file will be packed as JPEG XL (codec.shrink keeps it baseline).
     `fit`: a regen file stores the restoration strength fitted to `src` (fit_strength: one
     network run per file made). `effort`: rounds of the decoder-aware coefficient search
-    (codec.coefsearch) for a regen file, and for a comrec file with `search_comrec` (auto mode
-    searches the comrec file it keeps); 0 keeps the encoder's rounding, None the default."""
+    (codec.coefsearch) for a regen file, and for a comrec file made with
+    `make(quality, search_comrec=True)` (auto mode searches the comrec file it keeps); 0 keeps
+    the encoder's rounding, None the default."""
     effort = default_effort() if effort is None else effort
     if mode not in ("regen", "comrec"):
         raise CodecError(f"unknown mode {mode!r} (regen or comrec)")
@@ -77,7 +78,7 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
                      width=src.size[0], height=src.size[1], encoder_version=__version__,
                      tables=ts.name, extra=extra)
 
-    def make(quality: int) -> bytes:
+    def make(quality: int, search_comrec: bool = False) -> bytes:
         data = encode_jpeg(img, quality, subsampling or ts.subsampling_for(quality), optimize=True,
                            progressive=progressive, icc_profile=src.icc_profile, exif=src.exif,
                            qtables=ts.qtables(quality), trellis=ts.trellis)

@@ -142,9 +142,8 @@ def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: 
         return Choice("regen", rq, regen, {"regen": rm, "comrec": cm}, {"regen": rp, "comrec": cp})
     cq, comrec = match
     if search_comrec and (default_effort() if effort is None else effort) > 0:
-        smake = file_maker(src, "comrec", comrec_id, search_comrec=True, **opts)
-        for q in range(cq, 0, -1):
-            data = smake(q)
+        for q in range(cq, 0, -1):  # the same ComCNN picture as `make`'s, searched
+            data = make(q, search_comrec=True)
             if size(data) > size(regen) or not passes(data):
                 break
             if size(data) < size(comrec):

@@ -96,15 +96,18 @@ def search_id(rounds: int | None = None) -> str:
     return f"{SEARCH_VERSION}-r{default_effort() if rounds is None else rounds}"
 
 
+def _at(table: dict[int, float], quality: int) -> float:
+    """`table` at `quality` (linear in between, the end values beyond)."""
+    qs = sorted(table)
+    return float(np.interp(quality, qs, [table[q] for q in qs]))
+
+
 def slope(quality: int) -> float:
-    qs = sorted(SLOPES)
-    return float(np.interp(quality, qs, [SLOPES[q] for q in qs]))
+    return _at(SLOPES, quality)
 
 
 def comrec_slope(quality: int) -> float:
-    """COMREC_SLOPES at `quality` (linear in between, the end values beyond)."""
-    qs = sorted(COMREC_SLOPES)
-    return float(np.interp(quality, qs, [COMREC_SLOPES[q] for q in qs]))
+    return _at(COMREC_SLOPES, quality)
 
 
 def bits_proxy(c: torch.Tensor, base: float) -> torch.Tensor:

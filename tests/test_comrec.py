@@ -144,7 +144,7 @@ def test_auto_spends_comrecs_gain_on_bytes_counted_as_written(photo, monkeypatch
     src = load_image(photo)
     regen = b"R" * 600
     monkeypatch.setattr(api, "regen_file", lambda src, q, m, allocate=False, **o: (q, regen))
-    monkeypatch.setattr(api, "file_maker", lambda src, mode, m, **o: lambda q: bytes([q]) * (10 * q))
+    monkeypatch.setattr(api, "file_maker", lambda src, mode, m, **o: lambda q, **k: bytes([q]) * (10 * q))
     monkeypatch.setattr(api, "restored_array", lambda d, device="cpu": d)
     monkeypatch.setattr(metrics, "ms_ssim", lambda a, d: 0.9 if d == regen else 0.85 + d[0] / 1000)
     monkeypatch.setattr(metrics, "psnr", lambda a, d: 30.0 if d == regen else 25 + d[0] / 5)
@@ -169,10 +169,12 @@ def test_auto_steps_down_with_searched_comrec_files(photo, monkeypatch):
     regen = b"R" * 600
     searched = []
 
-    def maker(src, mode, m, search_comrec=False, effort=None, **o):
-        if search_comrec and effort != 0:
-            return lambda q: searched.append(q) or bytes([q + 3]) * (9 * q)
-        return lambda q: bytes([q]) * (10 * q)
+    def maker(src, mode, m, effort=None, **o):
+        def make(q, search_comrec=False):
+            if search_comrec and effort != 0:
+                return searched.append(q) or bytes([q + 3]) * (9 * q)
+            return bytes([q]) * (10 * q)
+        return make
 
     monkeypatch.setattr(api, "regen_file", lambda src, q, m, allocate=False, **o: (q, regen))
     monkeypatch.setattr(api, "file_maker", maker)
