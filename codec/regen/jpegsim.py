@@ -180,11 +180,19 @@ def _fdct_1d(d: list[torch.Tensor], last: bool) -> list[torch.Tensor]:
     return out
 
 
+def _separable(x: torch.Tensor, pass_1d, first: int, second: int) -> torch.Tensor:
+    """`pass_1d` along axis `first` of (..., 8, 8) blocks, then (its last pass) along `second`;
+    the transformed axis is moved to the front so that each of its 8 slices is contiguous."""
+    a = x.movedim(first, 0).contiguous()
+    a = torch.stack(pass_1d(list(a), False)).movedim(0, first)
+    b = a.movedim(second, 0).contiguous()
+    return torch.stack(pass_1d(list(b), True)).movedim(0, second)
+
+
 def fdct_islow(blocks: torch.Tensor) -> torch.Tensor:
     """(..., 8, 8) int64 centred samples (-128..127) -> libjpeg's islow DCT, scaled up by 8
     ([vertical frequency, horizontal frequency])."""
-    rows = torch.stack(_fdct_1d(list(blocks.unbind(-1)), False), -1)  # along each row
-    return torch.stack(_fdct_1d(list(rows.unbind(-2)), True), -2)  # along each column
+    return _separable(blocks.long(), _fdct_1d, -1, -2)  # rows first, then columns
 
 
 def _idct_1d(d: list[torch.Tensor], last: bool) -> list[torch.Tensor]:
@@ -212,9 +220,7 @@ def _idct_1d(d: list[torch.Tensor], last: bool) -> list[torch.Tensor]:
 def idct_islow(coef: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """(..., 8, 8) quantized coefficients and their table (broadcastable) -> (..., 8, 8) int64
     samples 0-255, as libjpeg's islow inverse DCT with its range limit."""
-    d = coef.long() * q.long()
-    cols = torch.stack(_idct_1d(list(d.unbind(-2)), False), -2)  # along each column
-    out = torch.stack(_idct_1d(list(cols.unbind(-1)), True), -1)  # along each row
+    out = _separable(coef.long() * q.long(), _idct_1d, -2, -1)  # columns first, then rows
     return (out + 128).clamp_(0, 255)
 
 
@@ -251,7 +257,7 @@ def _ceil(a: int, b: int) -> int:
 
 def _blocks(plane: torch.Tensor) -> torch.Tensor:
     n, h, w = plane.shape
-    return plane.reshape(n, h // 8, 8, w // 8, 8).transpose(2, 3)
+    return plane.reshape(n, h // 8, 8, w // 8, 8).transpose(2, 3).contiguous()
 
 
 def _unblocks(blocks: torch.Tensor) -> torch.Tensor:
