@@ -79,11 +79,18 @@ def train_group():
 @click.option("--amp", is_flag=True, help="bfloat16 autocast for the network while it trains "
               "(GPUs, and CPUs with AVX-512 BF16 or AMX: 1.6x faster steps here); validation and "
               "exported weights stay float32.")
+@click.option("--device-jpeg", is_flag=True,
+              help="JPEG-code the crops on the training device (a torch copy of our encoder and "
+                   "libjpeg's decoder, exact): the pool is uploaded once, no --workers needed. "
+                   "Not for trellis table sets.")
+@click.option("--ckpt-minutes", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Also checkpoint and export the weights every this many minutes (0: only by "
+                   "--ckpt-every), so a run killed from outside keeps recent weights.")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
 def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weight, width1, width2,
                 depth, depth3, width3, val_every, ckpt_every, workdir, export_dir, device, summary,
                 init, grow_depth, grow_coarse, grow_blend, val_fraction, tables, tables_share, consistency,
-                workers, time_limit, amp, resume):
+                workers, time_limit, amp, device_jpeg, ckpt_minutes, resume):
     """Train a regeneration network on random crops JPEG-coded at random qualities (5-95).
 
     Progress bar, checkpoints every --ckpt-every steps, `--resume` continues a killed run.
@@ -113,7 +120,8 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
                                 **(dict(depth3=depth3, width3=width3) if depth3 else {})),
                       init=init, val_fraction=val_fraction, tables=list(tables),
                       grow_depth=grow_depth, grow_coarse=grow_coarse, grow_blend=grow_blend, width3=width3,
-                      tables_share=tables_share, consistency=consistency)
+                      tables_share=tables_share, consistency=consistency,
+                      device_jpeg=device_jpeg, ckpt_minutes=ckpt_minutes)
     try:
         out = train(cfg, resume=resume)
     except ValueError as e:  # a bad pack, a patch the pack cannot give
