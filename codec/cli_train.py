@@ -79,10 +79,10 @@ def train_group():
 @click.option("--amp", is_flag=True, help="bfloat16 autocast for the network while it trains "
               "(GPUs, and CPUs with AVX-512 BF16 or AMX: 1.6x faster steps here); validation and "
               "exported weights stay float32.")
-@click.option("--device-jpeg", is_flag=True,
+@click.option("--device-jpeg/--cpu-jpeg", default=False, show_default=True,
               help="JPEG-code the crops on the training device (a torch copy of our encoder and "
                    "libjpeg's decoder, exact): the pool is uploaded once, no --workers needed. "
-                   "Not for trellis table sets.")
+                   "Not for trellis table sets. --cpu-jpeg: Pillow codes them (--workers).")
 @click.option("--ckpt-minutes", default=0.0, show_default=True, type=click.FloatRange(0),
               help="Also checkpoint and export the weights every this many minutes (0: only by "
                    "--ckpt-every), so a run killed from outside keeps recent weights.")

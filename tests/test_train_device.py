@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,7 @@ def test_timed_checkpoints_export_on_the_way(pack, tmp_path, monkeypatch):
     assert len(list((tmp_path / "c").glob("c-*.safetensors"))) == 1
 
 
+@pytest.mark.slow
 def test_call_script_writes_into_out_and_resumes(pack, tmp_path):
     """bin/train-on-gpu as a device call runs it: results in $OUT (flat enough to come back),
     then a second call, given the first call's run folder, resumes from its checkpoint."""
@@ -95,12 +97,20 @@ def test_call_script_writes_into_out_and_resumes(pack, tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
         files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
         assert len(files) <= 8 and all(f.count("/") <= 1 for f in files)
-        assert any(f.startswith("s-") and f.endswith(".safetensors") for f in files)
+        assert len([f for f in files if f.startswith("s-") and f.endswith(".safetensors")]) == 1
         assert "run/checkpoint.pt" in files and "run/log.csv" in files
         record = json.loads((out / "run" / "train_record.json").read_text())
-        assert record["steps"] == steps
-        # the session copies the call's run folder back, ready to carry to the next call
-        run.mkdir(exist_ok=True)
-        for f in (out / "run").iterdir():
-            (run / f.name).write_bytes(f.read_bytes())
-    assert "resuming" in r.stdout + r.stderr
+        assert record["steps"] == steps and record["config"]["device_jpeg"] is True
+        if call == 2:
+            assert (run / "run" / "checkpoint.pt").read_bytes() == kept  # RUNDIR is only read
+        # the session copies what came back into RUNDIR, ready to carry to the next call
+        shutil.copytree(out, run, dirs_exist_ok=True)
+        kept = (run / "run" / "checkpoint.pt").read_bytes()
+    assert "resuming from step 2" in r.stdout
+    assert [int(x) for x in _steps(run / "run" / "log.csv")] == [2, 4]
+
+
+def _steps(log: Path) -> list[str]:
+    import csv
+
+    return [row["step"] for row in csv.DictReader(open(log))]
