@@ -142,26 +142,35 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
 @click.option("--seed", default=0, show_default=True, help="Random seed (crops and their choice).")
 @click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=None,
               help="As for `train regen` [default: one file in 25].")
-def train_pack(data, out, patch, max_mb, seed, val_fraction):
+@click.option("--shards", default=1, show_default=True, type=click.IntRange(1, 1000),
+              help="Write this many packs of --max-mb each (OUT with -0, -1, ... before its "
+                   "suffix), disjoint shares of the crops with the same validation crops: one "
+                   "per device call when one call cannot carry the whole pool.")
+def train_pack(data, out, patch, max_mb, seed, val_fraction, shards):
     """Pack training crops into one file, for a machine that has the repository but not the
     images (e.g. a GPU machine that gets only carried folders): `train regen --pack FILE`.
 
     Crops are cut as `train regen` cuts them, with its train / validation split of the files,
     and stored as lossless WebP (about half the raw size).
     """
-    from .regen.croppack import write_pack
+    from .regen.croppack import shard_paths, write_pack
 
     out = Path(out)
-    if out.exists():
-        raise click.ClickException(f"{out} exists; choose another --out or remove it first")
+    for p in shard_paths(out, shards) if shards > 1 else [out]:
+        if p.exists():
+            raise click.ClickException(f"{p} exists; choose another --out or remove it first")
     try:
-        info = write_pack([Path(d) for d in data], out, patch, max_mb, seed, val_fraction)
+        result = write_pack([Path(d) for d in data], out, patch, max_mb, seed, val_fraction,
+                            shards=shards)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"wrote {out}: {info.train_crops} of {info.pool_crops} training crops "
-               f"({info.patch} px) from {info.train_files} files, {info.val_crops} validation "
-               f"crops ({info.val_patch} px) from {info.val_files} held-out files, "
-               f"{out.stat().st_size / 2 ** 20:.1f} MiB")
+    for path, info in result if shards > 1 else [(out, result)]:
+        click.echo(f"wrote {path}: {info.train_crops} of {info.pool_crops} training crops "
+                   f"({info.patch} px) from {info.train_files} files, {info.val_crops} validation "
+                   f"crops ({info.val_patch} px) from {info.val_files} held-out files, "
+                   f"{path.stat().st_size / 2 ** 20:.1f} MiB")
+    if shards > 1 and len(result) < shards:
+        click.echo(f"the crops filled {len(result)} of {shards} shards")
 
 
 @train_group.command("comrec")
