@@ -3,7 +3,8 @@ training pool: decoded pixels and quantized coefficients of the real file (Pillo
 default network's score (consistency step included) on simulated and on real input, and the
 time to code a training batch each way.
 
-    .venv/bin/python bench/jpegsim_check.py [--data DIR ...] [--crops 48] [--out FILE]
+    .venv/bin/python bench/jpegsim_check.py [--data DIR ...] [--crops 48] [--qualities 5,10,...]
+        [--out FILE]
 
 The crops come from the files data.split holds out for validation (never Kodak).
 """
@@ -44,6 +45,8 @@ def main() -> None:
     ap.add_argument("--data", nargs="+", default=["../shared/data/train"])
     ap.add_argument("--crops", type=int, default=48)
     ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--qualities", default=",".join(map(str, QUALITIES)),
+                    help="comma-separated JPEG qualities")
     ap.add_argument("--out", default="bench/results/jpegsim.json")
     args = ap.parse_args()
     import jpeglib
@@ -52,8 +55,9 @@ def main() -> None:
     _, val_files = D.split(files)
     crops = D.build_pool(val_files, D.VAL_PATCH, 1, 1)[: args.crops]
     net = load_model(args.model)
-    cases = [("standard", q, sub) for q in QUALITIES for sub in SUBSAMPLINGS] + \
-            [("regen-v1", q, None) for q in QUALITIES]
+    qualities = [int(q) for q in args.qualities.split(",")]
+    cases = [("standard", q, sub) for q in qualities for sub in SUBSAMPLINGS] + \
+            [("regen-v1", q, None) for q in qualities]
     rows, tot = [], dict(pixels=0, pixels_within_1=0, pixels_equal=0, coefs=0, coefs_equal=0)
     fd, tmp = tempfile.mkstemp(suffix=".jpg")
     os.close(fd)

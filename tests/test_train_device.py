@@ -84,31 +84,43 @@ def test_timed_checkpoints_export_on_the_way(pack, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_call_script_writes_into_out_and_resumes(pack, tmp_path):
-    """bin/train-on-gpu as a device call runs it: results in $OUT (flat enough to come back),
-    then a second call, given the first call's run folder, resumes from its checkpoint."""
+    """bin/train-on-gpu as a device call runs it: results in $OUT (flat enough to come back, a
+    large checkpoint in parts), the run folder only read; the next call, given what came back,
+    resumes from it."""
     env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(ROOT))
     run = tmp_path / "keep"  # where the session keeps the run between calls
-    for call, steps in ((1, 2), (2, 4)):
+    for call, steps in ((1, 2), (2, 4), (3, 5)):
         out = tmp_path / f"out{call}"
         out.mkdir()
         env["OUT"] = str(out)
+        # parts from call 2 on: two of them
+        env["CKPT_PART_BYTES"] = str(10 ** 9 if call == 1 else ck_size // 2 + 1)
+        before = _snapshot(run)
         r = subprocess.run(["bin/train-on-gpu", str(run), "s", str(pack), "--steps", str(steps),
                             "--val-every", "2", "--device", "cpu", "--call-limit", "300", *TINY],
                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
-        files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+        assert _snapshot(run) == before  # the run folder is only read
+        files = sorted(_snapshot(out))
         assert len(files) <= 8 and all(f.count("/") <= 1 for f in files)
         assert len([f for f in files if f.startswith("s-") and f.endswith(".safetensors")]) == 1
-        assert "run/checkpoint.pt" in files and "run/log.csv" in files
+        assert "run/log.csv" in files
+        if call == 1:
+            ck_size = (out / "run" / "checkpoint.pt").stat().st_size
+        else:
+            assert "run/checkpoint.pt" not in files and "run/checkpoint.pt.part01" in files
+            assert f"resuming from step {2 * call - 2}" in r.stdout
         record = json.loads((out / "run" / "train_record.json").read_text())
         assert record["steps"] == steps and record["config"]["device_jpeg"] is True
-        if call == 2:
-            assert (run / "run" / "checkpoint.pt").read_bytes() == kept  # RUNDIR is only read
-        # the session copies what came back into RUNDIR, ready to carry to the next call
-        shutil.copytree(out, run, dirs_exist_ok=True)
-        kept = (run / "run" / "checkpoint.pt").read_bytes()
-    assert "resuming from step 2" in r.stdout
-    assert [int(x) for x in _steps(run / "run" / "log.csv")] == [2, 4]
+        # the session copies what came back into the run folder, for the next call's carry
+        run = tmp_path / f"keep{call}"
+        shutil.copytree(out, run)
+    assert [int(x) for x in _steps(out / "run" / "log.csv")] == [2, 4, 5]
+
+
+def _snapshot(d: Path) -> dict[str, bytes]:
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in d.rglob("*") if p.is_file()} \
+        if d.exists() else {}
 
 
 def _steps(log: Path) -> list[str]:
