@@ -166,3 +166,28 @@ def test_same_on_the_gpu():
     cpu = S.roundtrip(_t(img), tables, sub)[0]
     gpu = S.roundtrip(_t(img).cuda(), tables, sub)[0]
     assert torch.equal(cpu, gpu.cpu())
+
+
+def test_32_bit_arithmetic_is_exact_at_the_extremes(monkeypatch):
+    """The simulator computes in int32: on full-swing blocks (each DCT basis function's sign
+    pattern at 0 / 255, which drive their coefficient to its extreme), coded at the finest and
+    the coarsest quality, it gives what 64-bit arithmetic gives."""
+    from codec.transforms import DCT
+
+    signs = torch.sign(DCT[:, None, :, None] * DCT[None, :, None, :]) > 0  # (8, 8, 8, 8)
+    tiles = signs.reshape(64, 8, 8)
+    def plane(order):  # 64 blocks in an 8 x 8 grid
+        return tiles[order].reshape(8, 8, 8, 8).transpose(1, 2).reshape(64, 64)
+    k = torch.arange(64)
+    rgb = torch.stack([plane(k), plane(63 - k), ~plane((k * 7) % 64)]).to(torch.uint8)[None] * 255
+    rgb = torch.cat([rgb, 255 - rgb])
+    for q in (1, 100):
+        for sub in SUBSAMPLINGS:
+            tables, _ = S.tables_for(q)
+            monkeypatch.setattr(S, "INT", torch.int64)
+            dec64, j64 = S.roundtrip(rgb, tables, sub)
+            monkeypatch.setattr(S, "INT", torch.int32)
+            dec32, j32 = S.roundtrip(rgb, tables, sub)
+            assert j32.blocks[0].dtype == torch.int32
+            assert torch.equal(dec32, dec64)
+            assert all(torch.equal(a.long(), b) for a, b in zip(j32.blocks, j64.blocks))

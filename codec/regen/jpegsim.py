@@ -35,6 +35,10 @@ CHROMA_FACTORS = {"4:4:4": (1, 1), "4:2:2": (1, 2), "4:2:0": (2, 2)}
 _SCALEBITS = 16
 _ONE_HALF = 1 << (_SCALEBITS - 1)
 _CONST_BITS, _PASS1_BITS = 13, 2
+#: Integer type of the arithmetic. 32 bits, as libjpeg-turbo's SIMD code uses (bit-exact with its
+#: C code on every valid file), is enough for every value a JPEG file can hold; half the memory
+#: traffic of int64, and native multiplies on a GPU.
+INT = torch.int32
 
 
 def _fix(x: float, bits: int = _SCALEBITS) -> int:
@@ -57,7 +61,7 @@ def _descale(x: torch.Tensor, n: int) -> torch.Tensor:
 class SimJpeg:
     """A simulated JPEG file's content, batched: what jpeglib.read_dct would report."""
 
-    blocks: list[torch.Tensor]  # per component (N, by, bx, 8, 8) int64 quantized coefficients
+    blocks: list[torch.Tensor]  # per component (N, by, bx, 8, 8) quantized coefficients (INT)
     qtables: list[torch.Tensor]  # per component (N, 8, 8) int64, natural order
     factors: list[tuple[int, int]]  # per component (vertical, horizontal) downsampling factor
     size: tuple[int, int]  # height, width of the pictures
@@ -66,8 +70,8 @@ class SimJpeg:
 # ---------------------------------------------------------------- colour conversion
 
 def rgb_to_ycc(rgb: torch.Tensor) -> torch.Tensor:
-    """(N,3,H,W) 0-255 integers -> (N,3,H,W) int64 Y, Cb, Cr as libjpeg's rgb_ycc_convert."""
-    r, g, b = rgb.long().unbind(1)
+    """(N,3,H,W) 0-255 integers -> (N,3,H,W) INT Y, Cb, Cr as libjpeg's rgb_ycc_convert."""
+    r, g, b = rgb.to(INT).unbind(1)
     y = (_fix(0.299) * r + _fix(0.587) * g + _fix(0.114) * b + _ONE_HALF) >> _SCALEBITS
     # 0.5 - epsilon rounding for Cb and Cr, as libjpeg (the maximum rounds to 255, not 256)
     off = (128 << _SCALEBITS) + _ONE_HALF - 1
@@ -78,7 +82,7 @@ def rgb_to_ycc(rgb: torch.Tensor) -> torch.Tensor:
 
 def ycc_to_rgb(ycc: torch.Tensor) -> torch.Tensor:
     """(N,3,H,W) int Y, Cb, Cr -> (N,3,H,W) uint8 RGB as libjpeg's ycc_rgb_convert."""
-    y, cb, cr = ycc.long().unbind(1)
+    y, cb, cr = ycc.to(INT).unbind(1)
     cb, cr = cb - 128, cr - 128
     r = y + ((_fix(1.402) * cr + _ONE_HALF) >> _SCALEBITS)
     g = y + ((-_fix(0.34414) * cb + _ONE_HALF - _fix(0.71414) * cr) >> _SCALEBITS)
@@ -98,13 +102,13 @@ def _pad_replicate(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 def downsample(plane: torch.Tensor, fy: int, fx: int) -> torch.Tensor:
-    """(N, H, W) int64 (H, W multiples of fy, fx) averaged over fy x fx as libjpeg's
+    """(N, H, W) INT (H, W multiples of fy, fx) averaged over fy x fx as libjpeg's
     h2v2_downsample / h2v1_downsample: ordered-dither rounding bias per output column."""
     if (fy, fx) == (1, 1):
         return plane
     n, h, w = plane.shape
     s = plane.reshape(n, h // fy, fy, w // fx, fx).sum((2, 4))
-    cols = torch.arange(w // fx, device=plane.device)
+    cols = torch.arange(w // fx, device=plane.device, dtype=plane.dtype)
     if (fy, fx) == (2, 2):
         return (s + 1 + (cols & 1)) >> 2  # bias 1, 2, 1, 2, ...
     if (fy, fx) == (1, 2):
@@ -132,7 +136,7 @@ def upsample(plane: torch.Tensor, fy: int, fx: int) -> torch.Tensor:
     edges repeated, alternating rounding)."""
     if (fy, fx) == (1, 1):
         return plane
-    p = plane.long()
+    p = plane.to(INT)
     if (fy, fx) == (1, 2):
         t = 3 * p
         return _interleave((t + _shift(p, -1, -1) + 1) >> 2, (t + _shift(p, -1, 1) + 2) >> 2, -1)
@@ -190,9 +194,9 @@ def _separable(x: torch.Tensor, pass_1d, first: int, second: int) -> torch.Tenso
 
 
 def fdct_islow(blocks: torch.Tensor) -> torch.Tensor:
-    """(..., 8, 8) int64 centred samples (-128..127) -> libjpeg's islow DCT, scaled up by 8
+    """(..., 8, 8) INT centred samples (-128..127) -> libjpeg's islow DCT, scaled up by 8
     ([vertical frequency, horizontal frequency])."""
-    return _separable(blocks.long(), _fdct_1d, -1, -2)  # rows first, then columns
+    return _separable(blocks.to(INT), _fdct_1d, -1, -2)  # rows first, then columns
 
 
 def _idct_1d(d: list[torch.Tensor], last: bool) -> list[torch.Tensor]:
@@ -218,9 +222,9 @@ def _idct_1d(d: list[torch.Tensor], last: bool) -> list[torch.Tensor]:
 
 
 def idct_islow(coef: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """(..., 8, 8) quantized coefficients and their table (broadcastable) -> (..., 8, 8) int64
+    """(..., 8, 8) quantized coefficients and their table (broadcastable) -> (..., 8, 8) INT
     samples 0-255, as libjpeg's islow inverse DCT with its range limit."""
-    out = _separable(coef.long() * q.long(), _idct_1d, -2, -1)  # columns first, then rows
+    out = _separable(coef.to(INT) * q.to(INT), _idct_1d, -2, -1)  # columns first, then rows
     return (out + 128).clamp_(0, 255)
 
 
@@ -239,7 +243,7 @@ def _reciprocals(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     r = torch.where(pow2, r - 1, r)
     c = torch.where(~pow2 & (fr <= d // 2), c + 1, c)
     fq = torch.where(~pow2 & (fr > d // 2), fq + 1, fq)
-    return fq, c, r
+    return fq.to(INT), c.to(INT), r.to(INT)
 
 
 def quantize(dct8: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
