@@ -318,6 +318,7 @@ def _train(cfg: TrainConfig, resume: bool) -> Path | None:
                disable=rank != 0, dynamic_ncols=True)
     losses = []
     stopped_early = signalled = False
+
     def export(summary: str) -> Path:
         """Write the weights (and card) to the export folder, replacing earlier exports."""
         export_dir = Path(cfg.export_dir) if cfg.export_dir else workdir
