@@ -79,11 +79,18 @@ def train_group():
 @click.option("--amp", is_flag=True, help="bfloat16 autocast for the network while it trains "
               "(GPUs, and CPUs with AVX-512 BF16 or AMX: 1.6x faster steps here); validation and "
               "exported weights stay float32.")
+@click.option("--device-jpeg/--cpu-jpeg", default=False, show_default=True,
+              help="JPEG-code the crops on the training device (a torch copy of our encoder and "
+                   "libjpeg's decoder, exact): the pool is uploaded once, no --workers needed. "
+                   "Not for trellis table sets. --cpu-jpeg: Pillow codes them (--workers).")
+@click.option("--ckpt-minutes", default=0.0, show_default=True, type=click.FloatRange(0),
+              help="Also checkpoint and export the weights every this many minutes (0: only by "
+                   "--ckpt-every), so a run killed from outside keeps recent weights.")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder.")
 def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weight, width1, width2,
                 depth, depth3, width3, val_every, ckpt_every, workdir, export_dir, device, summary,
                 init, grow_depth, grow_coarse, grow_blend, val_fraction, tables, tables_share, consistency,
-                workers, time_limit, amp, resume):
+                workers, time_limit, amp, device_jpeg, ckpt_minutes, resume):
     """Train a regeneration network on random crops JPEG-coded at random qualities (5-95).
 
     Progress bar, checkpoints every --ckpt-every steps, `--resume` continues a killed run.
@@ -113,7 +120,8 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
                                 **(dict(depth3=depth3, width3=width3) if depth3 else {})),
                       init=init, val_fraction=val_fraction, tables=list(tables),
                       grow_depth=grow_depth, grow_coarse=grow_coarse, grow_blend=grow_blend, width3=width3,
-                      tables_share=tables_share, consistency=consistency)
+                      tables_share=tables_share, consistency=consistency,
+                      device_jpeg=device_jpeg, ckpt_minutes=ckpt_minutes)
     try:
         out = train(cfg, resume=resume)
     except ValueError as e:  # a bad pack, a patch the pack cannot give
@@ -134,26 +142,35 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
 @click.option("--seed", default=0, show_default=True, help="Random seed (crops and their choice).")
 @click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=None,
               help="As for `train regen` [default: one file in 25].")
-def train_pack(data, out, patch, max_mb, seed, val_fraction):
+@click.option("--shards", default=1, show_default=True, type=click.IntRange(1, 1000),
+              help="Write this many packs of --max-mb each (OUT with -0, -1, ... before its "
+                   "suffix), disjoint shares of the crops with the same validation crops: one "
+                   "per device call when one call cannot carry the whole pool.")
+def train_pack(data, out, patch, max_mb, seed, val_fraction, shards):
     """Pack training crops into one file, for a machine that has the repository but not the
     images (e.g. a GPU machine that gets only carried folders): `train regen --pack FILE`.
 
     Crops are cut as `train regen` cuts them, with its train / validation split of the files,
     and stored as lossless WebP (about half the raw size).
     """
-    from .regen.croppack import write_pack
+    from .regen.croppack import shard_paths, write_pack
 
     out = Path(out)
-    if out.exists():
-        raise click.ClickException(f"{out} exists; choose another --out or remove it first")
+    for p in shard_paths(out, shards) if shards > 1 else [out]:
+        if p.exists():
+            raise click.ClickException(f"{p} exists; choose another --out or remove it first")
     try:
-        info = write_pack([Path(d) for d in data], out, patch, max_mb, seed, val_fraction)
+        result = write_pack([Path(d) for d in data], out, patch, max_mb, seed, val_fraction,
+                            shards=shards)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"wrote {out}: {info.train_crops} of {info.pool_crops} training crops "
-               f"({info.patch} px) from {info.train_files} files, {info.val_crops} validation "
-               f"crops ({info.val_patch} px) from {info.val_files} held-out files, "
-               f"{out.stat().st_size / 2 ** 20:.1f} MiB")
+    for path, info in result if shards > 1 else [(out, result)]:
+        click.echo(f"wrote {path}: {info.train_crops} of {info.pool_crops} training crops "
+                   f"({info.patch} px) from {info.train_files} files, {info.val_crops} validation "
+                   f"crops ({info.val_patch} px) from {info.val_files} held-out files, "
+                   f"{path.stat().st_size / 2 ** 20:.1f} MiB")
+    if shards > 1 and len(result) < shards:
+        click.echo(f"the crops filled {len(result)} of {shards} shards")
 
 
 @train_group.command("comrec")

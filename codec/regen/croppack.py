@@ -22,6 +22,7 @@ from tqdm import tqdm
 from . import data as D
 
 FORMAT = "regen-codec crop pack 1"
+_OVERHEAD = 4096  # bytes of a pack beyond its crops and offsets: npz headers, metadata (< 2 kB)
 
 
 @dataclass
@@ -60,9 +61,16 @@ def _concat(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_pack(dirs: list[Path], out: Path, patch: int = 160, max_mb: float = 40.0, seed: int = 0,
-               val_fraction: float | None = None, val_images: int = 48) -> PackInfo:
+               val_fraction: float | None = None, val_images: int = 48,
+               shards: int = 1) -> PackInfo | list[tuple[Path, PackInfo]]:
     """Cut crops from the images under `dirs` and store a random share of them that fits in
-    `max_mb` MiB, with `val_images` validation crops from the held-out files."""
+    `max_mb` MiB, with `val_images` validation crops from the held-out files.
+
+    With `shards` > 1, `shards` packs of `max_mb` each hold successive, disjoint shares of the
+    same random order (each with the same validation crops), written to `out` with -0, -1, ...
+    before its suffix (see shard_paths): one per device call, when one call cannot carry the
+    pool. Returns the PackInfo, or with shards, the (path, PackInfo) of each.
+    """
     files = D.list_images(dirs)
     train_files, val_files = D.split(files, val_fraction)
     if not train_files:
@@ -74,22 +82,47 @@ def write_pack(dirs: list[Path], out: Path, patch: int = 160, max_mb: float = 40
     except ValueError:
         val = pool[:0]
     val_blobs = [_webp(v) for v in val]
-    budget = max_mb * 2 ** 20 - sum(map(len, val_blobs))
-    blobs, used = [], 0
-    order = np.random.default_rng(seed).permutation(len(pool))
-    with tqdm(total=int(budget), desc="packing crops", unit="B", unit_scale=True, leave=False) as bar:
-        for i in order:
-            b = _webp(pool[i])
-            if used + len(b) > budget:
-                break
-            blobs.append(b)
-            used += len(b)
-            bar.update(len(b))
-    if not blobs:
-        raise ValueError(f"--max-mb {max_mb} holds no crop")
-    info = PackInfo(FORMAT, patch, val_patch, len(blobs), len(val_blobs), len(train_files),
-                    len(val_files), len(pool), [str(d) for d in dirs], seed,
-                    _probe(pool[order[:1]]))
+    # the file holds the blobs, 8 bytes of offset each, and the npz's headers and metadata
+    budget = max_mb * 2 ** 20 - sum(len(b) + 8 for b in val_blobs) - _OVERHEAD
+    order = iter(np.random.default_rng(seed).permutation(len(pool)))
+    paths = shard_paths(out, shards) if shards > 1 else [out]
+    written, pending = [], None  # pending: the crop that did not fit the shard before
+    for path in paths:
+        blobs, used, first = [], 0, None
+        with tqdm(total=int(budget), desc=f"packing {path.name}", unit="B", unit_scale=True,
+                  leave=False) as bar:
+            while True:
+                if pending is None:
+                    i = next(order, None)
+                    if i is None:
+                        break
+                    pending = (i, _webp(pool[i]))
+                i, b = pending
+                if used + len(b) + 8 > budget:
+                    break
+                pending = None
+                first = i if first is None else first
+                blobs.append(b)
+                used += len(b) + 8
+                bar.update(len(b) + 8)
+        if not blobs:
+            if written:
+                break  # the pool ran out: fewer shards than asked
+            raise ValueError(f"--max-mb {max_mb} holds no crop")
+        info = PackInfo(FORMAT, patch, val_patch, len(blobs), len(val_blobs), len(train_files),
+                        len(val_files), len(pool), [str(d) for d in dirs], seed,
+                        _probe(pool[[first]]))
+        _save(path, blobs, val_blobs, info)
+        written.append((path, info))
+    return written if shards > 1 else written[0][1]
+
+
+def shard_paths(out: Path, shards: int) -> list[Path]:
+    """Where write_pack puts its shards: packs/pool.npz -> packs/pool-0.npz, packs/pool-1.npz, ..."""
+    return [out.with_name(f"{out.stem}-{k}{out.suffix}") for k in range(shards)]
+
+
+def _save(out: Path, blobs: list[bytes], val_blobs: list[bytes], info: PackInfo) -> None:
     td, to = _concat(blobs)
     vd, vo = _concat(val_blobs)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +131,6 @@ def write_pack(dirs: list[Path], out: Path, patch: int = 160, max_mb: float = 40
         np.savez(f, train=td, train_offsets=to, val=vd, val_offsets=vo,
                  meta=np.frombuffer(json.dumps(asdict(info)).encode(), np.uint8))
     os.replace(tmp, out)
-    return info
 
 
 def _decode(data: np.ndarray, offsets: np.ndarray, side: int) -> np.ndarray:

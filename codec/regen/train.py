@@ -7,6 +7,7 @@ exported weights and model card.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -32,6 +33,7 @@ from ..stopsignal import Stopped, StopSignals
 from ..tables import get_table_set
 from . import data as D
 from .croppack import read_pack
+from .devicebatch import DeviceBatches
 from .loader import batch_maker, batches
 from .model import RegenNet, add_blend, add_coarse, deepen
 
@@ -70,12 +72,14 @@ class TrainConfig:
     workers: int = 0  # processes that make the batches (0: the training process itself)
     time_limit: float = 0.0  # minutes; the learning rate anneals by time too, and the run ends
     amp: bool = False  # bfloat16 autocast for the network in training steps (not validation)
+    device_jpeg: bool = False  # JPEG-code the crops on the training device (devicebatch.py)
+    ckpt_minutes: float = 0.0  # also checkpoint and export this often (wall time; 0: by steps only)
 
 
-def to_tensor(a: np.ndarray, device="cpu") -> torch.Tensor:
-    """(B,H,W,3) uint8 -> (B,3,H,W) float in [0,1]."""
-    return torch.from_numpy(np.require(a, requirements=["C", "W"])).to(device).permute(
-        0, 3, 1, 2).float().div_(255)
+def to_tensor(a: np.ndarray | torch.Tensor, device="cpu") -> torch.Tensor:
+    """(B,H,W,3) uint8 (an array, or a tensor already on the device) -> (B,3,H,W) float in [0,1]."""
+    t = a if torch.is_tensor(a) else torch.from_numpy(np.require(a, requirements=["C", "W"]))
+    return t.to(device).permute(0, 3, 1, 2).float().div_(255)
 
 
 def restoration_loss(out: torch.Tensor, target: torch.Tensor, w: float) -> torch.Tensor:
@@ -113,11 +117,14 @@ def _initial_weights(init: str) -> RegenNet:
 
 def restore(net, x: torch.Tensor, c: torch.Tensor, coefs: list | None, amp: bool = False):
     """The network's output as `decode` makes it: projected for consistency with the files
-    whose coefficients `coefs` are given (codec.consistency), else as it is."""
+    whose coefficients `coefs` are given (codec.consistency; or a function that projects, as
+    devicebatch.DeviceBatch.coefs), else as it is."""
     with torch.autocast(x.device.type, torch.bfloat16, enabled=amp):
         out = net(x, c)
     out = out.float()
-    return project_batch(out, coefs) if coefs is not None else out
+    if coefs is None:
+        return out
+    return coefs(out) if callable(coefs) else project_batch(out, coefs)
 
 
 def main_threads(workers: int, cores: int | None = None) -> int:
@@ -299,15 +306,28 @@ def _train(cfg: TrainConfig, resume: bool) -> Path | None:
             dist.all_reduce(flags, op=dist.ReduceOp.MAX)
         return bool(flags[0]), bool(flags[1])
 
-    make = batch_maker(pool, cfg.batch, cfg.seed, rank, table_sets, cfg.tables_share,
-                       cfg.patch, coefficients=cfg.consistency)
+    if cfg.device_jpeg:  # the pool goes to the device once; no batch-making processes
+        make = DeviceBatches(pool, cfg.batch, cfg.seed, rank, device, table_sets, cfg.tables_share,
+                             cfg.patch, consistency=cfg.consistency)
+        workers = 0
+    else:
+        make = batch_maker(pool, cfg.batch, cfg.seed, rank, table_sets, cfg.tables_share,
+                           cfg.patch, coefficients=cfg.consistency)
+        workers = cfg.workers
     bar = tqdm(total=cfg.steps, initial=step, desc=f"training {cfg.id}", unit="step",
                disable=rank != 0, dynamic_ncols=True)
     losses = []
     stopped_early = signalled = False
+
+    def export(summary: str) -> Path:
+        """Write the weights (and card) to the export folder, replacing earlier exports."""
+        export_dir = Path(cfg.export_dir) if cfg.export_dir else workdir
+        return save_model(copy.deepcopy(model).cpu(), cfg.id, export_dir, arch="regen-unet",
+                          summary=cfg.summary or summary)
+
     with StopSignals() as stop:
-        t0 = time.time()
-        steps = iter(batches(make, step, cfg.steps, cfg.workers))
+        t0 = last_ckpt = time.time()
+        steps = iter(batches(make, step, cfg.steps, workers))
         while True:
             try:
                 b = next(steps)
@@ -325,7 +345,7 @@ def _train(cfg: TrainConfig, resume: bool) -> Path | None:
                 g["lr"] = lr
             x = to_tensor(b.coded, device)
             y = to_tensor(b.clean, device)
-            c = torch.from_numpy(b.cond).to(device)
+            c = torch.as_tensor(b.cond).to(device)
             loss = restoration_loss(restore(net, x, c, b.coefs, cfg.amp), y, cfg.msssim_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -338,10 +358,14 @@ def _train(cfg: TrainConfig, resume: bool) -> Path | None:
                 time_up, signalled = must_stop()
                 stopped_early = time_up or signalled
             last = step == cfg.steps or stopped_early
-            if step % cfg.ckpt_every == 0 or last or step % cfg.val_every == 0:
+            timed = cfg.ckpt_minutes > 0 and time.time() - last_ckpt >= cfg.ckpt_minutes * 60
+            if step % cfg.ckpt_every == 0 or last or step % cfg.val_every == 0 or timed:
                 elapsed += time.time() - t0
                 t0 = time.time()
                 checkpoint()
+                last_ckpt = time.time()
+                if timed and not last and rank == 0:  # weights too: a killed call keeps them
+                    export(f"RegenNet trained {step} steps (interim export)")
                 if rank == 0:
                     row = {"step": step, "loss": float(np.mean(losses)), "lr": lr,
                            "elapsed_s": round(elapsed, 1)}
@@ -368,9 +392,7 @@ def _train(cfg: TrainConfig, resume: bool) -> Path | None:
         tqdm.write(f"{stop.name or 'stop signal'} received: stopped at step {step}, saving")
     out = None
     if rank == 0:
-        export_dir = Path(cfg.export_dir) if cfg.export_dir else workdir
-        out = save_model(model.cpu(), cfg.id, export_dir, arch="regen-unet",
-                         summary=cfg.summary or f"RegenNet trained {step} steps")
+        out = export(f"RegenNet trained {step} steps")
         host = f"{platform.node()} ({platform.processor() or platform.machine()}, " \
                f"{torch.get_num_threads()} threads, {cfg.device}, world size {world})"
         (workdir / "train_record.json").write_text(json.dumps({
