@@ -88,11 +88,10 @@ def plan(inputs: list[tuple[Path, Path]], out_dir: Path, suffix: str) -> list[Jo
 def _init_worker(threads: int) -> None:
     import warnings
 
-    import torch
-
     from .fileops import show_warning
+    from .threads import set_threads
 
-    torch.set_num_threads(threads)
+    set_threads(threads)
     warnings.showwarning = show_warning
 
 
@@ -165,7 +164,9 @@ def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
             except (CodecError, OSError) as exc:
                 record(job, exc)
     else:
-        threads = max(1, (os.cpu_count() or 1) // n_jobs)
+        from .threads import threads_for
+
+        threads = threads_for(n_jobs)  # the usable cores (affinity, cgroup quota) shared out
         with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(threads,)) as pool:
             futures = {}
             for job in todo:

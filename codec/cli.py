@@ -73,9 +73,14 @@ class _Group(click.Group):
             ctx.exit(130)
 
 
+#: Commands that run the network here: PyTorch's threads are sized to the usable cores first.
+_NETWORK_COMMANDS = {"encode", "decode", "estimate", "demo", "bench"}
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="regen-codec")
-def cli():
+@click.pass_context
+def cli(ctx):
     """regen-codec: photos stored as small standard JPEGs, restored by a neural network.
 
     `encode` writes an aggressively compressed JPEG that any viewer opens and that names the
@@ -89,7 +94,14 @@ def cli():
       regen-codec pack photo.jpg -o photo.jxl     # lossless, smaller at rest
       regen-codec models
       regen-codec demo
+
+    The network uses as many CPU threads as this process has cores (CPU affinity and cgroup
+    quota; shared out among --jobs workers); $REGEN_CODEC_THREADS sets the number per process.
     """
+    if ctx.invoked_subcommand in _NETWORK_COMMANDS:
+        from .threads import configure
+
+        configure()
 
 
 def _default_out(inp: Path, suffix: str) -> Path:

@@ -18,6 +18,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .batch import cluster_map, collect
+from .coefsearch import default_effort
 from .errors import CodecError
 from .imageio import load_image, no_pillow_pixel_limit
 from .pack import pack as pack_jxl
@@ -39,6 +40,7 @@ class FileEstimate:
     quality: int | None
     achieved: float | None
     seconds: float
+    cpu_seconds: float = 0.0  # CPU time of the process, all its threads (time.process_time)
 
 
 @dataclass
@@ -57,6 +59,9 @@ class Estimate:
     seconds_per_megapixel: float = 0.0
     projected_hours_this_machine: float = 0.0
     device: str = "cpu"
+    effort: int | None = None  # search rounds the conversions ran (codec.coefsearch)
+    cpu_seconds_per_megapixel: float = 0.0  # the sample's CPU time, all threads, per megapixel
+    projected_cpu_hours: float = 0.0  # that rate over the whole tree: the work, on any machine
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,7 +111,7 @@ def estimate_file(path: Path, target: Target | None, match_jpeg_quality: int | N
     """The smallest regen-codec file meeting the target for one source file."""
     from .regen.infer import pick_device
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     src = load_image(path)
     tgt = target or Target(msssim=reference_quality(src.rgb, match_jpeg_quality))
     res = encode_to_target(src, tgt, model, device=pick_device(device))
@@ -117,7 +122,7 @@ def estimate_file(path: Path, target: Target | None, match_jpeg_quality: int | N
         packed_bytes=_packed_size(src, res, device) if (pack and res.data) else None,
         quality=res.quality,
         achieved=(b.msssim if b and b.msssim is not None else b.psnr if b else None),
-        seconds=time.perf_counter() - t)
+        seconds=time.perf_counter() - t, cpu_seconds=time.process_time() - cpu)
 
 
 def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality: int | None = None,
@@ -168,7 +173,9 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
                            "sampled": len(sel), "saving_pct": sv,
                            "projected_bytes": int(tb * (1 - sv / 100))}
     tree_mp = sum(_megapixels(f) for f in files)
-    sec_per_mp = sum(r.seconds for r in rows) / max(1e-9, sum(r.megapixels for r in rows))
+    sample_mp = max(1e-9, sum(r.megapixels for r in rows))
+    sec_per_mp = sum(r.seconds for r in rows) / sample_mp
+    cpu_per_mp = sum(r.cpu_seconds for r in rows) / sample_mp
     return Estimate(
         files_in_tree=len(files), tree_bytes=tree_bytes, tree_megapixels=tree_mp, sample=rows,
         target=(target.describe() if target else
@@ -179,7 +186,8 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
         projected_tree_bytes=sum(v["projected_bytes"] for v in per_format.values()),
         per_format=per_format, cannot_meet=[r.path for r in rows if r.projected_bytes is None],
         seconds_per_megapixel=sec_per_mp, projected_hours_this_machine=tree_mp * sec_per_mp / 3600,
-        device=device)
+        device=device, effort=default_effort(), cpu_seconds_per_megapixel=cpu_per_mp,
+        projected_cpu_hours=tree_mp * cpu_per_mp / 3600)
 
 
 def render(e: Estimate) -> str:
@@ -200,7 +208,9 @@ def render(e: Estimate) -> str:
                      f"{v['projected_bytes'] / gb:>12.3f}{v['saving_pct']:>8.1f}%")
     lines += ["", f"conversion time on this machine ({e.device}): {e.seconds_per_megapixel:.2f} s "
               f"per megapixel with the target search, about {e.projected_hours_this_machine:.2f} "
-              f"hours for the tree ({e.tree_megapixels:.1f} megapixels)"]
+              f"hours for the tree ({e.tree_megapixels:.1f} megapixels)",
+              f"at effort {e.effort}: {e.cpu_seconds_per_megapixel:.2f} CPU-seconds per megapixel "
+              f"(all threads), about {e.projected_cpu_hours:.2f} CPU-hours for the tree"]
     if e.cannot_meet:
         lines += ["", f"{len(e.cannot_meet)} sampled file(s) cannot meet the target (kept as is):"]
         lines += [f"  {p}" for p in e.cannot_meet]

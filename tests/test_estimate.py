@@ -65,3 +65,37 @@ def test_tree_size_counts_pictures_above_pillows_bomb_limit(tmp_path):
     p = tmp_path / "big.png"
     p.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
     assert _megapixels(p) == 200.0
+
+
+def test_estimate_reports_effort_time_per_megapixel_and_cpu_hours(cli, tmp_path, photo,
+                                                                  monkeypatch):
+    """The time per megapixel at the effort used, and the tree's projected CPU-hours (the
+    conversion itself replaced by a stand-in that burns CPU time and meets no target)."""
+    import time
+    from types import SimpleNamespace
+
+    import codec.estimate
+
+    def convert(*args, **kwargs):
+        t = time.process_time()
+        while time.process_time() - t < 0.05:
+            pass
+        return SimpleNamespace(best=None, data=None, quality=None, mode="regen")
+
+    monkeypatch.setattr(codec.estimate, "encode_to_target", convert)
+    Image.fromarray(photo).save(tmp_path / "a.png")
+    Image.fromarray(photo).save(tmp_path / "b.png")
+    r = cli("estimate", tmp_path, "--sample", 1, "--target-psnr", 28, "--json")
+    assert r.exit_code == 0, r.output
+    e = json.loads(r.stdout)
+    assert e["effort"] == 2  # tests/conftest.py's REGEN_CODEC_EFFORT
+    row = e["sample"][0]
+    assert row["cpu_seconds"] >= 0.05
+    assert abs(e["cpu_seconds_per_megapixel"] - row["cpu_seconds"] / row["megapixels"]) < 1e-6
+    assert abs(e["projected_cpu_hours"]
+               - e["tree_megapixels"] * e["cpu_seconds_per_megapixel"] / 3600) < 1e-9
+    assert e["tree_megapixels"] == 2 * row["megapixels"]
+    r = cli("estimate", tmp_path, "--sample", 1, "--target-psnr", 28)
+    assert r.exit_code == 0, r.output
+    assert "at effort 2:" in r.stdout and "CPU-seconds per megapixel" in r.stdout
+    assert "CPU-hours for the tree" in r.stdout
