@@ -201,3 +201,10 @@ def test_load_refuses_an_empty_hash(tmp_path, user_models):
         load_model("regen-coarse4", sha256="")
     with pytest.raises(CodecError, match="hash mismatch"):
         load_model("regen-coarse4", sha256="zz" * 8)
+
+
+@pytest.mark.parametrize("command", ["regen", "comrec"])
+def test_train_checks_its_id_before_training(tmp_path, cli, command):
+    r = cli("train", command, "--data", tmp_path, "--id", "../escape", "--workdir", tmp_path / "w")
+    assert r.exit_code == 2 and "invalid model ID" in r.stderr and r.stderr.count("\n") == 1
+    assert not (tmp_path / "w").exists()
