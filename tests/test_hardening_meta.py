@@ -269,3 +269,15 @@ def test_meta_records_round_trip_validated(regen_file, comrec_file):
         meta = read_meta(data)
         assert meta.validated() is meta
         assert read_meta(write_meta(data, replace(meta))) == meta
+
+
+@pytest.mark.parametrize("size", [(200, 128), (96, 130), (94, 128), (0, 0)])
+def test_upscale_never_leaves_rows_unwritten(size):
+    """The comrec upscale refuses a size its compact image does not make (it left rows of
+    uninitialized memory in the picture)."""
+    from codec.reccnn.infer import upscale_image
+
+    small = np.full((48, 64, 3), 128, np.uint8)
+    assert upscale_image(small, (95, 127)).shape == (95, 127, 3)
+    with pytest.raises(CodecError, match="damaged"):
+        upscale_image(small, size)
