@@ -221,8 +221,11 @@ def _read_info(path: Path, builtin: bool) -> ModelInfo:
 
 
 def list_models() -> list[ModelInfo]:
-    """Every installed model: the package's own first, then the user's."""
+    """Every installed model: the package's own first, then the user's. Files that are not
+    models (a bad name, not a regular file, a header that fails _read_info) are skipped with a
+    warning, and remembered by the ID their name gives, so that find_model can say why."""
     found: list[ModelInfo] = []
+    _REFUSED.clear()
     for directory, builtin in ((BUILTIN_DIR, True), (user_dir(), False)):
         if directory.is_dir():
             for path in sorted(directory.glob("*.safetensors")):
@@ -231,14 +234,21 @@ def list_models() -> list[ModelInfo]:
                 if not FILE_NAME.fullmatch(path.name):
                     _skip(path, "its name is not <model ID>-<8 hex digits>.safetensors")
                     continue
+                name_id = FILE_NAME.fullmatch(path.name).group(1)
                 if not is_regular_file(path):
+                    _REFUSED[name_id] = f"{path}: not a regular file"
                     _skip(path, "not a regular file")
                     continue
                 try:
                     found.append(_read_info(path, builtin))
                 except CodecError as exc:  # a broken user file must not hide the others
+                    _REFUSED[name_id] = str(exc)
                     _skip(path, str(exc).removeprefix(f"{path}: "))
     return found
+
+
+#: Model ID (from the file name) -> why the last scan refused its file.
+_REFUSED: dict[str, str] = {}
 
 
 _SKIPPED: set[tuple[str, str]] = set()
@@ -261,6 +271,8 @@ def find_model(model_id: str) -> ModelInfo:
     for info in list_models():
         if info.id == model_id:
             return info
+    if model_id in _REFUSED:
+        raise CodecError(f"model {shown(model_id)} is refused: {_REFUSED[model_id]}")
     known = ", ".join(sorted({m.id for m in list_models()})) or "none"
     raise CodecError(f"model {model_id!r} is not installed (installed: {known}); "
                      f"install it with `regen-codec models import FILE.safetensors`")
