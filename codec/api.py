@@ -18,7 +18,7 @@ from PIL import Image
 
 from . import __version__
 from .coefsearch import default_effort
-from .container import RegenMeta, read_meta, write_meta
+from .container import RegenMeta, check_frame, read_meta, write_meta
 from .errors import CodecError
 from .imageio import DEFAULT_MAX_PIXELS, CodecWarning, SourceImage, load_image
 from .jpeg import cond_vector, decode_jpeg, encode_jpeg, open_jpeg, read_info
@@ -228,6 +228,9 @@ def _restore(data, device: str, model: str | None, tile: int, progress: bool, co
         raise CodecError(f"ensemble must be one of {', '.join(map(str, CHOICES))}, not {ensemble}")
     data = as_jpeg(_file_bytes(data))
     meta = read_meta(data)
+    header = open_jpeg(data)  # headers only: the frame's size, before anything is allocated
+    if meta is not None:
+        check_frame(meta, *header.size, DEFAULT_MAX_PIXELS)
     sha = None
     own = model is None or (meta is not None and model == meta.model_id)
     if model is None and meta is not None:
@@ -246,7 +249,7 @@ def _restore(data, device: str, model: str | None, tile: int, progress: bool, co
     if ensemble > 1:  # a comrec upscale has its 16-pixel MCUs doubled
         net = SelfEnsemble(net, ensemble, grid=2 * MCU if comrec else MCU)
     rgb, jinfo = decode_jpeg(data)
-    icc = open_jpeg(data).info.get("icc_profile")
+    icc = header.info.get("icc_profile")
     if comrec:
         from .reccnn.infer import restore
 
@@ -326,6 +329,8 @@ def info(data) -> FileInfo:
     data = as_jpeg(data)
     meta = read_meta(data)
     im = open_jpeg(data)
+    if meta is not None:
+        check_frame(meta, *im.size, DEFAULT_MAX_PIXELS)
     j = read_info(im)
     from .tables import TABLE_SETS
 

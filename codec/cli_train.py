@@ -9,6 +9,17 @@ import click
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "train"
 
 
+def _model_id(ctx, param, value: str) -> str:
+    """--id checked before training starts, not when the result is saved hours later."""
+    from .errors import CodecError
+    from .modelid import check_model_id
+
+    try:
+        return check_model_id(value, "--id")
+    except CodecError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--id: ")) from None
+
+
 @click.group("train")
 def train_group():
     """Train networks (see the model cards in codec/models for the commands used)."""
@@ -20,7 +31,8 @@ def train_group():
               "A fixed slice is held out for validation (see --val-fraction).")
 @click.option("--pack", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Train on a crop pack (`regen-codec train pack`) instead of --data folders.")
-@click.option("--id", "model_id", required=True, help="Model ID to register the result under.")
+@click.option("--id", "model_id", required=True, callback=_model_id,
+              help="Model ID to register the result under.")
 @click.option("--steps", default=20000, show_default=True, help="Optimizer steps in total.")
 @click.option("--batch", default=16, show_default=True, help="Crops per step (per process).")
 @click.option("--patch", default=128, show_default=True, help="Crop side in pixels.")
@@ -176,7 +188,7 @@ def train_pack(data, out, patch, max_mb, seed, val_fraction, shards):
 @train_group.command("comrec")
 @click.option("--data", "data", multiple=True, type=click.Path(exists=True, file_okay=False),
               required=True, help="Folder of training images (repeatable).")
-@click.option("--id", "model_id", required=True,
+@click.option("--id", "model_id", required=True, callback=_model_id,
               help="ID of the RecCNN; the ComCNN is registered as ID-com.")
 @click.option("--standin", type=click.Choice(["jpeg", "identity"]), default="jpeg",
               show_default=True, help="What replaces the JPEG codec while ComCNN trains.")

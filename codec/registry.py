@@ -11,6 +11,8 @@ import json
 import os
 import re
 import shutil
+import stat
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from .errors import CodecError
 from .comcnn.model import ComCNN
+from .modelid import MODEL_ID_PATTERN, check_model_id, printable, shown
 from .reccnn.model import RecCNN
 from .regen.model import RegenNet
 
@@ -42,6 +45,22 @@ DEFAULT_COMREC = "comrec-r7"
 # it saves 1.0% / 0.6% (MS-SSIM dB / PSNR BD-rate) over all rates and 16.1% / 8.7% below 0.35 bpp (against regen-fast-proj)
 # (bench/results/kodak/report-pairs.md, bench/results/kodak-lowrate/report-lowrate.md)
 DEFAULT_MODE = "auto"
+#: The network each model mode runs: a file whose mode and architecture disagree is refused.
+MODE_ARCH = {"regen": "regen-unet", "comrec": "reccnn", "comcnn": "comcnn"}
+_WIDTH, _DEPTH = (1, 1024), (0, 256)
+#: Each architecture's configuration keys: (type, smallest, largest). A key not listed, a value
+#: of another type or out of its range is refused before anything is built.
+CONFIG_FIELDS: dict[str, dict[str, tuple[type, int, int]]] = {
+    "regen-unet": {"width1": (int, *_WIDTH), "width2": (int, *_WIDTH), "depth": (int, *_DEPTH),
+                   "depth1": (int, *_DEPTH), "cond_hidden": (int, 1, 4096),
+                   "depth3": (int, *_DEPTH), "width3": (int, *_WIDTH), "blend": (bool, 0, 1)},
+    "comcnn": {"width": (int, *_WIDTH), "depth": (int, *_DEPTH)},
+}
+CONFIG_FIELDS["reccnn"] = CONFIG_FIELDS["regen-unet"]
+#: Parameters a model may have (400 MB of float32): the shipped ones have about 0.9 million.
+MAX_PARAMS = 100_000_000
+#: How a weight file in a model folder is named: `<model ID>-<first 8 hex digits of its sha256>`.
+FILE_NAME = re.compile(rf"({MODEL_ID_PATTERN.pattern})-[0-9a-f]{{8}}\.safetensors")
 BUILTIN_DIR = Path(__file__).parent / "models"
 ENV_USER_DIR = "REGEN_CODEC_MODELS"
 
@@ -62,10 +81,43 @@ class ModelInfo:
     builtin: bool
 
 
+def check_config(arch: object, config: object) -> dict:
+    """`config` if it is a valid configuration of architecture `arch`: a mapping of known keys
+    to values of the right type and range whose network has at most MAX_PARAMS parameters
+    (counted on PyTorch's meta device, which allocates nothing); else a CodecError."""
+    if not isinstance(arch, str) or arch not in ARCHITECTURES:
+        raise CodecError(f"unknown architecture {shown(arch)} (known: {', '.join(ARCHITECTURES)})")
+    if not isinstance(config, dict):
+        raise CodecError(f"the configuration of a {arch} model must be a mapping, "
+                         f"not {type(config).__name__}")
+    fields = CONFIG_FIELDS[arch]
+    for key, value in config.items():
+        if key not in fields:
+            raise CodecError(f"unknown {arch} configuration key {shown(key)} "
+                             f"(known: {', '.join(fields)})")
+        kind, lo, hi = fields[key]
+        if type(value) is not kind or not lo <= value <= hi:  # bool is not an int here
+            raise CodecError(f"{arch} configuration {key}={shown(value)}: expected "
+                             f"{'true or false' if kind is bool else f'a whole number from {lo} to {hi}'}")
+    params = _param_count(arch, json.dumps(config, sort_keys=True))
+    if params > MAX_PARAMS:
+        raise CodecError(f"a {arch} model of this configuration has {params:,} parameters, "
+                         f"more than the {MAX_PARAMS:,} regen-codec loads")
+    return config
+
+
+@lru_cache(maxsize=64)
+def _param_count(arch: str, config: str) -> int:
+    """Parameters of the network, built on PyTorch's meta device (no memory, about 15 ms:
+    remembered, since the registry checks every file at every load)."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in ARCHITECTURES[arch](**json.loads(config)).parameters())
+
+
 def create_model(arch: str, **config) -> torch.nn.Module:
-    """Build an untrained network of a registered architecture."""
-    if arch not in ARCHITECTURES:
-        raise CodecError(f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
+    """Build an untrained network of a registered architecture (its configuration checked
+    first: check_config)."""
+    check_config(arch, config)
     return ARCHITECTURES[arch](**config)
 
 
@@ -79,9 +131,23 @@ def user_dir() -> Path:
     return platformdirs.user_data_path("regen-codec") / "models"
 
 
+def is_regular_file(path: Path) -> bool:
+    """Whether `path` (a link followed) is a regular file: a FIFO, device or socket named
+    `*.safetensors` would block or never end when read."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def file_sha256(path: Path) -> str:
+    """The sha256 hex digest of a regular file (anything else is a CodecError, found without
+    blocking: the file is opened non-blocking and checked before it is read)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CodecError(f"{path}: not a regular file")
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -115,30 +181,89 @@ def count_macs_per_pixel(model: torch.nn.Module, size: int = 64) -> int:
     return int(round(counter.get_total_flops() / 2 / (size * size)))
 
 
+def _count(meta: dict, key: str) -> int:
+    """A displayed count from the header (params, macs_per_pixel): a whole number, 0 if absent."""
+    value = int(meta.get(key, "0"))
+    if not 0 <= value <= 10**15:
+        raise ValueError(f"{key} {value} out of range")
+    return value
+
+
 def _read_info(path: Path, builtin: bool) -> ModelInfo:
+    """A weight file's header, every field checked: the ID (MODEL_ID_PATTERN), the mode and
+    its architecture (MODE_ARCH), the configuration (check_config); the summary made printable."""
+    if not is_regular_file(path):
+        raise CodecError(f"{path}: not a regular file, so not a model")
     try:
+        sha256 = cached_sha256(path)
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-        return ModelInfo(
-            id=meta["id"], mode=meta.get("mode", "regen"), arch=meta["arch"],
-            config=json.loads(meta.get("config", "{}")), summary=meta.get("summary", ""),
-            params=int(meta.get("params", 0)), macs_per_pixel=int(meta.get("macs_per_pixel", 0)),
-            sha256=cached_sha256(path), path=path, builtin=builtin)
+        model_id, mode, arch = meta["id"], meta.get("mode", "regen"), meta["arch"]
+        config = json.loads(meta.get("config", "{}"))
+        summary, params, macs = meta.get("summary", ""), _count(meta, "params"), _count(meta, "macs_per_pixel")
+    except CodecError:
+        raise
     except (KeyError, ValueError, OSError, Exception) as exc:  # safetensors raises its own types
-        raise CodecError(f"{path} is not a valid regen-codec model file ({exc})") from None
+        raise CodecError(f"{path} is not a valid regen-codec model file "
+                         f"({printable(str(exc))})") from None
+    check_model_id(model_id, f"{path}")
+    if MODE_ARCH.get(mode) != arch:
+        raise CodecError(f"{path}: mode {shown(mode)} and architecture {shown(arch)} do not fit "
+                         f"(modes and their architectures: "
+                         f"{', '.join(f'{m} {a}' for m, a in MODE_ARCH.items())})")
+    try:
+        check_config(arch, config)
+    except CodecError as exc:
+        raise CodecError(f"{path}: {exc}") from None
+    return ModelInfo(id=model_id, mode=mode, arch=arch, config=config, summary=printable(summary),
+                     params=params, macs_per_pixel=macs, sha256=sha256, path=path,
+                     builtin=builtin)
 
 
 def list_models() -> list[ModelInfo]:
-    """Every installed model: the package's own first, then the user's."""
+    """Every installed model: the package's own first, then the user's. Files that are not
+    models (a bad name, not a regular file, a header that fails _read_info) are skipped with a
+    warning, and remembered by the ID their name gives, so that find_model can say why."""
     found: list[ModelInfo] = []
+    _REFUSED.clear()
     for directory, builtin in ((BUILTIN_DIR, True), (user_dir(), False)):
         if directory.is_dir():
             for path in sorted(directory.glob("*.safetensors")):
+                if path.name.startswith("."):
+                    continue  # an import's or a save's temporary file
+                if not FILE_NAME.fullmatch(path.name):
+                    _skip(path, "its name is not <model ID>-<8 hex digits>.safetensors")
+                    continue
+                name_id = FILE_NAME.fullmatch(path.name).group(1)
+                if not is_regular_file(path):
+                    _REFUSED[name_id] = f"{path}: not a regular file"
+                    _skip(path, "not a regular file")
+                    continue
                 try:
                     found.append(_read_info(path, builtin))
-                except CodecError:
-                    continue  # a broken user file must not hide the others
+                except CodecError as exc:  # a broken user file must not hide the others
+                    _REFUSED[name_id] = str(exc)
+                    _skip(path, str(exc).removeprefix(f"{path}: "))
     return found
+
+
+#: Model ID (from the file name) -> why the last scan refused its file.
+_REFUSED: dict[str, str] = {}
+
+
+_SKIPPED: set[tuple[str, str]] = set()
+
+
+def _skip(path: Path, why: str) -> None:
+    """Warn that a file in a model folder is not used, once per file and reason in a process
+    (the registry is scanned at every load)."""
+    from .imageio import CodecWarning
+
+    key = (str(path), why)
+    if key not in _SKIPPED:
+        _SKIPPED.add(key)
+        warnings.warn(f"model folder: skipping {shown(path.name)}: {why}", CodecWarning,
+                      stacklevel=3)
 
 
 def find_model(model_id: str) -> ModelInfo:
@@ -146,6 +271,8 @@ def find_model(model_id: str) -> ModelInfo:
     for info in list_models():
         if info.id == model_id:
             return info
+    if model_id in _REFUSED:
+        raise CodecError(f"model {shown(model_id)} is refused: {_REFUSED[model_id]}")
     known = ", ".join(sorted({m.id for m in list_models()})) or "none"
     raise CodecError(f"model {model_id!r} is not installed (installed: {known}); "
                      f"install it with `regen-codec models import FILE.safetensors`")
@@ -155,8 +282,10 @@ def load_model(model_id: str = DEFAULT_MODEL, sha256: str | None = None,
                device: str = "cpu") -> torch.nn.Module:
     """The network for `model_id` in eval mode, checked against `sha256` when given."""
     info = find_model(model_id)
-    # files of format 2 carry the first 16 hex digits of the hash, format 1 all 64
-    if sha256 and not (len(sha256) >= 16 and info.sha256.startswith(sha256.lower())):
+    # files of format 2 carry the first 16 hex digits of the hash, format 1 all 64; an empty or
+    # malformed hash is a mismatch, never a skipped check
+    if sha256 is not None and not (re.fullmatch(r"[0-9a-f]{16,64}", sha256)
+                                   and info.sha256.startswith(sha256)):
         raise CodecError(
             f"model {model_id!r} hash mismatch: the file needs sha256 {sha256[:16]}..., the "
             f"installed one is {info.sha256[:16]}...; install the matching weights with "
@@ -178,6 +307,10 @@ def _load(path: Path, sha256: str, arch: str, config: str, device: str) -> torch
 def save_model(model: torch.nn.Module, model_id: str, directory: Path, *, arch: str,
                mode: str = "regen", summary: str = "") -> Path:
     """Write `<id>-<sha8>.safetensors` with its metadata; returns the path."""
+    check_model_id(model_id, "save")
+    check_config(arch, getattr(model, "config", {}))
+    if MODE_ARCH.get(mode) != arch:
+        raise CodecError(f"mode {shown(mode)} does not fit architecture {shown(arch)}")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     metadata = {
@@ -209,8 +342,10 @@ def import_model(path: Path, force: bool = False) -> ModelInfo:
     path = Path(path)
     if path.is_dir():
         raise CodecError(f"{path}: is a directory, not a .safetensors model file")
-    if not path.is_file():
+    if not path.exists():
         raise CodecError(f"{path}: no such file")
+    if not is_regular_file(path):
+        raise CodecError(f"{path}: not a regular file")
     info = _read_info(path, builtin=False)
     _load(path, info.sha256, info.arch, json.dumps(info.config), "cpu")  # proves it loads
     for other in list_models():
@@ -222,6 +357,8 @@ def import_model(path: Path, force: bool = False) -> ModelInfo:
     dest_dir = user_dir()
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / f"{info.id}-{info.sha256[:8]}.safetensors"
+    if dest.parent != dest_dir or not FILE_NAME.fullmatch(dest.name):  # _read_info checked the ID
+        raise CodecError(f"{path}: model ID {shown(info.id)} cannot name a file")
     tmp = dest_dir / f".{dest.name}.part"
     shutil.copyfile(path, tmp)
     os.replace(tmp, dest)

@@ -126,7 +126,7 @@ def test_unknown_model(cli, png_file, tmp_path, user_models):
 def test_hash_mismatch(cli, png_file, tmp_path):
     data = codec.encode(png_file)
     meta = read_meta(data)
-    meta.model_sha256 = "0" * 64
+    meta.model_sha256 = "12" * 32  # another model's (all zeros is no hash: a damaged file)
     f = tmp_path / "other.jpg"
     f.write_bytes(write_meta(data, meta))
     _assert_user_error(cli("decode", f, "-o", tmp_path / "o.png"), f"{DEFAULT_MODEL}.*hash mismatch")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..comcnn.model import compact_size
+from ..errors import CodecError
 from ..regen.infer import regenerate
 from .model import upscale
 
@@ -13,8 +15,14 @@ CONTEXT = 4  # compact rows of context (bicubic reads 2 on each side)
 
 
 def upscale_image(small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bicubic 2x upscale (uint8, HxWx3, cropped to `size` = (H, W)) with bounded memory."""
+    """Bicubic 2x upscale (uint8, HxWx3, cropped to `size` = (H, W)) with bounded memory.
+
+    `size` must be one whose compact image (compact_size) is `small`'s: any other would leave
+    rows or columns of the output unwritten (uninitialized memory) or cut."""
     h, w = size
+    if compact_size(h, w) != small.shape[:2]:
+        raise CodecError(f"a {small.shape[1]}x{small.shape[0]} compact image cannot restore to "
+                         f"{w}x{h}: the file is damaged")
     sh = small.shape[0]
     out = np.empty((h, w, 3), np.uint8)
     for a in range(0, sh, STRIP):
