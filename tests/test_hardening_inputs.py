@@ -176,3 +176,124 @@ def test_only_the_first_frame_is_encoded_with_a_warning(photo, fmt):
 def test_a_single_frame_gives_no_frame_warning(photo, recwarn):
     load_image(_save(Image.fromarray(photo), "GIF"))
     assert not any("frame" in str(w.message) for w in recwarn)
+
+
+# --- outputs: a file that appears meanwhile is kept; --force replaces regular files only -------
+
+def _no_renameat2(monkeypatch):
+    import codec.fileio as fileio
+
+    monkeypatch.setattr(fileio, "_rename_noreplace", lambda tmp, out: False)
+
+
+def _no_links_either(monkeypatch):
+    import errno
+    import os
+
+    _no_renameat2(monkeypatch)
+
+    def link(*a, **k):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", link)
+
+
+@pytest.mark.parametrize("limit", [None, _no_renameat2, _no_links_either],
+                         ids=["renameat2", "link", "exclusive-create"])
+def test_a_file_that_appeared_before_the_final_step_is_kept(tmp_path, monkeypatch, limit):
+    from codec.fileio import atomic_write, check_output
+
+    if limit is not None:
+        limit(monkeypatch)
+    out = tmp_path / "out.jpg"
+    check_output(out, [], force=False)  # passes: nothing there yet
+    out.write_bytes(b"the other writer's file")  # ... then another process finishes first
+    with pytest.raises(CodecError, match="already exists"):
+        atomic_write(out, b"ours", force=False)
+    assert out.read_bytes() == b"the other writer's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg"]  # no temporary left
+    atomic_write(tmp_path / "new.jpg", b"ours", force=False)
+    assert (tmp_path / "new.jpg").read_bytes() == b"ours"
+
+
+def test_of_two_simultaneous_writers_exactly_one_wins(tmp_path):
+    import threading
+
+    from codec.fileio import atomic_write
+
+    for trial in range(20):
+        out = tmp_path / f"out{trial}.jpg"
+        start, outcomes = threading.Barrier(2), []
+
+        def write(tag: bytes) -> None:
+            start.wait()
+            try:
+                atomic_write(out, tag * 100_000, force=False)
+                outcomes.append(tag)
+            except CodecError as exc:
+                assert "already exists" in str(exc)
+
+        threads = [threading.Thread(target=write, args=(t,)) for t in (b"a", b"b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(outcomes) == 1 and out.read_bytes() == outcomes[0] * 100_000
+
+
+def test_cli_loser_of_a_race_exits_2_with_exists(tmp_path, monkeypatch, cli, photo):
+    import codec.pack
+    from tests.conftest import jpeg_bytes
+
+    src, out = tmp_path / "in.jpg", tmp_path / "out.jxl"
+    src.write_bytes(jpeg_bytes(photo))
+    real = codec.pack.pack
+
+    def pack_while_another_writes(data: bytes) -> bytes:
+        out.write_bytes(b"the winner's file")
+        return real(data)
+
+    monkeypatch.setattr(codec.pack, "pack", pack_while_another_writes)
+    r = cli("pack", src, "-o", out)
+    assert r.exit_code == 2 and "exists" in r.stderr and r.stderr.count("\n") == 1
+    assert out.read_bytes() == b"the winner's file"
+
+
+def _special_files(tmp_path):
+    import os
+    import stat
+
+    fifo = tmp_path / "fifo.jxl"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.jxl"
+    (tmp_path / "target.jpg").write_bytes(b"kept")
+    link.symlink_to(tmp_path / "target.jpg")
+    found = {"FIFO": fifo, "symbolic link": link}
+    try:  # a character device, where we may make one (root)
+        dev = tmp_path / "null.jxl"
+        os.mknod(dev, 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        found["character device"] = dev
+    except (PermissionError, AttributeError):
+        pass
+    return found
+
+
+def test_force_replaces_regular_files_only(tmp_path, cli, photo):
+    import stat
+
+    from tests.conftest import jpeg_bytes
+
+    src = tmp_path / "in.jpg"
+    src.write_bytes(jpeg_bytes(photo))
+    for kind, path in _special_files(tmp_path).items():
+        before = path.lstat()
+        r = cli("pack", src, "-o", path, "--force")
+        assert r.exit_code == 2 and "regular files only" in r.stderr and kind in r.stderr, kind
+        after = path.lstat()
+        assert stat.S_IFMT(after.st_mode) == stat.S_IFMT(before.st_mode), kind
+        assert after.st_ino == before.st_ino, kind
+    assert (tmp_path / "target.jpg").read_bytes() == b"kept"
+    regular = tmp_path / "old.jxl"
+    regular.write_bytes(b"old")
+    assert cli("pack", src, "-o", regular, "--force").exit_code == 0
+    assert regular.read_bytes() != b"old"
