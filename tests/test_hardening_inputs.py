@@ -297,3 +297,142 @@ def test_force_replaces_regular_files_only(tmp_path, cli, photo):
     regular.write_bytes(b"old")
     assert cli("pack", src, "-o", regular, "--force").exit_code == 0
     assert regular.read_bytes() != b"old"
+
+
+# --- processes: workers die with their parent, one death fails one file, signals stop cleanly --
+
+def _double_or_die(item: int) -> int:
+    """A task for the pool: item 3 kills its own worker, as the OOM killer would."""
+    import os
+    import signal
+
+    if item == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 2 * item
+
+
+def test_a_dead_workers_task_alone_fails_and_the_pool_goes_on():
+    from codec.workers import WorkerDied, imap_unordered
+
+    got = dict(imap_unordered(_double_or_die, range(8), 2))
+    assert sorted(got) == list(range(8))
+    assert isinstance(got[3], WorkerDied) and "SIGKILL" in str(got[3])
+    assert {k: v for k, v in got.items() if k != 3} == {k: 2 * k for k in range(8) if k != 3}
+
+
+def _write_or_die(src, dst) -> int:
+    import os
+    import signal
+
+    if src.name == "b.png":
+        (dst.parent / f".{dst.name}.x.part").write_bytes(b"half")  # killed mid-write
+        os.kill(os.getpid(), signal.SIGKILL)
+    dst.write_bytes(b"ok")
+    return 2
+
+
+def test_batch_reports_the_killed_workers_file_and_does_the_rest(tmp_path):
+    from codec import batch
+
+    srcs = []
+    for name in "abcde":
+        p = tmp_path / f"{name}.png"
+        p.write_bytes(b"x")
+        srcs.append(p)
+    out = tmp_path / "out"
+    out.mkdir()
+    res = batch.run([batch.Job(s, out / s.with_suffix(".jpg").name) for s in srcs], _write_or_die,
+                    n_jobs=2, progress=False)
+    assert [p.name for p, _ in res.failed] == ["b.png"] and "died" in res.failed[0][1]
+    assert sorted(p.name for p in res.done) == ["a.png", "c.png", "d.png", "e.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "c.jpg", "d.jpg", "e.jpg"]
+
+
+_POOL_SCRIPT = """
+import os, sys, time
+from pathlib import Path
+from codec import batch
+
+def work(src, dst):
+    (Path(sys.argv[1]) / str(os.getpid())).write_text("")
+    (dst.parent / f".{dst.name}.x.part").write_bytes(b"half")
+    time.sleep(60)
+    return 0
+
+if __name__ == "__main__":
+    d = Path(sys.argv[1]).parent
+    jobs = [batch.Job(d / f"{k}.png", d / "out" / f"{k}.jpg") for k in range(6)]
+    (d / "out").mkdir()
+    try:
+        batch.run(jobs, work, n_jobs=2, progress=False)
+    except batch.Stopped as exc:
+        print(exc, flush=True)
+        sys.exit(128 + exc.signum)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _start_pool(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "pool.py"
+    script.write_text(_POOL_SCRIPT)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    proc = subprocess.Popen([sys.executable, str(script), str(marks)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while len(list(marks.iterdir())) < 2:
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.1)
+    return proc, [int(p.name) for p in marks.iterdir()]
+
+
+def _gone_soon(pids: list[int], seconds: float = 10) -> bool:
+    import time
+
+    deadline = time.time() + seconds
+    while any(_alive(p) for p in pids):
+        if time.time() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc")
+def test_workers_die_when_their_parent_is_killed(tmp_path):
+    import signal
+
+    proc, workers = _start_pool(tmp_path)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert _gone_soon(workers), "workers outlived their parent"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_batch_cleanly(tmp_path, sig):
+    import signal
+
+    proc, workers = _start_pool(tmp_path)
+    proc.send_signal(getattr(signal, sig))
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + getattr(signal, sig), err
+    assert f"stopped by {sig}" in out and "0 done" in out and "not done" in out
+    assert "Traceback" not in err, err
+    assert _gone_soon(workers)
+    assert list((tmp_path / "out").iterdir()) == []  # no temporary file left behind
