@@ -149,9 +149,23 @@ def load_image(src, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXEL
         out.rgb = _from_array(src, out)
         _check_size(out.size, name, max_pixels)
         return out
+    out = SourceImage(rgb=np.zeros((0, 0, 3), np.uint8))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        _load(src, name, max_pixels, out)
+    for w in said:  # Pillow's own warnings ("Corrupt EXIF data ...") become ours, in order
+        if issubclass(w.category, CodecWarning):
+            warnings.warn(w.message, w.category, stacklevel=2)
+        else:
+            _warn(out, f"the image reader says: {' '.join(str(w.message).split())}")
+    return out
+
+
+def _load(src, name: str, max_pixels: int, out: SourceImage) -> None:
+    """load_image of a file, bytes or PIL image, into `out`."""
     im, raw = _open(src, name)
     _check_size(im.size, name, max_pixels)
-    out = SourceImage(rgb=np.zeros((0, 0, 3), np.uint8), format=im.format)
+    out.format = im.format
     frames = _frame_count(im)
     is16 = im.mode != "F" and _is_16bit(im, raw)
     _decode_pixels(im, name, out)
@@ -200,7 +214,6 @@ def load_image(src, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXEL
         icc = None
     out.icc_profile = icc
     out.rgb = np.asarray(im)
-    return out
 
 
 def _frame_count(im: Image.Image) -> int:
