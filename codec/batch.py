@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -15,6 +15,7 @@ from typing import Callable
 from tqdm import tqdm
 
 from .errors import CodecError
+from .stopsignal import Stopped
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".ppm", ".gif"}
 CODED_SUFFIXES = {".jpg", ".jpeg", ".jxl"}
@@ -124,6 +125,12 @@ def _work_job(job: Job, work):
     return work(job.src, job.dst)
 
 
+def _remove_partial(job: Job) -> None:
+    """The temporary file a worker killed while writing `job` left beside its output."""
+    for stale in job.dst.parent.glob(f".{job.dst.name}.*.part"):
+        stale.unlink(missing_ok=True)
+
+
 def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
         desc: str = "files", progress: bool = True, scheduler: str | None = None,
         force: bool = False) -> BatchResult:
@@ -164,17 +171,28 @@ def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
             except (CodecError, OSError) as exc:
                 record(job, exc)
     else:
+        from functools import partial
+
+        from .workers import WorkerDied, imap_unordered
+
+        def clean(held: list[int]) -> None:
+            for k in held:
+                _remove_partial(todo[k])
+
         from .threads import threads_for
 
         threads = threads_for(n_jobs)  # the usable cores (affinity, cgroup quota) shared out
-        with ProcessPoolExecutor(n_jobs, initializer=_init_worker, initargs=(threads,)) as pool:
-            futures = {}
-            for job in todo:
-                futures[pool.submit(_work_job, job, work)] = job
-            for fut in as_completed(futures):
-                try:
-                    record(futures[fut], fut.result())
-                except Exception as exc:  # a worker's error, re-raised here
-                    record(futures[fut], exc)
+        try:
+            for k, outcome in imap_unordered(partial(_work_job, work=work), todo, n_jobs,
+                                             _init_worker, (threads,), on_stop=clean):
+                if isinstance(outcome, WorkerDied):  # killed mid-write: no debris
+                    _remove_partial(todo[k])
+                record(todo[k], outcome)
+        except Stopped as exc:
+            bar.close()
+            left = len(todo) - len(res.done) - len(res.failed)
+            raise Stopped(exc.signum, res, f"stopped by {signal.Signals(exc.signum).name}: "
+                          f"{len(res.done)} done, {len(res.failed)} failed, {left} not done "
+                          f"(run the same command again to resume)") from None
     bar.close()
     return res

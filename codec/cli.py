@@ -476,7 +476,7 @@ def pack(input, output, force):
     data = read_bytes(input)
     with errors_named(input):
         packed = do_pack(data)
-    atomic_write(output, packed)
+    atomic_write(output, packed, force=force)
     change = 100 * (1 - len(packed) / len(data))  # a tiny JPEG can come out larger
     click.echo(f"{output}: {len(packed)} bytes ({abs(change):.1f}% "
                f"{'smaller' if change >= 0 else 'larger'} than the {len(data)}-byte JPEG)")
@@ -496,7 +496,7 @@ def unpack(input, output, force):
     check_output(output, [input], force)
     with errors_named(input):
         data = do_unpack(read_bytes(input))
-    atomic_write(output, data)
+    atomic_write(output, data, force=force)
     click.echo(f"{output}: {len(data)} bytes")
 
 

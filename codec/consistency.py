@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .chatter import captured_stderr, library_message
 from .imageio import CodecWarning
 from .transforms import DCT, RGB2YCC, YCC2RGB
 
@@ -47,22 +48,33 @@ class Coefficients:
 
 def read_coefficients(data: bytes) -> Coefficients | None:
     """The file's coefficients (via jpeglib), or None where projection does not apply
-    (grayscale, CMYK or RGB-coded JPEGs, or a file libjpeg cannot read)."""
+    (grayscale, CMYK or RGB-coded JPEGs, or a file libjpeg cannot read: a warning says why,
+    in place of what libjpeg prints on stderr and of the temporary file's name)."""
     import jpeglib
 
-    path = None
+    path, said = None, []
     try:  # jpeglib reads files only; a full or missing temp dir skips the step, like a bad file
         fd, path = tempfile.mkstemp(suffix=".jpg")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        return coefficients_of(jpeglib.read_dct(path))
-    except Exception as e:  # the picture itself decoded; only the refinement is skipped
-        warnings.warn(f"DCT consistency skipped: libjpeg could not read the coefficients ({e})",
-                      CodecWarning, stacklevel=2)
-        return None
+        with captured_stderr() as said:
+            try:
+                return coefficients_of(jpeglib.read_dct(path))
+            except Exception as e:  # noqa: BLE001 - jpeglib raises several types
+                failure: Exception = e
+    except OSError as e:
+        failure = e
     finally:
         if path is not None:
             os.unlink(path)
+    if any("arithmetic" in line for line in said):
+        why = "the file uses arithmetic coding, which the bundled libjpeg does not read"
+    else:
+        why = "; ".join([*said[:2], library_message(failure).replace(path or "\0", "the file")])
+    # the picture itself decoded; only the refinement is skipped
+    warnings.warn(f"DCT consistency skipped: libjpeg could not read the coefficients ({why})",
+                  CodecWarning, stacklevel=2)
+    return None
 
 
 def coefficients_of(j) -> Coefficients | None:

@@ -51,8 +51,9 @@ def run_demo(quality: int | None = None, out_dir: Path | None = None, device: st
         from .fileio import atomic_write, image_bytes
 
         out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(out_dir / "encoded.jpg", data)
+        atomic_write(out_dir / "encoded.jpg", data, force=True)
         for name, arr in (("original", original), ("plain", plain), ("regenerated", regen)):
-            atomic_write(out_dir / f"{name}.png", image_bytes(Image.fromarray(arr), ".png"))
+            atomic_write(out_dir / f"{name}.png", image_bytes(Image.fromarray(arr), ".png"),
+                         force=True)
         click.echo(f"files written to {out_dir}/")
     return res

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import io
 import os
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -48,16 +50,40 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    return ("a symbolic link" if stat.S_ISLNK(mode) else "a character device" if stat.S_ISCHR(mode)
+            else "a block device" if stat.S_ISBLK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+
+
+def _refuse_special(out: Path) -> None:
+    """--force replaces regular files only: a device, FIFO, socket or link at `out` is refused
+    (replacing /dev/sda's node, or a link someone else relies on, is never what was meant)."""
+    try:
+        mode = os.lstat(out).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # nothing there: the parent check says why
+        return
+    except OSError as exc:
+        raise CodecError(f"{out}: cannot check the output ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise CodecError(f"{out}: is a directory")
+    if not stat.S_ISREG(mode):
+        raise CodecError(f"{out}: is {_kind(mode)}; --force replaces regular files only")
+
+
 def check_output(out: Path, inputs: list[Path], force: bool = False) -> None:
-    """Refuse an output that is an input (always) or that exists (unless force)."""
+    """Refuse an output that is an input (always), that exists (unless force), or that is
+    anything but a regular file (even with force)."""
     out = Path(out)
     for inp in inputs:
         if _same_file(out, Path(inp)) or out.resolve() == Path(inp).resolve():
             raise CodecError(f"{out}: refusing to overwrite the input file")
     if out.is_dir():
         raise CodecError(f"{out}: is a directory")
-    if out.exists() and not force:
+    if os.path.lexists(out) and not force:
         raise CodecError(f"{out}: already exists (use --force to overwrite)")
+    _refuse_special(out)
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise CodecError(f"{parent}: output directory does not exist")
@@ -65,9 +91,55 @@ def check_output(out: Path, inputs: list[Path], force: bool = False) -> None:
         raise CodecError(f"{parent}: output directory is not writable")
 
 
-def atomic_write(out: Path, data: bytes) -> None:
+_AT_FDCWD, _RENAME_NOREPLACE = -100, 1
+
+
+def _rename_noreplace(src: str, dst: Path) -> bool:
+    """Linux's renameat2(RENAME_NOREPLACE): one atomic step that fails if `dst` exists.
+    True when done, False where the C library or the file system lacks it; FileExistsError
+    (and other OSErrors) as the call reports them."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # a C library older than glibc 2.28, or none
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(dst))
+
+
+def _place_new(tmp: str, out: Path) -> None:
+    """Give the finished temporary file the name `out` only if no file has that name by then,
+    so that of two writers racing to one new output, the second is refused instead of silently
+    replacing the first: renameat2(RENAME_NOREPLACE) where there is one, else a hard link (which
+    fails on an existing name) and the temporary removed, else (a file system without links)
+    the name reserved with O_EXCL first and then replaced."""
+    if _rename_noreplace(tmp, out):
+        return
+    try:
+        os.link(tmp, out)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK,
+                             errno.ENOSYS, errno.EACCES):
+            raise
+        os.close(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.replace(tmp, out)
+        return
+    os.unlink(tmp)
+
+
+def atomic_write(out: Path, data: bytes, *, force: bool = False) -> None:
     """Write to a temporary file beside `out`, fsync, then rename: a reader sees all or nothing.
-    The file gets the permissions a plain write would give it (see _mode_for)."""
+    Without `force`, a file that appeared at `out` since it was checked is kept and this write
+    refused ("already exists"); with it, only a regular file is replaced. The file gets the
+    permissions a plain write would give it (see _mode_for)."""
     out = Path(out)
     parent = out.parent if str(out.parent) else Path(".")
     try:
@@ -80,12 +152,21 @@ def atomic_write(out: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except OSError as exc:
+        if force:
+            _refuse_special(out)  # it may have changed since check_output
+            os.replace(tmp, out)
+        else:
+            _place_new(tmp, out)
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, FileExistsError):
+            raise CodecError(f"{out}: already exists (written by another process meanwhile; "
+                             f"use --force to overwrite)") from None
+        if not isinstance(exc, OSError):
+            raise
         if exc.errno == errno.ENOSPC:
             raise CodecError(f"{out}: disk full, nothing written") from None
         raise CodecError(f"{out}: cannot write ({exc.strerror or exc})") from None

@@ -70,7 +70,7 @@ def encode_file(src: Path, dst: Path, *, quality: int, model: str, subsampling: 
         else:
             data = _encode_targeted(src, target, model, subsampling, tables, progressive,
                                     max_pixels, pack, device, mode, fit, effort)
-    atomic_write(dst, data)
+    atomic_write(dst, data, force=force)
     return len(data)
 
 
@@ -113,7 +113,7 @@ def decode_file(src: Path, dst: Path, *, device: str = "auto", tile: int = 1024,
         img = decode(read_bytes(src), device=device, model=model, tile=tile, progress=progress,
                      consistency=consistency, ensemble=ensemble)
     data = image_bytes(img, dst.suffix)
-    atomic_write(dst, data)
+    atomic_write(dst, data, force=force)
     return len(data)
 
 

@@ -5,7 +5,12 @@ Rules (each conversion emits a `CodecWarning`, which the CLI prints on stderr):
 - alpha (RGBA, LA, palette with transparency): composited over white;
 - 16-bit (grayscale or RGB): reduced to 8 bits per channel;
 - CMYK: converted to sRGB through its ICC profile when it has one;
-- palette, grayscale, bilevel and other modes: converted to RGB.
+- 32-bit float (TIFF mode F): scaled from its range, 0-1 when the values lie in it, else 0-255
+  or 0-65535; values outside all three, NaN or infinite are refused;
+- palette, grayscale, bilevel and other modes: converted to RGB;
+- animations and multi-page files: only the first frame is encoded;
+- EXIF that cannot be read, or that is larger than a JPEG segment holds, is dropped.
+Messages that libtiff or libjpeg print on stderr become part of the warning or error instead.
 """
 
 from __future__ import annotations
@@ -13,18 +18,22 @@ from __future__ import annotations
 import io
 import threading
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from .chatter import captured_stderr, library_message
 from .errors import CodecError
 from .fileio import read_bytes
 
 #: Inputs above this many pixels are refused unless the caller raises the limit.
 DEFAULT_MAX_PIXELS = 250_000_000
+
+#: The most EXIF bytes (with their "Exif\0\0" header) that one JPEG APP1 segment holds.
+MAX_EXIF_BYTES = 65533
 
 
 class CodecWarning(UserWarning):
@@ -101,8 +110,9 @@ def _open(src, name: str) -> tuple[Image.Image, bytes | None]:
             raise CodecError(f"{name}: not an image file (or a format Pillow cannot read)") from None
         except Image.DecompressionBombError as exc:
             raise CodecError(f"{name}: image too large ({exc})") from None
-        except Exception as exc:
-            raise CodecError(f"{name}: unreadable image ({exc.__class__.__name__}: {exc})") from None
+        except Exception as exc:  # Pillow's plugins raise many types on crafted headers
+            raise CodecError(f"{name}: unreadable image ({exc.__class__.__name__}: "
+                             f"{library_message(exc)})") from None
     if isinstance(src, Image.Image):
         return src, None
     raise CodecError(f"unsupported image input of type {type(src).__name__}")
@@ -139,22 +149,33 @@ def load_image(src, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXEL
         out.rgb = _from_array(src, out)
         _check_size(out.size, name, max_pixels)
         return out
+    out = SourceImage(rgb=np.zeros((0, 0, 3), np.uint8))
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        _load(src, name, max_pixels, out)
+    for w in said:  # Pillow's own warnings ("Corrupt EXIF data ...") become ours, in order
+        if issubclass(w.category, CodecWarning):
+            warnings.warn(w.message, w.category, stacklevel=2)
+        else:
+            _warn(out, f"the image reader says: {' '.join(str(w.message).split())}")
+    return out
+
+
+def _load(src, name: str, max_pixels: int, out: SourceImage) -> None:
+    """load_image of a file, bytes or PIL image, into `out`."""
     im, raw = _open(src, name)
     _check_size(im.size, name, max_pixels)
-    out = SourceImage(rgb=np.zeros((0, 0, 3), np.uint8), format=im.format)
-    is16 = _is_16bit(im, raw)
-    try:
-        im.load()
-        im = ImageOps.exif_transpose(im)
-    except Image.DecompressionBombError as exc:
-        raise CodecError(f"{name}: image too large ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise CodecError(f"{name}: the image data is damaged or truncated ({exc})") from None
+    out.format = im.format
+    frames = _frame_count(im)
+    is16 = im.mode != "F" and _is_16bit(im, raw)
+    _decode_pixels(im, name, out)
+    if frames > 1:
+        _warn(out, f"only the first of {frames} frames is encoded")
+    im, exif_bytes = _orient(im, out)
+    out.exif = exif_bytes
     icc = im.info.get("icc_profile")
-    exif = im.getexif()
-    exif.pop(0x0112, None)  # orientation is applied to the pixels
-    out.exif = exif.tobytes() if len(exif) else None
-
+    if im.mode == "F":
+        im = Image.fromarray(_float_to_8bit(np.asarray(im), name, out), "L")
     if is16:
         _warn(out, "16-bit image reduced to 8 bits per channel")
         if im.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -169,7 +190,7 @@ def load_image(src, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXEL
                                                outputMode="RGB")
             else:
                 im = im.convert("RGB")
-        except (ImageCms.PyCMSError, OSError):
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):  # a profile that lies
             im = im.convert("RGB")
         icc = None
     has_alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
@@ -193,7 +214,83 @@ def load_image(src, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXEL
         icc = None
     out.icc_profile = icc
     out.rgb = np.asarray(im)
-    return out
+
+
+def _frame_count(im: Image.Image) -> int:
+    """How many frames (animation) or pages (TIFF) the file holds; 1 when it cannot say (a
+    damaged later frame is no reason to refuse the first)."""
+    try:
+        with captured_stderr():
+            n = int(getattr(im, "n_frames", 1))
+            im.seek(0)
+        return max(n, 1)
+    except Exception:  # noqa: BLE001 - a plugin's seek raises many types on damaged frames
+        try:
+            im.seek(0)
+        except Exception:  # noqa: BLE001
+            pass
+        return 1
+
+
+def _decode_pixels(im: Image.Image, name: str, out: SourceImage) -> None:
+    """Decode the pixels of an opened image; damage is one CodecError naming the file, with
+    what the C library said (on stderr, where the user would otherwise see it raw) as the
+    reason; what it said about a picture that did decode becomes a warning."""
+    failure: BaseException | None = None
+    # only libtiff prints (tests/test_fuzz_images.py checks the other formats): capturing is
+    # process-wide and serialised, so other formats' decoding is left to run in parallel
+    with captured_stderr() if im.format == "TIFF" else nullcontext([]) as chatter:
+        try:
+            im.load()
+        except Exception as exc:  # noqa: BLE001 - Pillow's decoders raise many types
+            failure = exc
+    said = "; ".join(dict.fromkeys(chatter[:3]))  # libtiff repeats itself per strip
+    if isinstance(failure, Image.DecompressionBombError):
+        raise CodecError(f"{name}: image too large ({failure})") from None
+    if isinstance(failure, MemoryError):
+        raise CodecError(f"{name}: not enough memory to decode the image") from None
+    if failure is not None:
+        why = library_message(failure)
+        raise CodecError(f"{name}: the image data is damaged or truncated "
+                         f"({said + '; ' + why if said else why})") from None
+    if said:
+        _warn(out, f"the image decoded, but its data may be damaged ({said})")
+
+
+def _orient(im: Image.Image, out: SourceImage) -> tuple[Image.Image, bytes | None]:
+    """The picture turned upright by its EXIF orientation, and the EXIF to keep (None when there
+    is none, when it cannot be read, or when it is larger than a JPEG segment holds: each of the
+    last two dropped with a warning, the picture still encoded)."""
+    try:
+        turned = ImageOps.exif_transpose(im)
+        exif = turned.getexif()
+        exif.pop(0x0112, None)  # orientation is applied to the pixels
+        data = exif.tobytes() if len(exif) else None
+    except Exception as exc:  # noqa: BLE001 - Pillow's EXIF parser raises many types
+        _warn(out, f"EXIF data dropped: it cannot be read ({library_message(exc)}); the "
+                   f"orientation it may hold is not applied")
+        im.info.pop("exif", None)
+        return im, None
+    if data is not None and len(data) > MAX_EXIF_BYTES:
+        _warn(out, f"EXIF data dropped: {len(data):,} bytes is too large for a JPEG "
+                   f"(at most {MAX_EXIF_BYTES:,})")
+        data = None
+    return turned, data
+
+
+def _float_to_8bit(a: np.ndarray, name: str, out: SourceImage) -> np.ndarray:
+    """A float picture as 8 bits, scaled from the range its values lie in: 0-1 (the usual
+    convention for float images), else 0-255, else 0-65535. Anything else (negative values,
+    larger ones, NaN, infinity) has no meaning we could guess and is refused."""
+    if a.size == 0 or not np.isfinite(a).all():
+        raise CodecError(f"{name}: float image with NaN or infinite values")
+    lo, hi = float(a.min()), float(a.max())
+    for top in (1.0, 255.0, 65535.0):
+        if lo >= 0 and hi <= top:
+            _warn(out, f"32-bit float image (values 0-{top:g}) scaled to 8 bits")
+            return np.clip(np.round(a.astype(np.float64) * (255.0 / top)), 0, 255).astype(np.uint8)
+    raise CodecError(f"{name}: float image with values from {lo:g} to {hi:g}: only 0-1, 0-255 "
+                     f"or 0-65535 can be read as a picture")
 
 
 def _check_size(size: tuple[int, int], name: str, max_pixels: int) -> None:

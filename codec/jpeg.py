@@ -11,8 +11,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, JpegImagePlugin
+from PIL import Image, JpegImagePlugin, UnidentifiedImageError
 
+from .chatter import library_message
 from .errors import CodecError
 from .imageio import DEFAULT_MAX_PIXELS, no_pillow_pixel_limit
 
@@ -129,7 +130,9 @@ def open_jpeg(data: bytes) -> Image.Image:
             im = Image.open(io.BytesIO(data))
     except Exception as exc:  # Pillow raises several types for garbage input
         if data[:2] == b"\xff\xd8":
-            raise CodecError(f"the JPEG data is damaged or truncated ({exc})") from None
+            why = ("Pillow cannot identify it" if isinstance(exc, UnidentifiedImageError)
+                   else library_message(exc))
+            raise CodecError(f"the JPEG data is damaged or truncated ({why})") from None
         raise CodecError(f"not a readable image ({exc.__class__.__name__})") from None
     if im.format != "JPEG":
         raise CodecError(f"not a JPEG file (found {im.format or 'unknown'} data)")
@@ -147,7 +150,7 @@ def decode_jpeg(data: bytes) -> tuple[np.ndarray, JpegInfo]:
     try:
         im.load()
     except (OSError, SyntaxError, ValueError) as exc:
-        raise CodecError(f"the JPEG data is damaged or truncated ({exc})") from None
+        raise CodecError(f"the JPEG data is damaged or truncated ({library_message(exc)})") from None
     rgb = im.convert("RGB") if im.mode != "RGB" else im
     return np.asarray(rgb), info
 
