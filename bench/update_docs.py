@@ -25,7 +25,6 @@ HEADLINE = [
     ("**regen-codec** (default: `auto`, effort 20)", "auto"),
     ("**regen-codec**, packed as JPEG XL (`--pack jxl`)", "auto+jxl"),
     ("regen-codec `--effort 0` (fast encode)", "auto-e0"),
-    ("regen-codec `--effort 0`, packed", "auto+jxl-e0"),
     ("WebP (Pillow defaults)", "webp"),
     ("AVIF (Pillow defaults)", "avif"),
     ("JPEG XL (lossy, libjxl effort 7)", "jxl"),
