@@ -17,14 +17,12 @@ import numpy as np
 from PIL import Image
 
 from . import __version__
-from .coefsearch import default_effort
 from .container import RegenMeta, read_meta, write_meta
 from .errors import CodecError
 from .imageio import DEFAULT_MAX_PIXELS, CodecWarning, SourceImage, load_image
 from .jpeg import cond_vector, decode_jpeg, encode_jpeg, open_jpeg, read_info
 from .pack import as_jpeg, is_jxl
 from .pack import pack as pack_jxl
-from .regen.infer import pick_device, regenerate
 from .registry import DEFAULT_COMREC, DEFAULT_MODE, DEFAULT_MODEL, find_model
 from .registry import load_model as _registry_load
 from .shrink import shrink
@@ -32,6 +30,16 @@ from .tables import DEFAULT_TABLES, get_table_set
 
 DEFAULT_QUALITY = 40
 DEFAULT_TILE = 1024
+
+# PyTorch (2-3 s to import) comes in with the functions that run a network, imported where they
+# are used: info() and the commands built on it never need it.
+
+
+def pick_device(device: str) -> str:
+    """codec.regen.infer.pick_device, imported when first needed (it imports PyTorch)."""
+    from .regen.infer import pick_device as pick
+
+    return pick(device)
 
 
 def load_model(model_id: str = DEFAULT_MODEL, device: str = "cpu", sha256: str | None = None):
@@ -56,6 +64,8 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
     (codec.coefsearch) for a regen file, and for a comrec file made with
     `make(quality, search_comrec=True)` (auto mode searches the comrec file it keeps); 0 keeps
     the encoder's rounding, None the default."""
+    from .coefsearch import default_effort
+
     effort = default_effort() if effort is None else effort
     if mode not in ("regen", "comrec"):
         raise CodecError(f"unknown mode {mode!r} (regen or comrec)")
@@ -222,6 +232,7 @@ def _restore(data, device: str, model: str | None, tile: int, progress: bool, co
     """decode() before the strength: (network output, plain decode, metadata, ICC profile,
     whether the network is the one the file names)."""
     from .regen.ensemble import CHOICES, MCU, SelfEnsemble
+    from .regen.infer import regenerate
 
     if isinstance(ensemble, bool) or not isinstance(ensemble, numbers.Integral) \
             or ensemble not in CHOICES:  # 2.0 passed `in` and failed deep in the flips

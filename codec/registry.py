@@ -15,18 +15,26 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
+
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
 from .errors import CodecError
-from .comcnn.model import ComCNN
-from .reccnn.model import RecCNN
-from .regen.model import RegenNet
 
-#: Architecture name -> constructor; the zoo's building blocks.
-ARCHITECTURES: dict[str, type[torch.nn.Module]] = {
-    "regen-unet": RegenNet, "comcnn": ComCNN, "reccnn": RecCNN}
+if TYPE_CHECKING:
+    import torch
+
+# PyTorch (2-3 s to import) is imported inside the functions that build, load or save a network,
+# so that listing models, and every command that imports this module for its constants, stays fast.
+
+
+def architectures() -> dict[str, type[torch.nn.Module]]:
+    """Architecture name -> constructor; the zoo's building blocks."""
+    from .comcnn.model import ComCNN
+    from .reccnn.model import RecCNN
+    from .regen.model import RegenNet
+
+    return {"regen-unet": RegenNet, "comcnn": ComCNN, "reccnn": RecCNN}
 
 # regen-fast-proj with an eighth-resolution branch (29,148 MACs/pixel, under the 30,000 the
 # default may cost), trained 6000 + 14,000 + 12,151 steps (regen-coarse3), then 16,015 more:
@@ -64,9 +72,10 @@ class ModelInfo:
 
 def create_model(arch: str, **config) -> torch.nn.Module:
     """Build an untrained network of a registered architecture."""
-    if arch not in ARCHITECTURES:
-        raise CodecError(f"unknown architecture {arch!r} (known: {', '.join(ARCHITECTURES)})")
-    return ARCHITECTURES[arch](**config)
+    known = architectures()
+    if arch not in known:
+        raise CodecError(f"unknown architecture {arch!r} (known: {', '.join(known)})")
+    return known[arch](**config)
 
 
 def user_dir() -> Path:
@@ -103,8 +112,10 @@ def cached_sha256(path: Path) -> str:
 
 def count_macs_per_pixel(model: torch.nn.Module, size: int = 64) -> int:
     """Multiply-accumulates per output pixel, counted by PyTorch's FlopCounterMode (2 flops = 1 MAC)."""
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from .comcnn.model import ComCNN
     from .jpeg import COND_DIM
 
     x = torch.zeros(1, 3, size, size)
@@ -117,7 +128,7 @@ def count_macs_per_pixel(model: torch.nn.Module, size: int = 64) -> int:
 
 def _read_info(path: Path, builtin: bool) -> ModelInfo:
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:  # the header only; no torch needed
             meta = f.metadata() or {}
         return ModelInfo(
             id=meta["id"], mode=meta.get("mode", "regen"), arch=meta["arch"],
@@ -166,6 +177,9 @@ def load_model(model_id: str = DEFAULT_MODEL, sha256: str | None = None,
 
 @lru_cache(maxsize=8)
 def _load(path: Path, sha256: str, arch: str, config: str, device: str) -> torch.nn.Module:
+    import torch
+    from safetensors.torch import load_file
+
     model = create_model(arch, **json.loads(config))
     try:
         model.load_state_dict(load_file(str(path)), strict=True)
@@ -178,6 +192,8 @@ def _load(path: Path, sha256: str, arch: str, config: str, device: str) -> torch
 def save_model(model: torch.nn.Module, model_id: str, directory: Path, *, arch: str,
                mode: str = "regen", summary: str = "") -> Path:
     """Write `<id>-<sha8>.safetensors` with its metadata; returns the path."""
+    from safetensors.torch import save_file
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     metadata = {
