@@ -10,12 +10,13 @@ import json
 import os
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 
 import click
 
 from .cli_train import train_group
-from .batch import CODED_SUFFIXES, IMAGE_SUFFIXES
+from .batch import CODED_SUFFIXES, IMAGE_SUFFIXES, is_regen_file
 from . import __version__
 from .errors import CodecError
 from .stopsignal import Stopped
@@ -134,10 +135,20 @@ def _is_batch(inputs: tuple[str, ...], output: Path | None) -> bool:
             or (output is not None and output.is_dir()))
 
 
+def _note_left_out(left: list[Path], what: str, hint: str) -> None:
+    """One line on stderr naming the inputs a batch leaves out (the first few), and why."""
+    if left:
+        names = ", ".join(str(p) for p in left[:3]) + (f" and {len(left) - 3} more"
+                                                      if len(left) > 3 else "")
+        click.echo(f"regen-codec: note: left out {len(left)} {what}: {names} ({hint})", err=True)
+
+
 def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str, work,
-               jobs: int, verb: str, scheduler: str | None = None, force: bool = False) -> None:
+               jobs: int, verb: str, scheduler: str | None = None, force: bool = False,
+               leave_out=None) -> None:
     """Mirror the inputs into OUTPUT with a process pool; summary, exit 1 if any file failed.
-    Outputs that exist are skipped (a stopped run resumes) unless `force`."""
+    Outputs that exist are skipped (a stopped run resumes) unless `force`. `leave_out`:
+    (files -> the ones this command must not take, what they are, how to include them)."""
     from . import batch
 
     if output is None:
@@ -150,15 +161,60 @@ def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str,
     found = batch.collect(list(inputs), suffixes, output)
     if not found:
         raise CodecError("no input files found")
+    left: list[Path] = []
+    if leave_out is not None:
+        left, what, hint = leave_out([f for f, _ in found])
+        found = [(f, rel) for f, rel in found if f not in set(left)]
+        _note_left_out(left, what, hint)
     output.mkdir(parents=True, exist_ok=True)
     res = batch.run(batch.plan(found, output, out_suffix), work, n_jobs=jobs, desc=verb,
                     progress=sys.stderr.isatty(), scheduler=scheduler, force=force)
     for src, msg in res.failed:
         click.echo(f"regen-codec: failed: {src}: {msg}", err=True)
     click.echo(f"{verb}: {len(res.done)} done, {len(res.skipped)} skipped (output exists), "
+               f"{f'{len(left)} left out, ' if left else ''}"
                f"{len(res.failed)} failed; {res.bytes_in:,} bytes in, {res.bytes_out:,} out")
     if res.failed:
         sys.exit(1)
+
+
+def _regen_files(files: list[Path]) -> tuple[list[Path], str, str]:
+    """encode's batch leaves out what is a regen-codec file already, whatever its name: a second
+    run over a folder would otherwise compress its own outputs again."""
+    return ([f for f in files if is_regen_file(f)], "regen-codec file(s) already encoded",
+            "--reencode compresses them again")
+
+
+def _plain_found(files: list[Path], named: set[Path]) -> tuple[list[Path], str, str]:
+    """decode's batch leaves out plain JPEGs found in folders and globs (a photo folder holds
+    many); files named one by one are decoded whatever they are."""
+    return ([f for f in files if f.resolve() not in named and not is_regen_file(f)],
+            "plain JPEG(s) without regen-codec metadata", "--include-plain restores them too")
+
+
+def _check_coded_input(src: Path) -> None:
+    """decode's one input must be a JPEG or a packed JPEG XL: say what it is before any output
+    is named (a PNG's default output is its own name)."""
+    from .pack import is_jxl
+
+    try:
+        with open(src, "rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        raise CodecError(f"{src}: no such file") from None
+    except IsADirectoryError:
+        return  # a folder is a batch; not here
+    if head[:2] == b"\xff\xd8" or is_jxl(head):
+        return
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(src) as im:
+            kind = f"a {im.format} image"
+    except (UnidentifiedImageError, OSError):
+        kind = "not an image"
+    raise CodecError(f"{src}: is {kind}, not a regen-codec file (a JPEG or packed .jxl); "
+                     f"`regen-codec encode` compresses images")
 
 
 _JOBS = click.option("-j", "--jobs", type=click.IntRange(1, None), default=1, show_default=True,
@@ -235,9 +291,13 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 @_SCHEDULER
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
+@click.option("--reencode", is_flag=True,
+              help="Also compress inputs that are regen-codec files already (whatever their "
+                   "name); without it a batch leaves them out with a note, and one such file "
+                   "named alone is refused.")
 def encode(inputs, output, quality, mode, model_id, tables, subsampling, progressive, max_pixels, pack,
            target_msssim, target_psnr, max_bytes, fit, effort, per_image_quality, device, jobs,
-           scheduler, force):
+           scheduler, force, reencode):
     """Compress images (PNG, JPEG, TIFF, WebP, ...) into standard JPEGs for regeneration.
 
     INPUTS are files, folders (searched recursively) or globs; several of them need
@@ -245,10 +305,9 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
     at the end and the exit code is 1.
 
     EXIF orientation is applied and the ICC profile kept. Alpha is composited over white,
-    16-bit reduced to 8 bits, CMYK converted to sRGB: each with a warning.
+    16-bit reduced to 8 bits, CMYK converted to sRGB: each with a warning. Inputs that are
+    regen-codec files already are left out (see --reencode).
     """
-    from functools import partial
-
     from .api import DEFAULT_QUALITY
     from .fileops import encode_file
 
@@ -283,11 +342,15 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
 
         if model_id:
             find_model(model_id)  # fail once, up front, for an unknown model
-        _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode", scheduler, force)
+        _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode", scheduler, force,
+                   leave_out=None if reencode else _regen_files)
         return
     if scheduler:
         warnings.warn("--scheduler is for batches: one file runs here", CodecWarning)
     src = Path(inputs[0])
+    if not reencode and is_regen_file(src):
+        raise CodecError(f"{src}: is a regen-codec file already (compressing it again loses "
+                         f"quality); decode it, or use --reencode")
     if output is not None:
         _check_suffix(output, (".jxl",) if pack else (".jpg", ".jpeg"),
                       "JPEG XL (--pack jxl)" if pack else "a JPEG")
@@ -331,28 +394,33 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
 @_SCHEDULER
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
+@click.option("--include-plain", is_flag=True,
+              help="In folders and globs, also restore plain JPEGs (no regen-codec metadata) "
+                   "with the default model; without it only regen-codec files found there are "
+                   "decoded (files named one by one always are).")
 def decode(inputs, output, fmt, device, tile, model_id, no_consistency, ensemble, jobs, scheduler,
-           force):
+           force, include_plain):
     """Restore regen-codec JPEGs (or packed .jxl) with the network named in each file.
 
-    Plain JPEGs without regen-codec metadata use the default model (with a warning).
-    INPUTS are files, folders (searched recursively for .jpg/.jpeg/.jxl) or globs; several of
-    them need `-o DIR`, which mirrors their tree.
+    A plain JPEG without regen-codec metadata named as an input is restored with the default
+    model (with a warning); plain JPEGs found in folders and globs are left out unless
+    --include-plain. INPUTS are files, folders (searched recursively for .jpg/.jpeg/.jxl) or
+    globs; several of them need `-o DIR`, which mirrors their tree.
     """
-    from functools import partial
-
     from .fileops import decode_file
 
     work = partial(decode_file, device=device, tile=tile, model=model_id, force=force,
                    consistency=not no_consistency, ensemble=int(ensemble))
     output, as_folder = _output(output)
     if as_folder or _is_batch(inputs, output):
+        named = {Path(i).resolve() for i in inputs if Path(i).is_file()}
         _run_batch(inputs, output, CODED_SUFFIXES, "." + fmt, work, jobs, "decode", scheduler,
-                   force)
+                   force, leave_out=None if include_plain else partial(_plain_found, named=named))
         return
     if scheduler:
         warnings.warn("--scheduler is for batches: one file runs here", CodecWarning)
     src = Path(inputs[0])
+    _check_coded_input(src)
     output = output or _default_out(src, ".png")
     work(src, output, progress=sys.stderr.isatty(), name_warnings=False)
     from PIL import Image

@@ -50,3 +50,83 @@ def test_light_commands_do_not_import_torch(tmp_path, photo):
     for cmd, (code, torch_loaded) in seen.items():
         assert code in (0, None), (cmd, code)
         assert not torch_loaded, f"`regen-codec {cmd}` imported torch"
+
+
+@pytest.fixture()
+def cli():
+    """Invoke `regen-codec` in-process; result.stdout / result.stderr / result.exit_code."""
+    from click.testing import CliRunner
+
+    from codec.cli import cli as group
+
+    runner = CliRunner()
+    return lambda *args: runner.invoke(group, [str(a) for a in args], catch_exceptions=True)
+
+
+@pytest.fixture()
+def tree(tmp_path, photo):
+    """photos/a.png and photos/sub/b.png (two small photos) and photos/sub/plain.jpg."""
+    root = tmp_path / "photos"
+    (root / "sub").mkdir(parents=True)
+    Image.fromarray(photo[:64, :80]).save(root / "a.png")
+    Image.fromarray(photo[40:104, 60:140]).save(root / "sub" / "b.png")
+    Image.fromarray(photo[:64, 80:160]).save(root / "sub" / "plain.jpg", quality=85)
+    return root
+
+
+FAST = ("--effort", "0", "--no-fit", "--mode", "regen")
+
+
+def test_batch_encode_leaves_out_regen_files_whatever_their_name(cli, tree, tmp_path):
+    """A second `encode photos/ -o photos/` compressed the first run's outputs again."""
+    r = cli("encode", tree, "-o", f"{tree}/", *FAST)
+    assert r.exit_code == 0, r.output
+    (tree / "a.jpg").rename(tree / "renamed.jpeg")  # whatever its name
+    before = (tree / "renamed.jpeg").read_bytes()
+    r = cli("encode", tree, "-o", tmp_path / "again", *FAST)
+    assert r.exit_code == 0, r.output
+    assert "left out 2 regen-codec file(s)" in r.stderr and "renamed.jpeg" in r.stderr
+    assert "2 left out" in r.stdout
+    made = sorted(p.relative_to(tmp_path / "again").as_posix()
+                  for p in (tmp_path / "again").rglob("*.jpg"))
+    assert made == ["a.jpg", "sub/b.jpg", "sub/plain.jpg"]  # the sources and the plain JPEG
+    assert (tree / "renamed.jpeg").read_bytes() == before
+    r = cli("encode", tree / "renamed.jpeg", tree / "sub" / "plain.jpg", "-o", tmp_path / "forced",
+            "--reencode", *FAST)
+    assert r.exit_code == 0 and "left out" not in r.output, r.output
+    assert (tmp_path / "forced" / "renamed.jpg").is_file()
+
+
+def test_encoding_one_regen_file_is_refused_unless_reencode(cli, tree, tmp_path):
+    assert cli("encode", tree / "a.png", "-o", tmp_path / "a.jpg", *FAST).exit_code == 0
+    r = cli("encode", tmp_path / "a.jpg", *FAST)
+    assert r.exit_code == 2 and "is a regen-codec file already" in r.stderr, r.output
+    assert "--reencode" in r.stderr and not (tmp_path / "a.rc.jpg").exists()
+    r = cli("encode", tmp_path / "a.jpg", "--reencode", *FAST)
+    assert r.exit_code == 0 and (tmp_path / "a.rc.jpg").is_file(), r.output
+
+
+def test_folder_decode_leaves_out_plain_jpegs(cli, tree, tmp_path):
+    """`decode .` restored every plain JPEG of a photo folder with the default model."""
+    assert cli("encode", tree / "a.png", "-o", tree / "a.jpg", *FAST).exit_code == 0
+    r = cli("decode", tree, "-o", tmp_path / "out")
+    assert r.exit_code == 0, r.output
+    assert "left out 1 plain JPEG(s)" in r.stderr and "plain.jpg" in r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*.png")) == ["a.png"]
+    r = cli("decode", tree, "-o", tmp_path / "all", "--include-plain")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "all").rglob("*.png")) == ["a.png", "plain.png"]
+    # named one by one, a plain JPEG is still restored (with a warning), in a batch too
+    r = cli("decode", tree / "a.jpg", tree / "sub" / "plain.jpg", "-o", tmp_path / "named")
+    assert r.exit_code == 0 and "left out" not in r.stderr, r.output
+    assert (tmp_path / "named" / "plain.png").is_file()
+
+
+def test_decoding_a_png_says_what_it_is(cli, tree):
+    """It said `refusing to overwrite the input file`: the default output is the PNG's own name."""
+    r = cli("decode", tree / "a.png")
+    assert r.exit_code == 2, r.output
+    assert "is a PNG image, not a regen-codec file" in r.stderr, r.stderr
+    assert "overwrite" not in r.stderr
+    r = cli("decode", tree / "missing.jpg")
+    assert r.exit_code == 2 and "no such file" in r.stderr, r.output
