@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from . import __version__
+from . import __version__, progress
 from .container import RegenMeta, read_meta, write_meta
 from .errors import CodecError
 from .imageio import DEFAULT_MAX_PIXELS, CodecWarning, SourceImage, load_image
@@ -114,7 +114,7 @@ def _searched(data: bytes, src: SourceImage, info, quality: int, effort: int, de
     if hit is None:
         net = _registry_load(info.id, device=dev)
         hit = refine(data, src.rgb, net, quality, SearchSettings(rounds=effort), device=dev,
-                     comrec=info.mode == "comrec")
+                     progress=progress.enabled(), comrec=info.mode == "comrec")
         while _search_memo and sum(len(v) for v in _search_memo.values()) + len(hit) > _SEARCH_MEMO_BYTES:
             _search_memo.pop(next(iter(_search_memo)))
         _search_memo[key] = hit
@@ -286,7 +286,8 @@ def fit_strength(data: bytes, source: np.ndarray, device: str = "cpu",
     meta = read_meta(data)
     if meta is None or meta.mode != "regen":
         return data
-    out, plain, _, _, _ = _restore(data, device, None, tile, False, True, 1)
+    with progress.step("fitting the restoration strength"):
+        out, plain, _, _, _ = _restore(data, device, None, tile, progress.enabled(), True, 1)
     s = fit(plain, out, source)
     data = write_meta(data, replace(meta, strength=s, format_version=3))
     if out.size <= _FITTED_MAX_VALUES:

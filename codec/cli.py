@@ -355,7 +355,10 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
         _check_suffix(output, (".jxl",) if pack else (".jpg", ".jpeg"),
                       "JPEG XL (--pack jxl)" if pack else "a JPEG")
     output = output or _default_out(src, ".rc" + suffix)
-    n = work(src, output, name_warnings=False)
+    from . import progress
+
+    with progress.shown(sys.stderr.isatty()):  # the slow steps' bars, on a terminal only
+        n = work(src, output, name_warnings=False)
     from .api import info
 
     i = info(output)

@@ -130,3 +130,28 @@ def test_decoding_a_png_says_what_it_is(cli, tree):
     assert "overwrite" not in r.stderr
     r = cli("decode", tree / "missing.jpg")
     assert r.exit_code == 2 and "no such file" in r.stderr, r.output
+
+
+@pytest.mark.slow
+def test_encode_steps_show_progress_only_when_asked(photo, capsys):
+    """A single encode printed nothing for minutes; the CLI turns the steps' bars on for a
+    terminal (codec.progress.shown), and they stay off otherwise."""
+    from codec import progress
+
+    small = photo[:64, :96]
+    codec.encode(small, quality=5, effort=1)  # off by default: the library is silent
+    assert capsys.readouterr().err == ""
+    with progress.shown(True):
+        codec.encode(small, quality=6, effort=1, mode="regen")  # not the memoized file
+        regen = capsys.readouterr().err
+        codec.encode(photo, quality=1, effort=0, fit=False, mode="auto")  # below 0.4 bpp
+        auto = capsys.readouterr().err
+    assert "searching coefficients" in regen and "fitting the restoration strength" in regen
+    assert "auto: making the comrec file" in auto and "auto: comparing with comrec files" in auto
+
+
+@pytest.mark.slow
+def test_cli_encode_shows_no_bars_when_not_on_a_terminal(cli, tree, tmp_path):
+    r = cli("encode", tree / "a.png", "-o", tmp_path / "a.jpg", "--effort", "1", "-q", "5")
+    assert r.exit_code == 0, r.output
+    assert r.stderr == "", r.stderr
