@@ -487,15 +487,22 @@ def info(file, as_json):
               help="Restoration network.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where the decoder runs during the search.")
+@click.option("--effort", type=click.IntRange(0, 1000), default=None,
+              help="Rounds of the coefficient search for each file made, as `encode --effort` "
+                   "(0: much faster, the saving a little smaller than encode's default gives) "
+                   "[default: 20, or $REGEN_CODEC_EFFORT].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) instead of a table.")
+@_JOBS
 @_SCHEDULER
 def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality, model_id,
-             device, as_json, scheduler):
+             device, effort, as_json, jobs, scheduler):
     """Estimate the disk saved by converting a tree of images (JPEG, PNG, TIFF, WebP).
 
     Converts a seeded sample to the smallest regen-codec file meeting the target (decoder in
     the loop) and projects the saving, with a 95% bootstrap confidence interval, onto the
     whole tree and per format; also with JPEG XL packing, and the time it would take here.
+    Ctrl-C stops the conversion: the estimate from the files done is printed, marked as
+    partial (exit code 130).
     """
     from .estimate import estimate as run_estimate
     from .estimate import render
@@ -512,8 +519,12 @@ def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality
         match_jpeg_quality = 75
     e = run_estimate(list(paths), target, match_jpeg_quality, sample=sample, seed=seed,
                      model=model_id, device=device if scheduler else pick_device(device),
-                     progress=sys.stderr.isatty(), scheduler=scheduler)
+                     progress=sys.stderr.isatty(), scheduler=scheduler, effort=effort, jobs=jobs)
     click.echo(json.dumps(e.to_dict(), indent=2) if as_json else render(e))
+    if e.partial:
+        click.echo(f"regen-codec: interrupted: a partial estimate, from {len(e.sample)} of the "
+                   f"{e.sample_planned} sampled files", err=True)
+        sys.exit(130)
 
 
 @cli.command()

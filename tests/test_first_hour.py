@@ -155,3 +155,78 @@ def test_cli_encode_shows_no_bars_when_not_on_a_terminal(cli, tree, tmp_path):
     r = cli("encode", tree / "a.png", "-o", tmp_path / "a.jpg", "--effort", "1", "-q", "5")
     assert r.exit_code == 0, r.output
     assert r.stderr == "", r.stderr
+
+
+def test_sizes_in_human_units():
+    """A small tree printed `current size of the tree: 0.001 GB`, `projected size: 0.000 GB`."""
+    from codec.estimate import human_bytes
+
+    assert [human_bytes(n) for n in (0, 950, 1234, 45_600, 12_345_678, 7.89e9, 1.5e12)] == [
+        "0 B", "950 B", "1.23 kB", "45.6 kB", "12.3 MB", "7.89 GB", "1.50 TB"]
+
+
+def fake_estimate_file(path, *, stop_at: str | None = None, **_):
+    """estimate_file without the conversion: half the bytes, 0.1 s per file; Ctrl-C at `stop_at`."""
+    from codec.estimate import FileEstimate
+
+    if stop_at is not None and Path(path).name == stop_at:
+        raise KeyboardInterrupt
+    n = Path(path).stat().st_size
+    return FileEstimate(path=str(path), format=Path(path).suffix[1:], megapixels=0.01,
+                        current_bytes=n, projected_bytes=n // 2, packed_bytes=n // 3, quality=30,
+                        achieved=0.99, seconds=0.1)
+
+
+@pytest.fixture()
+def png_tree(tmp_path, photo):
+    for k in range(6):
+        Image.fromarray(photo[k:k + 40, :50]).save(tmp_path / f"{k}.png")
+    return tmp_path
+
+
+def test_estimate_interrupted_reports_what_was_done(cli, png_tree, monkeypatch):
+    """Ctrl-C threw away the files already converted."""
+    from functools import partial
+
+    import codec.estimate as E
+
+    monkeypatch.setattr(E, "estimate_file", partial(fake_estimate_file, stop_at="3.png"))
+    r = cli("estimate", png_tree, "--sample", 6)
+    assert r.exit_code == 130, r.output
+    assert r.stdout.startswith("PARTIAL estimate (interrupted): from 3 of the 6 sampled files")
+    assert "saving:" in r.stdout and "50.0 %" in r.stdout
+    assert "interrupted: a partial estimate, from 3 of the 6" in r.stderr
+    r = cli("estimate", png_tree, "--sample", 6, "--json")
+    assert r.exit_code == 130
+    d = json.loads(r.stdout)
+    assert d["partial"] is True and len(d["sample"]) == 3 and d["sample_planned"] == 6
+    monkeypatch.setattr(E, "estimate_file", partial(fake_estimate_file, stop_at="0.png"))
+    r = cli("estimate", png_tree, "--sample", 6)  # nothing done: just interrupted
+    assert r.exit_code == 130 and "PARTIAL" not in r.stdout and "interrupted" in r.stderr
+
+
+def test_estimate_has_jobs_and_effort(cli, png_tree, monkeypatch):
+    import codec.estimate as E
+
+    text = cli("estimate", "--help").stdout
+    assert "--jobs" in text and "--effort" in text and "REGEN_CODEC_EFFORT" in text
+    seen = {}
+
+    def spy(paths, *a, **k):
+        seen.update(k)
+        raise codec.CodecError("stop here")
+
+    monkeypatch.setattr(E, "estimate", spy)
+    cli("estimate", png_tree, "--jobs", 2, "--effort", 3)
+    assert seen["jobs"] == 2 and seen["effort"] == 3
+    monkeypatch.undo()
+    monkeypatch.setattr(E, "estimate_file", fake_estimate_file)  # forked workers see it too
+    r = cli("estimate", png_tree, "--sample", 6, "--jobs", 2, "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert not d["partial"] and [Path(s["path"]).name for s in d["sample"]] == [
+        f"{k}.png" for k in range(6)]
+    assert abs(d["saving_pct"] - 50) < 1
+    r = cli("estimate", png_tree, "--sample", 6)
+    assert "current size of the tree:" in r.stdout and " kB" in r.stdout and "GB" not in r.stdout
+
