@@ -585,20 +585,27 @@ def models(ctx):
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models_list(as_json):
-    """ID, mode, parameters, multiply-accumulates per pixel, sha256, summary."""
-    from .registry import list_models
+    """ID, mode, parameters, multiply-accumulates per pixel, sha256, where from, and role (the
+    defaults are marked `default`; --json adds each weight file's own summary)."""
+    from .registry import DEFAULT_COMREC, DEFAULT_MODEL, list_models, model_role
 
     found = list_models()
     if as_json:
-        click.echo(json.dumps([{**m.__dict__, "path": str(m.path)} for m in found], indent=2))
+        click.echo(json.dumps([{**m.__dict__, "path": str(m.path), "role": model_role(m),
+                                "default": m.id in (DEFAULT_MODEL, DEFAULT_COMREC)}
+                               for m in found], indent=2))
         return
     if not found:
         click.echo("no models installed")
         return
-    click.echo(f"{'ID':<16} {'MODE':<7} {'PARAMS':>9} {'MACS/PX':>9} {'SHA256':<16} SOURCE   SUMMARY")
-    for m in found:
-        click.echo(f"{m.id:<16} {m.mode:<7} {m.params:>9,} {m.macs_per_pixel:>9,} "
-                   f"{m.sha256[:16]} {'package' if m.builtin else 'user   '}  {m.summary}")
+    rows = [("ID", "MODE", "PARAMS", "MACS/PX", "SHA256", "SOURCE", "ROLE")]
+    rows += [(m.id, m.mode, f"{m.params:,}", f"{m.macs_per_pixel:,}", m.sha256[:16],
+              "package" if m.builtin else "user", model_role(m)) for m in found]
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]) - 1)]
+    right = {2, 3}  # numbers
+    for r in rows:
+        cells = [c.rjust(w) if k in right else c.ljust(w) for k, (c, w) in enumerate(zip(r, widths))]
+        click.echo("  ".join(cells + [r[-1]]))
 
 
 @models.command("import")

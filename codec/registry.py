@@ -50,6 +50,36 @@ DEFAULT_COMREC = "comrec-r7"
 # it saves 1.0% / 0.6% (MS-SSIM dB / PSNR BD-rate) over all rates and 16.1% / 8.7% below 0.35 bpp (against regen-fast-proj)
 # (bench/results/kodak/report-pairs.md, bench/results/kodak-lowrate/report-lowrate.md)
 DEFAULT_MODE = "auto"
+_OLD = "; decodes older files"
+#: What each shipped model is for, in a few words (`regen-codec models`): the weight files'
+#: own summaries cannot change without changing their hashes, and some still say "default".
+ROLES = {
+    DEFAULT_MODEL: "default (photos)",
+    DEFAULT_COMREC: "default comrec (auto's small files)",
+    "regen-coarse3": "superseded by regen-coarse4" + _OLD,
+    "regen-coarse2": "superseded by regen-coarse3" + _OLD,
+    "regen-coarse": "superseded by regen-coarse2" + _OLD,
+    "regen-fast-proj": "superseded by regen-coarse" + _OLD,
+    "regen-fast-tuned": "superseded by regen-fast-proj" + _OLD,
+    "regen-fast": "superseded by regen-fast-tuned" + _OLD,
+    "regen-manga": "drawn art (manga): encode -m regen-manga",
+    "comrec-r2": "superseded by comrec-r7" + _OLD,
+    "comrec-lowq-rec": "superseded by comrec-r2" + _OLD,
+    "comrec-fast-rd": "superseded by comrec-lowq-rec" + _OLD,
+    "comrec-fast": "superseded by comrec-fast-rd" + _OLD,
+}
+
+
+def model_role(info: ModelInfo) -> str:
+    """A model's role in a few words: from ROLES for the shipped ones, "encoder half of X" for a
+    ComCNN, and a user model's own summary."""
+    if info.builtin and info.id in ROLES:
+        return ROLES[info.id]
+    if info.mode == "comcnn" and info.id.endswith("-com"):
+        return f"encoder half of {info.id.removesuffix('-com')}"
+    return f"user model: {info.summary}" if not info.builtin else info.summary
+
+
 BUILTIN_DIR = Path(__file__).parent / "models"
 ENV_USER_DIR = "REGEN_CODEC_MODELS"
 

@@ -230,3 +230,31 @@ def test_estimate_has_jobs_and_effort(cli, png_tree, monkeypatch):
     r = cli("estimate", png_tree, "--sample", 6)
     assert "current size of the tree:" in r.stdout and " kB" in r.stdout and "GB" not in r.stdout
 
+
+def test_models_listing_aligns_and_gives_roles(cli, user_models, tmp_path):
+    """Columns shifted after long IDs (comrec-lowq-rec-com), and three non-default models were
+    described as "Default photo restorer" (their weight files' own summaries)."""
+    from codec.registry import DEFAULT_COMREC, DEFAULT_MODEL, ROLES, list_models, save_model
+
+    net = codec.create_model("regen-unet", width1=4, width2=4, depth=1)
+    save_model(net, "a-rather-long-user-model-id", tmp_path, arch="regen-unet", summary="mine")
+    codec.registry.import_model(next(tmp_path.glob("a-rather-long-*.safetensors")))
+    r = cli("models")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(list_models()) + 1
+    starts = {ln.index(" package ") if " package " in ln else ln.index(" user ") for ln in lines[1:]}
+    assert len(starts) == 1 and lines[0].index(" SOURCE ") == starts.pop()  # one column
+    rows = {ln.split()[0]: ln for ln in lines[1:]}
+    assert "Default photo restorer" not in r.stdout
+    assert rows[DEFAULT_MODEL].rstrip().endswith("default (photos)")
+    assert "default comrec" in rows[DEFAULT_COMREC]
+    assert "superseded by regen-fast-tuned" in rows["regen-fast"]
+    assert "encoder half of comrec-lowq-rec" in rows["comrec-lowq-rec-com"]
+    assert "user model: mine" in rows["a-rather-long-user-model-id"]
+    shipped = {m.id for m in list_models() if m.builtin and m.mode != "comcnn"}
+    assert shipped <= set(ROLES), shipped - set(ROLES)  # a new model needs its role
+    d = {m["id"]: m for m in json.loads(cli("models", "list", "--json").stdout)}
+    assert d[DEFAULT_MODEL]["default"] and not d["regen-coarse2"]["default"]
+    assert d["regen-coarse2"]["role"].startswith("superseded by regen-coarse3")
+
