@@ -258,3 +258,40 @@ def test_models_listing_aligns_and_gives_roles(cli, user_models, tmp_path):
     assert d[DEFAULT_MODEL]["default"] and not d["regen-coarse2"]["default"]
     assert d["regen-coarse2"]["role"].startswith("superseded by regen-coarse3")
 
+
+def _fake_venv(tmp_path: Path, has_cuda_torch: bool = False) -> tuple[Path, Path]:
+    """A venv whose python only logs its arguments (and answers whether torch has CUDA)."""
+    venv, log = tmp_path / "venv", tmp_path / "pip.log"
+    (venv / "bin").mkdir(parents=True)
+    py = venv / "bin" / "python"
+    py.write_text(f'#!/usr/bin/env bash\nif [ "$1" = -c ]; then exit {0 if has_cuda_torch else 1}; fi\n'
+                  f'echo "$*" >> {log}\n')
+    py.chmod(0o755)
+    return venv, log
+
+
+def test_setup_installs_cpu_only_torch_when_asked(tmp_path):
+    """Without a GPU the default route pulled PyTorch's CUDA build (a 6 GB .venv)."""
+    setup = ROOT / "bin" / "setup"
+    venv, log = _fake_venv(tmp_path)
+    env = {**os.environ, "REGEN_CODEC_VENV": str(venv), "REGEN_CODEC_TORCH": "cpu"}
+    r = subprocess.run([str(setup)], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    calls = log.read_text().splitlines()
+    assert "install" in calls[0] and "torch --index-url https://download.pytorch.org/whl/cpu" in calls[0]
+    assert "-e" in calls[1].split() and len(calls) == 2  # then regen-codec itself
+    r = subprocess.run([str(setup)], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and len(log.read_text().splitlines()) == 2  # done once
+    del env["REGEN_CODEC_TORCH"]
+    venv2, log2 = _fake_venv(tmp_path / "2")
+    r = subprocess.run([str(setup)], env={**env, "REGEN_CODEC_VENV": str(venv2)},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "index-url" not in log2.read_text()  # the default route
+    r = subprocess.run([str(setup)], env={**env, "REGEN_CODEC_TORCH": "gpu"}, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1 and "must be cpu" in r.stderr
+    venv3, log3 = _fake_venv(tmp_path / "3", has_cuda_torch=True)
+    r = subprocess.run([str(setup)], env={**env, "REGEN_CODEC_VENV": str(venv3),
+                                          "REGEN_CODEC_TORCH": "cpu"},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "CUDA build" in r.stderr and not log3.exists()
