@@ -205,7 +205,7 @@ def test_models_listing(cli):
     r = cli("models")
     assert r.exit_code == 0
     header = r.stdout.splitlines()[0]
-    for col in ("ID", "MODE", "PARAMS", "MACS/PX", "SHA256", "SUMMARY"):
+    for col in ("ID", "MODE", "PARAMS", "MACS/PX", "SHA256", "SOURCE", "ROLE"):
         assert col in header
     assert "regen-fast" in r.stdout
 
