@@ -5,7 +5,9 @@ Rules (each conversion emits a `CodecWarning`, which the CLI prints on stderr):
 - alpha (RGBA, LA, palette with transparency): composited over white;
 - 16-bit (grayscale or RGB): reduced to 8 bits per channel;
 - CMYK: converted to sRGB through its ICC profile when it has one;
-- palette, grayscale, bilevel and other modes: converted to RGB.
+- palette, bilevel and other modes: converted to RGB;
+- grayscale (8-bit, or 16-bit reduced) stays grayscale: `gray` is set, and `rgb` holds the one
+  channel three times, which the codec's measurements compare with.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class SourceImage:
     """An input reduced to what the codec stores: 8-bit RGB pixels plus colour and camera data."""
 
     rgb: np.ndarray  # HxWx3 uint8
+    gray: bool = False  # a grayscale input (R = G = B): a regen file keeps one component
     icc_profile: bytes | None = None
     exif: bytes | None = None
     format: str | None = None
@@ -123,7 +126,7 @@ def _from_array(a: np.ndarray, src: SourceImage) -> np.ndarray:
         alpha = a[:, :, 3:].astype(np.float32) / 255
         a = np.round(a[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
     elif a.shape[2] == 1:
-        _warn(src, "grayscale image stored as RGB")
+        src.gray = True
         a = np.repeat(a, 3, axis=2)
     return np.ascontiguousarray(a)
 
@@ -182,14 +185,15 @@ def load_image(src, name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXEL
         im = Image.alpha_composite(white, rgba).convert("RGB")
     elif im.mode == "P":
         _warn(out, "palette image converted to RGB")
-    elif im.mode in ("L", "1"):
-        _warn(out, "grayscale image stored as RGB")
-    elif im.mode != "RGB":
+    elif im.mode == "1":
+        _warn(out, "bilevel image stored as 8-bit grayscale")
+    elif im.mode not in ("RGB", "L"):
         _warn(out, f"{im.mode} image converted to RGB")
+    out.gray = im.mode in ("L", "1")
     if im.mode != "RGB":
         im = im.convert("RGB")
-    if icc and _icc_space(icc) != b"RGB ":
-        _warn(out, "ICC profile dropped: it does not describe RGB")
+    if icc and _icc_space(icc) != (b"GRAY" if out.gray else b"RGB "):
+        _warn(out, f"ICC profile dropped: it does not describe {'grayscale' if out.gray else 'RGB'}")
         icc = None
     out.icc_profile = icc
     out.rgb = np.asarray(im)

@@ -295,3 +295,35 @@ def test_setup_installs_cpu_only_torch_when_asked(tmp_path):
                                           "REGEN_CODEC_TORCH": "cpu"},
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "CUDA build" in r.stderr and not log3.exists()
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255 ** 2 / np.mean((a.astype(float) - b.astype(float)) ** 2)))
+
+
+@pytest.mark.slow
+def test_grayscale_stays_one_component(photo, tmp_path):
+    """Grayscale inputs became 3-component JPEGs: the network restores a one-component file as
+    well, and the file is smaller."""
+    import warnings
+
+    gray = np.asarray(Image.fromarray(photo).convert("L"))
+    path = tmp_path / "g.png"
+    Image.fromarray(gray).save(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing converted, nothing to warn about
+        data = codec.encode(path, quality=30, mode="regen", effort=1)
+    import io
+
+    assert Image.open(io.BytesIO(data)).mode == "L"
+    i = codec.info(data)
+    assert i.subsampling == "gray" and i.quality == 30 and i.metadata["strength"] is not None
+    out = codec.decode(data, device="cpu")
+    assert out.mode == "L" and out.size == (gray.shape[1], gray.shape[0])
+    restored, plain = np.asarray(out), codec.decode_plain(data)[..., 0]
+    assert _psnr(gray, restored) > _psnr(gray, plain) + 0.5  # the network still helps
+    colour = codec.encode(np.stack([gray] * 3, -1), quality=30, mode="regen", effort=1)  # RGB array
+    assert len(data) < len(colour)
+    with pytest.warns(codec.CodecWarning, match="grayscale image stored as RGB: comrec"):
+        codec.encode(path, quality=10, mode="comrec", effort=0)
+
