@@ -75,7 +75,10 @@ def is_regen_file(path: Path) -> bool:
 
     try:
         with open(path, "rb") as f:
-            data = f.read(_HEAD)
+            data = f.read(16)
+            if data[:2] != b"\xff\xd8" and not is_jxl(data):
+                return False  # a PNG, a TIFF, ...: no more to read
+            data += f.read(_HEAD - len(data))
             if is_jxl(data):
                 data = as_jpeg(data + f.read())
         for _ in range(2):

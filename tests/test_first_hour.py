@@ -327,3 +327,19 @@ def test_grayscale_stays_one_component(photo, tmp_path):
     with pytest.warns(codec.CodecWarning, match="grayscale image stored as RGB: comrec"):
         codec.encode(path, quality=10, mode="comrec", effort=0)
 
+
+def test_is_regen_file_reads_the_header_whatever_the_name(photo, tmp_path):
+    from codec.batch import is_regen_file
+    from codec.pack import pack
+
+    data = codec.encode(photo, effort=0, fit=False, mode="regen")
+    files = {"a.jpg": data, "packed.jxl": pack(data), "head-only.bin": data[:700],
+             "plain.jpg": None, "p.png": None, "empty.jpg": b"", "text.jpg": b"hello"}
+    Image.fromarray(photo).save(tmp_path / "plain.jpg")
+    Image.fromarray(photo).save(tmp_path / "p.png")
+    for name, content in files.items():
+        if content is not None:
+            (tmp_path / name).write_bytes(content)
+    found = {n for n in files if is_regen_file(tmp_path / n)}
+    assert found == {"a.jpg", "packed.jxl", "head-only.bin"}
+    assert not is_regen_file(tmp_path / "missing.jpg")
