@@ -164,7 +164,8 @@ def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str,
     left: list[Path] = []
     if leave_out is not None:
         left, what, hint = leave_out([f for f, _ in found])
-        found = [(f, rel) for f, rel in found if f not in set(left)]
+        skip = set(left)
+        found = [(f, rel) for f, rel in found if f not in skip]
         _note_left_out(left, what, hint)
     output.mkdir(parents=True, exist_ok=True)
     res = batch.run(batch.plan(found, output, out_suffix), work, n_jobs=jobs, desc=verb,
@@ -210,11 +211,12 @@ def _check_coded_input(src: Path) -> None:
 
     try:
         with Image.open(src) as im:
-            kind = f"a {im.format} image"
+            kind = im.format
     except (UnidentifiedImageError, OSError):
-        kind = "not an image"
-    raise CodecError(f"{src}: is {kind}, not a regen-codec file (a JPEG or packed .jxl); "
-                     f"`regen-codec encode` compresses images")
+        raise CodecError(f"{src}: not a JPEG or packed .jxl file, so not a regen-codec "
+                         f"file") from None
+    raise CodecError(f"{src}: is a {kind} image, not a regen-codec file (a JPEG or packed "
+                     f".jxl); `regen-codec encode` compresses images")
 
 
 _JOBS = click.option("-j", "--jobs", type=click.IntRange(1, None), default=1, show_default=True,
