@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import metrics
+from . import metrics, progress
 
 WEIGHT_MSSSIM = 0.85  # the cost's share of MS-SSIM; PSNR has the rest
 WINDOW = 16  # the kept quality is within this many settings of the requested one
@@ -153,10 +153,14 @@ def choose(make: Callable[[int], bytes], restore: Callable[[bytes], np.ndarray],
     pixels = source.shape[0] * source.shape[1]
     files: dict[int, bytes] = {}
 
+    bar = progress.counter("choosing the quality for this image", "setting")
+
     def cost(q: int) -> float:
+        bar.update(1)
         files[q] = make(q)
         ms, ps = measure(source, restore(files[q]))
         return tr.cost(len(files[q]) * 8 / pixels, ms, ps)
 
-    best, _ = climb(quality, cost)
+    with bar:
+        best, _ = climb(quality, cost)
     return best, files[best]

@@ -16,15 +16,13 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from . import __version__
-from .coefsearch import default_effort
+from . import __version__, progress
 from .container import RegenMeta, check_frame, read_meta, write_meta
 from .errors import CodecError
 from .imageio import DEFAULT_MAX_PIXELS, CodecWarning, SourceImage, load_image
 from .jpeg import cond_vector, decode_jpeg, encode_jpeg, open_jpeg, read_info
 from .pack import as_jpeg, is_jxl
 from .pack import pack as pack_jxl
-from .regen.infer import pick_device, regenerate
 from .registry import DEFAULT_COMREC, DEFAULT_MODE, DEFAULT_MODEL, find_model
 from .registry import load_model as _registry_load
 from .shrink import shrink
@@ -32,6 +30,16 @@ from .tables import DEFAULT_TABLES, get_table_set
 
 DEFAULT_QUALITY = 40
 DEFAULT_TILE = 1024
+
+# PyTorch (2-3 s to import) comes in with the functions that run a network, imported where they
+# are used: info() and the commands built on it never need it.
+
+
+def pick_device(device: str) -> str:
+    """codec.regen.infer.pick_device, imported when first needed (it imports PyTorch)."""
+    from .regen.infer import pick_device as pick
+
+    return pick(device)
 
 
 def load_model(model_id: str = DEFAULT_MODEL, device: str = "cpu", sha256: str | None = None):
@@ -56,6 +64,8 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
     (codec.coefsearch) for a regen file, and for a comrec file made with
     `make(quality, search_comrec=True)` (auto mode searches the comrec file it keeps); 0 keeps
     the encoder's rounding, None the default."""
+    from .coefsearch import default_effort
+
     effort = default_effort() if effort is None else effort
     if mode not in ("regen", "comrec"):
         raise CodecError(f"unknown mode {mode!r} (regen or comrec)")
@@ -73,15 +83,22 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
         com = _registry_load(com_info.id, device=pick_device(device))
         pixels = compact(com, src.rgb, device=pick_device(device))
         extra = {"comcnn_id": com_info.id, "comcnn_sha256": com_info.sha256}
-    img = Image.fromarray(pixels)
+    # a grayscale input stays one component in regen mode: 3-10% fewer bytes, and the network
+    # restores such a file as well (it sees the channel three times, chroma tables = luma's);
+    # comrec files (ComCNN's picture) stay colour, as do trellis-coded ones (codec.trellis)
+    gray = src.gray and mode == "regen" and not ts.trellis
+    img = Image.fromarray(pixels[:, :, 0] if gray else pixels)
+    icc = src.icc_profile if gray or not src.gray else None  # a grey profile fits grey files only
     meta = RegenMeta(mode=mode, model_id=info.id, model_sha256=info.sha256,
                      width=src.size[0], height=src.size[1], encoder_version=__version__,
                      tables=ts.name, extra=extra)
 
     def make(quality: int, search_comrec: bool = False) -> bytes:
+        tables = ts.qtables(quality)
         data = encode_jpeg(img, quality, subsampling or ts.subsampling_for(quality), optimize=True,
-                           progressive=progressive, icc_profile=src.icc_profile, exif=src.exif,
-                           qtables=ts.qtables(quality), trellis=ts.trellis)
+                           progressive=progressive, icc_profile=icc, exif=src.exif,
+                           qtables=tables[:1] if gray and tables is not None else tables,
+                           trellis=ts.trellis)
         if effort > 0 and (mode == "regen" or search_comrec):
             data = _searched(data, src, info, quality, effort, device)
         data = write_meta(shrink(data, progressive, mozjpeg=not for_pack), meta)
@@ -104,7 +121,7 @@ def _searched(data: bytes, src: SourceImage, info, quality: int, effort: int, de
     if hit is None:
         net = _registry_load(info.id, device=dev)
         hit = refine(data, src.rgb, net, quality, SearchSettings(rounds=effort), device=dev,
-                     comrec=info.mode == "comrec")
+                     progress=progress.enabled(), comrec=info.mode == "comrec")
         while _search_memo and sum(len(v) for v in _search_memo.values()) + len(hit) > _SEARCH_MEMO_BYTES:
             _search_memo.pop(next(iter(_search_memo)))
         _search_memo[key] = hit
@@ -174,6 +191,10 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
         data = regen_file(src, quality, model, allocate=allocate, **opts)[1]
     else:
         data = file_maker(src, mode, model, **opts)(quality)
+    if src.gray and read_info(open_jpeg(data)).subsampling != "gray":
+        warnings.warn("grayscale image stored as RGB: "
+                      + ("comrec files are colour" if read_meta(data).mode == "comrec" else
+                         "the trellis-coded table set writes colour"), CodecWarning, stacklevel=2)
     return pack_jxl(data) if pack == "jxl" else data
 
 
@@ -205,13 +226,13 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
     A strength stored by the encoder (codec.strength) then blends the result with the plain
     decode, unless `model` names another network than the one it was fitted for.
     """
-    out, plain, meta, icc, own = _restore(data, device, model, tile, progress, consistency,
-                                          ensemble)
+    out, plain, meta, icc, own, gray = _restore(data, device, model, tile, progress, consistency,
+                                                ensemble)
     if own and meta is not None and meta.mode == "regen":
         from .strength import apply
 
         out = apply(plain, out, meta.strength)
-    img = Image.fromarray(out)
+    img = Image.fromarray(out[:, :, 0] if gray else out)  # a grey file restores grey
     if icc:
         img.info["icc_profile"] = icc
     return img
@@ -220,8 +241,9 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
 def _restore(data, device: str, model: str | None, tile: int, progress: bool, consistency: bool,
              ensemble: int):
     """decode() before the strength: (network output, plain decode, metadata, ICC profile,
-    whether the network is the one the file names)."""
+    whether the network is the one the file names, whether the file is grey: one component)."""
     from .regen.ensemble import CHOICES, MCU, SelfEnsemble
+    from .regen.infer import regenerate
 
     if isinstance(ensemble, bool) or not isinstance(ensemble, numbers.Integral) \
             or ensemble not in CHOICES:  # 2.0 passed `in` and failed deep in the flips
@@ -250,6 +272,7 @@ def _restore(data, device: str, model: str | None, tile: int, progress: bool, co
         net = SelfEnsemble(net, ensemble, grid=2 * MCU if comrec else MCU)
     rgb, jinfo = decode_jpeg(data)
     icc = header.info.get("icc_profile")
+    gray = jinfo.subsampling == "gray" and not comrec
     if comrec:
         from .reccnn.infer import restore
 
@@ -257,14 +280,22 @@ def _restore(data, device: str, model: str | None, tile: int, progress: bool, co
                       tile=tile, progress=progress)
     else:
         out = regenerate(net, rgb, cond_vector(jinfo), device=dev, tile=tile, progress=progress)
-        if consistency:
+        if gray:  # one component in, one out: the luma of the network's (near-grey) picture
+            out = _as_gray(out)
+        elif consistency:
             from .consistency import make_consistent
 
             out = make_consistent(out, data)
     if meta is not None and (meta.width, meta.height) != (out.shape[1], out.shape[0]):
         raise CodecError(f"decoded size {out.shape[1]}x{out.shape[0]} differs from the size in "
                          f"the metadata ({meta.width}x{meta.height}): the file is damaged")
-    return out, rgb, meta, icc, own
+    return out, rgb, meta, icc, own, gray
+
+
+def _as_gray(rgb: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 -> its luma (as a JPEG decoder computes Y), in all three channels."""
+    y = np.asarray(Image.fromarray(rgb).convert("L"))
+    return np.repeat(y[:, :, None], 3, axis=2)
 
 
 def fit_strength(data: bytes, source: np.ndarray, device: str = "cpu",
@@ -278,7 +309,8 @@ def fit_strength(data: bytes, source: np.ndarray, device: str = "cpu",
     meta = read_meta(data)
     if meta is None or meta.mode != "regen":
         return data
-    out, plain, _, _, _ = _restore(data, device, None, tile, False, True, 1)
+    with progress.step("fitting the restoration strength"):
+        out, plain, _, _, _, _ = _restore(data, device, None, tile, progress.enabled(), True, 1)
     s = fit(plain, out, source)
     data = write_meta(data, replace(meta, strength=s, format_version=3))
     if out.size <= _FITTED_MAX_VALUES:

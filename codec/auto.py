@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from . import metrics
+from . import metrics, progress
 from .imageio import SourceImage
 from .registry import DEFAULT_COMREC, DEFAULT_MODEL, find_model
 
@@ -118,14 +118,18 @@ def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: 
         return Choice("regen", rq, regen, {}, {})
     size = packed_size if for_pack else len
     # one file per comrec quality: the budget search and the bisection below probe some alike
-    make = functools.lru_cache(maxsize=None)(file_maker(src, "comrec", comrec_id, **opts))
-    found = best_within(make, size(regen), size)
+    with progress.step("auto: making the comrec file"):
+        make = functools.lru_cache(maxsize=None)(file_maker(src, "comrec", comrec_id, **opts))
+        found = best_within(make, size(regen), size)
     if found is None:
         return Choice("regen", rq, regen, {}, {})
     scores: dict[bytes, tuple[float, float]] = {}
 
+    bar = progress.counter("auto: comparing with comrec files", "decode")
+
     def score(data: bytes) -> tuple[float, float]:
         if data not in scores:
+            bar.update(1)
             out = restored_array(data, device=device)
             scores[data] = metrics.ms_ssim(src.rgb, out), metrics.psnr(src.rgb, out)
         return scores[data]
@@ -136,14 +140,16 @@ def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: 
         m, p = score(data)
         return m > rm and p > rp
 
-    match = smallest_passing(make, passes, found[0])
+    with bar:
+        match = smallest_passing(make, passes, found[0])
     if match is None:
         cm, cp = score(found[1])
         return Choice("regen", rq, regen, {"regen": rm, "comrec": cm}, {"regen": rp, "comrec": cp})
     cq, comrec = match
     if search_comrec and (default_effort() if effort is None else effort) > 0:
         for q in range(cq, 0, -1):  # the same ComCNN picture as `make`'s, searched
-            data = make(q, search_comrec=True)
+            with progress.step(f"auto: searching the comrec file at quality {q}"):
+                data = make(q, search_comrec=True)
             if size(data) > size(regen) or not passes(data):
                 break
             if size(data) < size(comrec):

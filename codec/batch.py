@@ -64,6 +64,37 @@ def collect(paths: list[str], suffixes: set[str],
     return found
 
 
+_HEAD = 1 << 20  # enough for the header segments of almost any JPEG (EXIF, ICC, ours)
+
+
+def is_regen_file(path: Path) -> bool:
+    """Whether `path` is a regen-codec file: a JPEG (or packed JPEG XL) whose header carries the
+    regen-codec segment, whatever its name. Reads the header only, unless the file is packed
+    or its header is longer than a megabyte; anything unreadable counts as not one."""
+    from .container import APP_MARKER, SIGNATURE, header_segments
+    from .pack import as_jpeg, is_jxl
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(16)
+            if data[:2] != b"\xff\xd8" and not is_jxl(data):
+                return False  # a PNG, a TIFF, ...: no more to read
+            data += f.read(_HEAD - len(data))
+            if is_jxl(data):
+                data = as_jpeg(data + f.read())
+        for _ in range(2):
+            try:
+                return any(marker == APP_MARKER and data[start + 4:end].startswith(SIGNATURE)
+                           for marker, start, end in header_segments(data))
+            except CodecError:
+                if len(data) < _HEAD:
+                    return False
+                data = Path(path).read_bytes()  # a header longer than the first read
+    except (OSError, CodecError):
+        return False
+    return False
+
+
 def _same(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)

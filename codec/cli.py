@@ -10,12 +10,13 @@ import json
 import os
 import sys
 import warnings
+from functools import partial
 from pathlib import Path
 
 import click
 
 from .cli_train import train_group
-from .batch import CODED_SUFFIXES, IMAGE_SUFFIXES
+from .batch import CODED_SUFFIXES, IMAGE_SUFFIXES, is_regen_file
 from . import __version__
 from .errors import CodecError
 from .stopsignal import Stopped
@@ -146,10 +147,20 @@ def _is_batch(inputs: tuple[str, ...], output: Path | None) -> bool:
             or (output is not None and output.is_dir()))
 
 
+def _note_left_out(left: list[Path], what: str, hint: str) -> None:
+    """One line on stderr naming the inputs a batch leaves out (the first few), and why."""
+    if left:
+        names = ", ".join(str(p) for p in left[:3]) + (f" and {len(left) - 3} more"
+                                                      if len(left) > 3 else "")
+        click.echo(f"regen-codec: note: left out {len(left)} {what}: {names} ({hint})", err=True)
+
+
 def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str, work,
-               jobs: int, verb: str, scheduler: str | None = None, force: bool = False) -> None:
+               jobs: int, verb: str, scheduler: str | None = None, force: bool = False,
+               leave_out=None) -> None:
     """Mirror the inputs into OUTPUT with a process pool; summary, exit 1 if any file failed.
-    Outputs that exist are skipped (a stopped run resumes) unless `force`."""
+    Outputs that exist are skipped (a stopped run resumes) unless `force`. `leave_out`:
+    (files -> the ones this command must not take, what they are, how to include them)."""
     from . import batch
 
     if output is None:
@@ -162,15 +173,62 @@ def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str,
     found = batch.collect(list(inputs), suffixes, output)
     if not found:
         raise CodecError("no input files found")
+    left: list[Path] = []
+    if leave_out is not None:
+        left, what, hint = leave_out([f for f, _ in found])
+        skip = set(left)
+        found = [(f, rel) for f, rel in found if f not in skip]
+        _note_left_out(left, what, hint)
     output.mkdir(parents=True, exist_ok=True)
     res = batch.run(batch.plan(found, output, out_suffix), work, n_jobs=jobs, desc=verb,
                     progress=sys.stderr.isatty(), scheduler=scheduler, force=force)
     for src, msg in res.failed:
         click.echo(f"regen-codec: failed: {src}: {msg}", err=True)
     click.echo(f"{verb}: {len(res.done)} done, {len(res.skipped)} skipped (output exists), "
+               f"{f'{len(left)} left out, ' if left else ''}"
                f"{len(res.failed)} failed; {res.bytes_in:,} bytes in, {res.bytes_out:,} out")
     if res.failed:
         sys.exit(1)
+
+
+def _regen_files(files: list[Path]) -> tuple[list[Path], str, str]:
+    """encode's batch leaves out what is a regen-codec file already, whatever its name: a second
+    run over a folder would otherwise compress its own outputs again."""
+    return ([f for f in files if is_regen_file(f)], "regen-codec file(s) already encoded",
+            "--reencode compresses them again")
+
+
+def _plain_found(files: list[Path], named: set[Path]) -> tuple[list[Path], str, str]:
+    """decode's batch leaves out plain JPEGs found in folders and globs (a photo folder holds
+    many); files named one by one are decoded whatever they are."""
+    return ([f for f in files if f.resolve() not in named and not is_regen_file(f)],
+            "plain JPEG(s) without regen-codec metadata", "--include-plain restores them too")
+
+
+def _check_coded_input(src: Path) -> None:
+    """decode's one input must be a JPEG or a packed JPEG XL: say what it is before any output
+    is named (a PNG's default output is its own name)."""
+    from .pack import is_jxl
+
+    try:
+        with open(src, "rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        raise CodecError(f"{src}: no such file") from None
+    except IsADirectoryError:
+        return  # a folder is a batch; not here
+    if head[:2] == b"\xff\xd8" or is_jxl(head):
+        return
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(src) as im:
+            kind = im.format
+    except (UnidentifiedImageError, OSError):
+        raise CodecError(f"{src}: not a JPEG or packed .jxl file, so not a regen-codec "
+                         f"file") from None
+    raise CodecError(f"{src}: is a {kind} image, not a regen-codec file (a JPEG or packed "
+                     f".jxl); `regen-codec encode` compresses images")
 
 
 _JOBS = click.option("-j", "--jobs", type=click.IntRange(1, None), default=1, show_default=True,
@@ -247,9 +305,13 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 @_SCHEDULER
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
+@click.option("--reencode", is_flag=True,
+              help="Also compress inputs that are regen-codec files already (whatever their "
+                   "name); without it a batch leaves them out with a note, and one such file "
+                   "named alone is refused.")
 def encode(inputs, output, quality, mode, model_id, tables, subsampling, progressive, max_pixels, pack,
            target_msssim, target_psnr, max_bytes, fit, effort, per_image_quality, device, jobs,
-           scheduler, force):
+           scheduler, force, reencode):
     """Compress images (PNG, JPEG, TIFF, WebP, ...) into standard JPEGs for regeneration.
 
     INPUTS are files, folders (searched recursively) or globs; several of them need
@@ -257,10 +319,9 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
     at the end and the exit code is 1.
 
     EXIF orientation is applied and the ICC profile kept. Alpha is composited over white,
-    16-bit reduced to 8 bits, CMYK converted to sRGB: each with a warning.
+    16-bit reduced to 8 bits, CMYK converted to sRGB: each with a warning. Inputs that are
+    regen-codec files already are left out (see --reencode).
     """
-    from functools import partial
-
     from .api import DEFAULT_QUALITY
     from .fileops import encode_file
 
@@ -295,16 +356,23 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
 
         if model_id:
             find_model(model_id)  # fail once, up front, for an unknown model
-        _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode", scheduler, force)
+        _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode", scheduler, force,
+                   leave_out=None if reencode else _regen_files)
         return
     if scheduler:
         warnings.warn("--scheduler is for batches: one file runs here", CodecWarning)
     src = Path(inputs[0])
+    if not reencode and is_regen_file(src):
+        raise CodecError(f"{src}: is a regen-codec file already (compressing it again loses "
+                         f"quality); decode it, or use --reencode")
     if output is not None:
         _check_suffix(output, (".jxl",) if pack else (".jpg", ".jpeg"),
                       "JPEG XL (--pack jxl)" if pack else "a JPEG")
     output = output or _default_out(src, ".rc" + suffix)
-    n = work(src, output, name_warnings=False)
+    from . import progress
+
+    with progress.shown(sys.stderr.isatty()):  # the slow steps' bars, on a terminal only
+        n = work(src, output, name_warnings=False)
     from .api import info
 
     i = info(output)
@@ -343,28 +411,33 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
 @_SCHEDULER
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
               "Without it, a batch skips them, so a stopped run resumes.")
+@click.option("--include-plain", is_flag=True,
+              help="In folders and globs, also restore plain JPEGs (no regen-codec metadata) "
+                   "with the default model; without it only regen-codec files found there are "
+                   "decoded (files named one by one always are).")
 def decode(inputs, output, fmt, device, tile, model_id, no_consistency, ensemble, jobs, scheduler,
-           force):
+           force, include_plain):
     """Restore regen-codec JPEGs (or packed .jxl) with the network named in each file.
 
-    Plain JPEGs without regen-codec metadata use the default model (with a warning).
-    INPUTS are files, folders (searched recursively for .jpg/.jpeg/.jxl) or globs; several of
-    them need `-o DIR`, which mirrors their tree.
+    A plain JPEG without regen-codec metadata named as an input is restored with the default
+    model (with a warning); plain JPEGs found in folders and globs are left out unless
+    --include-plain. INPUTS are files, folders (searched recursively for .jpg/.jpeg/.jxl) or
+    globs; several of them need `-o DIR`, which mirrors their tree.
     """
-    from functools import partial
-
     from .fileops import decode_file
 
     work = partial(decode_file, device=device, tile=tile, model=model_id, force=force,
                    consistency=not no_consistency, ensemble=int(ensemble))
     output, as_folder = _output(output)
     if as_folder or _is_batch(inputs, output):
+        named = {Path(i).resolve() for i in inputs if Path(i).is_file()}
         _run_batch(inputs, output, CODED_SUFFIXES, "." + fmt, work, jobs, "decode", scheduler,
-                   force)
+                   force, leave_out=None if include_plain else partial(_plain_found, named=named))
         return
     if scheduler:
         warnings.warn("--scheduler is for batches: one file runs here", CodecWarning)
     src = Path(inputs[0])
+    _check_coded_input(src)
     output = output or _default_out(src, ".png")
     work(src, output, progress=sys.stderr.isatty(), name_warnings=False)
     from PIL import Image
@@ -428,15 +501,22 @@ def info(file, as_json):
               help="Restoration network.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where the decoder runs during the search.")
+@click.option("--effort", type=click.IntRange(0, 1000), default=None,
+              help="Rounds of the coefficient search for each file made, as `encode --effort` "
+                   "(0: much faster, the saving a little smaller than encode's default gives) "
+                   "[default: 20, or $REGEN_CODEC_EFFORT].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) instead of a table.")
+@_JOBS
 @_SCHEDULER
 def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality, model_id,
-             device, as_json, scheduler):
+             device, effort, as_json, jobs, scheduler):
     """Estimate the disk saved by converting a tree of images (JPEG, PNG, TIFF, WebP).
 
     Converts a seeded sample to the smallest regen-codec file meeting the target (decoder in
     the loop) and projects the saving, with a 95% bootstrap confidence interval, onto the
     whole tree and per format; also with JPEG XL packing, and the time it would take here.
+    Ctrl-C stops the conversion: the estimate from the files done is printed, marked as
+    partial (exit code 130).
     """
     from .estimate import estimate as run_estimate
     from .estimate import render
@@ -453,8 +533,12 @@ def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality
         match_jpeg_quality = 75
     e = run_estimate(list(paths), target, match_jpeg_quality, sample=sample, seed=seed,
                      model=model_id, device=device if scheduler else pick_device(device),
-                     progress=sys.stderr.isatty(), scheduler=scheduler)
+                     progress=sys.stderr.isatty(), scheduler=scheduler, effort=effort, jobs=jobs)
     click.echo(json.dumps(e.to_dict(), indent=2) if as_json else render(e))
+    if e.partial:
+        click.echo(f"regen-codec: interrupted: a partial estimate, from {len(e.sample)} of the "
+                   f"{e.sample_planned} sampled files", err=True)
+        sys.exit(130)
 
 
 @cli.command()
@@ -515,20 +599,27 @@ def models(ctx):
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models_list(as_json):
-    """ID, mode, parameters, multiply-accumulates per pixel, sha256, summary."""
-    from .registry import list_models
+    """ID, mode, parameters, multiply-accumulates per pixel, sha256, where from, and role (the
+    defaults are marked `default`; --json adds each weight file's own summary)."""
+    from .registry import DEFAULT_COMREC, DEFAULT_MODEL, list_models, model_role
 
     found = list_models()
     if as_json:
-        click.echo(json.dumps([{**m.__dict__, "path": str(m.path)} for m in found], indent=2))
+        click.echo(json.dumps([{**m.__dict__, "path": str(m.path), "role": model_role(m),
+                                "default": m.id in (DEFAULT_MODEL, DEFAULT_COMREC)}
+                               for m in found], indent=2))
         return
     if not found:
         click.echo("no models installed")
         return
-    click.echo(f"{'ID':<16} {'MODE':<7} {'PARAMS':>9} {'MACS/PX':>9} {'SHA256':<16} SOURCE   SUMMARY")
-    for m in found:
-        click.echo(f"{m.id:<16} {m.mode:<7} {m.params:>9,} {m.macs_per_pixel:>9,} "
-                   f"{m.sha256[:16]} {'package' if m.builtin else 'user   '}  {m.summary}")
+    rows = [("ID", "MODE", "PARAMS", "MACS/PX", "SHA256", "SOURCE", "ROLE")]
+    rows += [(m.id, m.mode, f"{m.params:,}", f"{m.macs_per_pixel:,}", m.sha256[:16],
+              "package" if m.builtin else "user", model_role(m)) for m in found]
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]) - 1)]
+    right = {2, 3}  # numbers
+    for r in rows:
+        cells = [c.rjust(w) if k in right else c.ljust(w) for k, (c, w) in enumerate(zip(r, widths))]
+        click.echo("  ".join(cells + [r[-1]]))
 
 
 @models.command("import")

@@ -62,6 +62,8 @@ class Estimate:
     effort: int | None = None  # search rounds the conversions ran (codec.coefsearch)
     cpu_seconds_per_megapixel: float = 0.0  # the sample's CPU time, all threads, per megapixel
     projected_cpu_hours: float = 0.0  # that rate over the whole tree: the work, on any machine
+    partial: bool = False  # stopped (Ctrl-C) before the whole sample was converted
+    sample_planned: int = 0  # the sample's size as asked; len(sample) files were converted
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,7 +95,47 @@ def _catch(fn, arg):
         return exc
 
 
-def _packed_size(src, res, device: str) -> int:
+def human_bytes(n: float) -> str:
+    """A size in decimal units with three significant digits: 950 B, 1.23 kB, 45.6 MB, 7.89 TB."""
+    if n < 999.5:
+        return f"{round(n)} B"
+    text = tqdm.format_sizeof(n, divisor=1000)
+    return f"{text[:-1]} {text[-1]}B" if text[-1].isalpha() else f"{text} B"
+
+
+def _ignore_sigint(threads: int) -> None:
+    """A pool worker: Ctrl-C is the main process's to handle (it stops the pool), not a
+    traceback in every worker."""
+    import signal
+
+    from .batch import _init_worker
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(threads)
+
+
+def _pool_map(fn, items: list, jobs: int):
+    """Yield (item, fn(item) or its CodecError) from `jobs` local processes as they finish;
+    closing the generator (Ctrl-C in the caller) stops the workers at once."""
+    import multiprocessing
+    import os
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    pool = multiprocessing.Pool(jobs, initializer=_ignore_sigint, initargs=(threads,))
+    try:
+        for item, r in pool.imap_unordered(partial(_paired, fn), items):
+            yield item, r
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+def _paired(fn, item):
+    return item, _catch(fn, item)
+
+
+def _packed_size(src, res, device: str, effort: int | None = None) -> int:
     """Bytes of what `encode --pack jxl` writes for the chosen file: the same picture and
     coefficients in the baseline form that packs smaller (codec.shrink), packed as JPEG XL.
     (Packing the progressive JPEG instead could come out larger than that JPEG.)"""
@@ -102,24 +144,25 @@ def _packed_size(src, res, device: str) -> int:
     from .regen.infer import pick_device
 
     model = read_meta(res.data).model_id
-    data = file_maker(src, res.mode, model, device=pick_device(device), for_pack=True)(res.quality)
+    data = file_maker(src, res.mode, model, device=pick_device(device), for_pack=True,
+                      effort=effort)(res.quality)
     return len(pack_jxl(data))
 
 
 def estimate_file(path: Path, target: Target | None, match_jpeg_quality: int | None,
-                  model: str, device: str, pack: bool) -> FileEstimate:
+                  model: str, device: str, pack: bool, effort: int | None = None) -> FileEstimate:
     """The smallest regen-codec file meeting the target for one source file."""
     from .regen.infer import pick_device
 
     t, cpu = time.perf_counter(), time.process_time()
     src = load_image(path)
     tgt = target or Target(msssim=reference_quality(src.rgb, match_jpeg_quality))
-    res = encode_to_target(src, tgt, model, device=pick_device(device))
+    res = encode_to_target(src, tgt, model, device=pick_device(device), effort=effort)
     b = res.best
     return FileEstimate(
         path=str(path), format=_format_of(path), megapixels=src.size[0] * src.size[1] / 1e6,
         current_bytes=path.stat().st_size, projected_bytes=len(res.data) if res.data else None,
-        packed_bytes=_packed_size(src, res, device) if (pack and res.data) else None,
+        packed_bytes=_packed_size(src, res, device, effort) if (pack and res.data) else None,
         quality=res.quality,
         achieved=(b.msssim if b and b.msssim is not None else b.psnr if b else None),
         seconds=time.perf_counter() - t, cpu_seconds=time.process_time() - cpu)
@@ -127,8 +170,14 @@ def estimate_file(path: Path, target: Target | None, match_jpeg_quality: int | N
 
 def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality: int | None = None,
              sample: int = 50, seed: int = 0, model: str = DEFAULT_MODEL, device: str = "cpu",
-             progress: bool = True, pack: bool = True, scheduler: str | None = None) -> Estimate:
-    """Convert a seeded sample to the target and project the saving onto the whole tree."""
+             progress: bool = True, pack: bool = True, scheduler: str | None = None,
+             effort: int | None = None, jobs: int = 1) -> Estimate:
+    """Convert a seeded sample to the target and project the saving onto the whole tree.
+
+    `effort`: rounds of the coefficient search per file made (None: encode's default);
+    `jobs`: local worker processes. Ctrl-C (KeyboardInterrupt) while converting stops the
+    sample where it is: the estimate is made from the files done and marked `partial`
+    (with none done, the KeyboardInterrupt goes on)."""
     files = [f for f, _ in collect(paths, SOURCE_SUFFIXES)]
     if not files:
         raise CodecError("no images (JPEG, PNG, TIFF, WebP) found")
@@ -136,21 +185,33 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
     chosen = sorted(rng.choice(len(files), size=min(sample, len(files)), replace=False))
     picked = [files[i] for i in chosen]
     one = partial(estimate_file, target=target, match_jpeg_quality=match_jpeg_quality,
-                  model=model, device=device, pack=pack)
+                  model=model, device=device, pack=pack, effort=effort)
     if scheduler:
         outcomes = ((p, r) for p, r in cluster_map(one, picked, scheduler))
+    elif jobs > 1:
+        outcomes = _pool_map(one, picked, jobs)
     else:
         outcomes = ((p, _catch(one, p)) for p in picked)
     rows: list[FileEstimate] = []
-    for path, r in tqdm(outcomes, total=len(picked), desc="estimating", unit="file",
-                        disable=not progress):
-        if isinstance(r, Exception):
-            # on stderr: stdout carries the report, which --json keeps machine-readable
-            msg = str(r).removeprefix(f"{path}: ")  # errors that already name the file
-            tqdm.write(f"regen-codec: skipped {path}: {msg}", file=sys.stderr)
-        else:
-            rows.append(r)
-    rows.sort(key=lambda r: r.path)  # cluster results arrive in any order
+    stopped = False
+    bar = tqdm(outcomes, total=len(picked), desc="estimating", unit="file", disable=not progress)
+    try:
+        for path, r in bar:
+            if isinstance(r, Exception):
+                # on stderr: stdout carries the report, which --json keeps machine-readable
+                msg = str(r).removeprefix(f"{path}: ")  # errors that already name the file
+                tqdm.write(f"regen-codec: skipped {path}: {msg}", file=sys.stderr)
+            else:
+                rows.append(r)
+    except KeyboardInterrupt:
+        stopped = True
+        if not rows:
+            raise
+    finally:
+        bar.close()
+        if hasattr(outcomes, "close"):
+            outcomes.close()  # a local pool's workers stop now
+    rows.sort(key=lambda r: r.path)  # pool and cluster results arrive in any order
     if not rows:
         raise CodecError("no sampled file could be read")
     cur = np.array([r.current_bytes for r in rows], float)
@@ -186,26 +247,28 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
         projected_tree_bytes=sum(v["projected_bytes"] for v in per_format.values()),
         per_format=per_format, cannot_meet=[r.path for r in rows if r.projected_bytes is None],
         seconds_per_megapixel=sec_per_mp, projected_hours_this_machine=tree_mp * sec_per_mp / 3600,
-        device=device, effort=default_effort(), cpu_seconds_per_megapixel=cpu_per_mp,
-        projected_cpu_hours=tree_mp * cpu_per_mp / 3600)
+        device=device, effort=default_effort() if effort is None else effort,
+        cpu_seconds_per_megapixel=cpu_per_mp, projected_cpu_hours=tree_mp * cpu_per_mp / 3600,
+        partial=stopped, sample_planned=len(picked))
 
 
 def render(e: Estimate) -> str:
     """The table for people."""
-    gb = 1e9
-    lines = [
+    lines = [f"PARTIAL estimate (interrupted): from {len(e.sample)} of the {e.sample_planned} "
+             f"sampled files"] if e.partial else []
+    lines += [
         f"target: {e.target}; sample: {len(e.sample)} of {e.files_in_tree} files",
-        f"current size of the tree:   {e.tree_bytes / gb:10.3f} GB",
-        f"projected size:             {e.projected_tree_bytes / gb:10.3f} GB",
+        f"current size of the tree:   {human_bytes(e.tree_bytes):>10}",
+        f"projected size:             {human_bytes(e.projected_tree_bytes):>10}",
         f"saving:                     {e.saving_pct:9.1f} %   (95% CI {e.saving_ci95[0]:.1f} to "
         f"{e.saving_ci95[1]:.1f} %, bootstrap over the sample)",
     ]
     if e.saving_packed_pct is not None:
         lines.append(f"saving with --pack jxl:     {e.saving_packed_pct:9.1f} %")
-    lines += ["", f"{'format':<8}{'files':>8}{'sampled':>9}{'now (GB)':>12}{'after (GB)':>12}{'saving':>9}"]
+    lines += ["", f"{'format':<8}{'files':>8}{'sampled':>9}{'now':>12}{'after':>12}{'saving':>9}"]
     for fmt, v in e.per_format.items():
-        lines.append(f"{fmt:<8}{v['files']:>8}{v['sampled']:>9}{v['bytes'] / gb:>12.3f}"
-                     f"{v['projected_bytes'] / gb:>12.3f}{v['saving_pct']:>8.1f}%")
+        lines.append(f"{fmt:<8}{v['files']:>8}{v['sampled']:>9}{human_bytes(v['bytes']):>12}"
+                     f"{human_bytes(v['projected_bytes']):>12}{v['saving_pct']:>8.1f}%")
     lines += ["", f"conversion time on this machine ({e.device}): {e.seconds_per_megapixel:.2f} s "
               f"per megapixel with the target search, about {e.projected_hours_this_machine:.2f} "
               f"hours for the tree ({e.tree_megapixels:.1f} megapixels)",
@@ -217,4 +280,4 @@ def render(e: Estimate) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["estimate", "render", "Estimate", "FileEstimate"]
+__all__ = ["estimate", "render", "human_bytes", "Estimate", "FileEstimate"]

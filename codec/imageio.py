@@ -7,7 +7,9 @@ Rules (each conversion emits a `CodecWarning`, which the CLI prints on stderr):
 - CMYK: converted to sRGB through its ICC profile when it has one;
 - 32-bit float (TIFF mode F): scaled from its range, 0-1 when the values lie in it, else 0-255
   or 0-65535; values outside all three, NaN or infinite are refused;
-- palette, grayscale, bilevel and other modes: converted to RGB;
+- palette, bilevel and other modes: converted to RGB;
+- grayscale (8-bit, or 16-bit reduced) stays grayscale: `gray` is set, and `rgb` holds the one
+  channel three times, which the codec's measurements compare with;
 - animations and multi-page files: only the first frame is encoded;
 - EXIF that cannot be read, or that is larger than a JPEG segment holds, is dropped.
 Messages that libtiff or libjpeg print on stderr become part of the warning or error instead.
@@ -45,6 +47,7 @@ class SourceImage:
     """An input reduced to what the codec stores: 8-bit RGB pixels plus colour and camera data."""
 
     rgb: np.ndarray  # HxWx3 uint8
+    gray: bool = False  # a grayscale input (R = G = B): a regen file keeps one component
     icc_profile: bytes | None = None
     exif: bytes | None = None
     format: str | None = None
@@ -133,7 +136,7 @@ def _from_array(a: np.ndarray, src: SourceImage) -> np.ndarray:
         alpha = a[:, :, 3:].astype(np.float32) / 255
         a = np.round(a[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
     elif a.shape[2] == 1:
-        _warn(src, "grayscale image stored as RGB")
+        src.gray = True
         a = np.repeat(a, 3, axis=2)
     return np.ascontiguousarray(a)
 
@@ -203,14 +206,15 @@ def _load(src, name: str, max_pixels: int, out: SourceImage) -> None:
         im = Image.alpha_composite(white, rgba).convert("RGB")
     elif im.mode == "P":
         _warn(out, "palette image converted to RGB")
-    elif im.mode in ("L", "1"):
-        _warn(out, "grayscale image stored as RGB")
-    elif im.mode != "RGB":
+    elif im.mode == "1":
+        _warn(out, "bilevel image stored as 8-bit grayscale")
+    elif im.mode not in ("RGB", "L"):
         _warn(out, f"{im.mode} image converted to RGB")
+    out.gray = im.mode in ("L", "1")
     if im.mode != "RGB":
         im = im.convert("RGB")
-    if icc and _icc_space(icc) != b"RGB ":
-        _warn(out, "ICC profile dropped: it does not describe RGB")
+    if icc and _icc_space(icc) != (b"GRAY" if out.gray else b"RGB "):
+        _warn(out, f"ICC profile dropped: it does not describe {'grayscale' if out.gray else 'RGB'}")
         icc = None
     out.icc_profile = icc
     out.rgb = np.asarray(im)

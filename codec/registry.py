@@ -17,19 +17,27 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
+
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
 from .errors import CodecError
-from .comcnn.model import ComCNN
 from .modelid import MODEL_ID_PATTERN, check_model_id, printable, shown
-from .reccnn.model import RecCNN
-from .regen.model import RegenNet
 
-#: Architecture name -> constructor; the zoo's building blocks.
-ARCHITECTURES: dict[str, type[torch.nn.Module]] = {
-    "regen-unet": RegenNet, "comcnn": ComCNN, "reccnn": RecCNN}
+if TYPE_CHECKING:
+    import torch
+
+# PyTorch (2-3 s to import) is imported inside the functions that build, load or save a network,
+# so that listing models, and every command that imports this module for its constants, stays fast.
+
+
+def architectures() -> dict[str, type[torch.nn.Module]]:
+    """Architecture name -> constructor; the zoo's building blocks."""
+    from .comcnn.model import ComCNN
+    from .reccnn.model import RecCNN
+    from .regen.model import RegenNet
+
+    return {"regen-unet": RegenNet, "comcnn": ComCNN, "reccnn": RecCNN}
 
 # regen-fast-proj with an eighth-resolution branch (29,148 MACs/pixel, under the 30,000 the
 # default may cost), trained 6000 + 14,000 + 12,151 steps (regen-coarse3), then 16,015 more:
@@ -61,6 +69,37 @@ CONFIG_FIELDS["reccnn"] = CONFIG_FIELDS["regen-unet"]
 MAX_PARAMS = 100_000_000
 #: How a weight file in a model folder is named: `<model ID>-<first 8 hex digits of its sha256>`.
 FILE_NAME = re.compile(rf"({MODEL_ID_PATTERN.pattern})-[0-9a-f]{{8}}\.safetensors")
+
+_OLD = "; decodes older files"
+#: What each shipped model is for, in a few words (`regen-codec models`): the weight files'
+#: own summaries cannot change without changing their hashes, and some still say "default".
+ROLES = {
+    DEFAULT_MODEL: "default (photos)",
+    DEFAULT_COMREC: "default comrec (auto's small files)",
+    "regen-coarse3": "superseded by regen-coarse4" + _OLD,
+    "regen-coarse2": "superseded by regen-coarse3" + _OLD,
+    "regen-coarse": "superseded by regen-coarse2" + _OLD,
+    "regen-fast-proj": "superseded by regen-coarse" + _OLD,
+    "regen-fast-tuned": "superseded by regen-fast-proj" + _OLD,
+    "regen-fast": "superseded by regen-fast-tuned" + _OLD,
+    "regen-manga": "drawn art (manga): encode -m regen-manga",
+    "comrec-r2": "superseded by comrec-r7" + _OLD,
+    "comrec-lowq-rec": "superseded by comrec-r2" + _OLD,
+    "comrec-fast-rd": "superseded by comrec-lowq-rec" + _OLD,
+    "comrec-fast": "superseded by comrec-fast-rd" + _OLD,
+}
+
+
+def model_role(info: ModelInfo) -> str:
+    """A model's role in a few words: from ROLES for the shipped ones, "encoder half of X" for a
+    ComCNN, and a user model's own summary."""
+    if info.builtin and info.id in ROLES:
+        return ROLES[info.id]
+    if info.mode == "comcnn" and info.id.endswith("-com"):
+        return f"encoder half of {info.id.removesuffix('-com')}"
+    return f"user model: {info.summary}" if not info.builtin else info.summary
+
+
 BUILTIN_DIR = Path(__file__).parent / "models"
 ENV_USER_DIR = "REGEN_CODEC_MODELS"
 
@@ -81,12 +120,14 @@ class ModelInfo:
     builtin: bool
 
 
-def check_config(arch: object, config: object) -> dict:
+def check_config(arch: object, config: object, count_params: bool = True) -> dict:
     """`config` if it is a valid configuration of architecture `arch`: a mapping of known keys
     to values of the right type and range whose network has at most MAX_PARAMS parameters
-    (counted on PyTorch's meta device, which allocates nothing); else a CodecError."""
-    if not isinstance(arch, str) or arch not in ARCHITECTURES:
-        raise CodecError(f"unknown architecture {shown(arch)} (known: {', '.join(ARCHITECTURES)})")
+    (counted on PyTorch's meta device, which allocates nothing); else a CodecError.
+    `count_params=False` skips the count, which needs PyTorch: reading a file's header (the
+    `models` listing) checks keys, types and ranges only; every build (create_model) counts."""
+    if not isinstance(arch, str) or arch not in CONFIG_FIELDS:
+        raise CodecError(f"unknown architecture {shown(arch)} (known: {', '.join(CONFIG_FIELDS)})")
     if not isinstance(config, dict):
         raise CodecError(f"the configuration of a {arch} model must be a mapping, "
                          f"not {type(config).__name__}")
@@ -99,6 +140,8 @@ def check_config(arch: object, config: object) -> dict:
         if type(value) is not kind or not lo <= value <= hi:  # bool is not an int here
             raise CodecError(f"{arch} configuration {key}={shown(value)}: expected "
                              f"{'true or false' if kind is bool else f'a whole number from {lo} to {hi}'}")
+    if not count_params:
+        return config
     params = _param_count(arch, json.dumps(config, sort_keys=True))
     if params > MAX_PARAMS:
         raise CodecError(f"a {arch} model of this configuration has {params:,} parameters, "
@@ -110,15 +153,17 @@ def check_config(arch: object, config: object) -> dict:
 def _param_count(arch: str, config: str) -> int:
     """Parameters of the network, built on PyTorch's meta device (no memory, about 15 ms:
     remembered, since the registry checks every file at every load)."""
+    import torch
+
     with torch.device("meta"):
-        return sum(p.numel() for p in ARCHITECTURES[arch](**json.loads(config)).parameters())
+        return sum(p.numel() for p in architectures()[arch](**json.loads(config)).parameters())
 
 
 def create_model(arch: str, **config) -> torch.nn.Module:
     """Build an untrained network of a registered architecture (its configuration checked
     first: check_config)."""
     check_config(arch, config)
-    return ARCHITECTURES[arch](**config)
+    return architectures()[arch](**config)
 
 
 def user_dir() -> Path:
@@ -169,8 +214,10 @@ def cached_sha256(path: Path) -> str:
 
 def count_macs_per_pixel(model: torch.nn.Module, size: int = 64) -> int:
     """Multiply-accumulates per output pixel, counted by PyTorch's FlopCounterMode (2 flops = 1 MAC)."""
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
+    from .comcnn.model import ComCNN
     from .jpeg import COND_DIM
 
     x = torch.zeros(1, 3, size, size)
@@ -196,7 +243,7 @@ def _read_info(path: Path, builtin: bool) -> ModelInfo:
         raise CodecError(f"{path}: not a regular file, so not a model")
     try:
         sha256 = cached_sha256(path)
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:  # the header only; no torch needed
             meta = f.metadata() or {}
         model_id, mode, arch = meta["id"], meta.get("mode", "regen"), meta["arch"]
         config = json.loads(meta.get("config", "{}"))
@@ -212,7 +259,7 @@ def _read_info(path: Path, builtin: bool) -> ModelInfo:
                          f"(modes and their architectures: "
                          f"{', '.join(f'{m} {a}' for m, a in MODE_ARCH.items())})")
     try:
-        check_config(arch, config)
+        check_config(arch, config, count_params=False)  # create_model counts, before building
     except CodecError as exc:
         raise CodecError(f"{path}: {exc}") from None
     return ModelInfo(id=model_id, mode=mode, arch=arch, config=config, summary=printable(summary),
@@ -295,6 +342,9 @@ def load_model(model_id: str = DEFAULT_MODEL, sha256: str | None = None,
 
 @lru_cache(maxsize=8)
 def _load(path: Path, sha256: str, arch: str, config: str, device: str) -> torch.nn.Module:
+    import torch
+    from safetensors.torch import load_file
+
     model = create_model(arch, **json.loads(config))
     try:
         model.load_state_dict(load_file(str(path)), strict=True)
@@ -311,6 +361,9 @@ def save_model(model: torch.nn.Module, model_id: str, directory: Path, *, arch: 
     check_config(arch, getattr(model, "config", {}))
     if MODE_ARCH.get(mode) != arch:
         raise CodecError(f"mode {shown(mode)} does not fit architecture {shown(arch)}")
+
+    from safetensors.torch import save_file
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     metadata = {

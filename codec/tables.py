@@ -62,12 +62,13 @@ class TableSet:
         return [luma, chroma]
 
     def quality_of(self, qtables: list[list[int]]) -> int | None:
-        """The quality setting whose tables are exactly `qtables` ([luma, chroma], natural order),
-        or None (another set's tables, or the standard set, whose tables are the encoder's)."""
-        if self.name == "standard" or len(qtables) != 2:
+        """The quality setting whose tables are exactly `qtables` ([luma, chroma], natural order;
+        a grey file has the luma table alone), or None (another set's tables, or the standard
+        set, whose tables are the encoder's)."""
+        if self.name == "standard" or len(qtables) not in (1, 2):
             return None
         want = [list(t) for t in qtables]
-        return next((q for q in range(1, 101) if self.qtables(q) == want), None)
+        return next((q for q in range(1, 101) if self.qtables(q)[:len(want)] == want), None)
 
     def subsampling_for(self, quality: int) -> str:
         for qmax, sub in self.subsampling:

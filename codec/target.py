@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from . import metrics
+from . import metrics, progress
 from .errors import CodecError
 from .imageio import SourceImage
 from .jpeg import decode_jpeg, encode_jpeg
@@ -86,11 +86,18 @@ def search(src: SourceImage, target: Target, make_file, restore, size=len) -> Se
     `restore(bytes) -> HxWx3 uint8` decodes it the way `decode` does; `size(bytes) -> int` is
     what a byte counts as written (packed_size when the file will be packed as JPEG XL).
     """
+    with progress.counter(f"searching the quality for {target.describe()}", "setting") as bar:
+        return _search(src, target, make_file, restore, size, bar)
+
+
+def _search(src: SourceImage, target: Target, make_file, restore, size, bar) -> SearchResult:
+    """search(), counting each setting tried on `bar`."""
     cache: dict[int, tuple[Probe, bytes]] = {}
 
     def probe(q: int) -> Probe:
         if q in cache:
             return cache[q][0]
+        bar.update(1)
         data = make_file(q)
         p = Probe(q, size(data))
         if target.max_bytes is not None:

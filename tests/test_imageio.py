@@ -68,10 +68,15 @@ def test_palette_is_converted(photo):
         assert load_image(_save(Image.fromarray(photo).quantize(64))).rgb.shape == photo.shape
 
 
-def test_grayscale_becomes_rgb(photo):
+def test_grayscale_stays_grayscale(photo):
+    """No conversion, so no warning: `gray` says so, `rgb` holds the channel three times."""
+    import warnings
+
     gray = Image.fromarray(photo).convert("L")
-    with pytest.warns(CodecWarning, match="grayscale"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         src = load_image(_save(gray))
+    assert src.gray and not load_image(_save(Image.fromarray(photo))).gray
     assert np.array_equal(src.rgb[..., 0], np.asarray(gray)) and np.array_equal(src.rgb[..., 0], src.rgb[..., 2])
 
 
