@@ -400,6 +400,7 @@ def import_model(path: Path, force: bool = False) -> ModelInfo:
     if not is_regular_file(path):
         raise CodecError(f"{path}: not a regular file")
     info = _read_info(path, builtin=False)
+    check_config(info.arch, info.config)  # with the parameter count, before anything is built
     _load(path, info.sha256, info.arch, json.dumps(info.config), "cpu")  # proves it loads
     for other in list_models():
         if other.id == info.id and other.builtin:
