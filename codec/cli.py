@@ -250,14 +250,14 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
               help="regen: full-size JPEG restored by a regeneration network; comrec: a compact "
                    "half-size JPEG made by ComCNN and restored by RecCNN (cheaper at low rates); "
                    "auto: per image, the regen file, or a smaller comrec file that restores "
-                   "better in both MS-SSIM and PSNR (README: "
+                   "better in both MS-SSIM and PSNR (docs/encoding.md: "
                    f"'Modes') [default: {DEFAULT_MODE}].")
 @click.option("-m", "--model", "model_id", default=None,
               help="Network recorded in the file (see `regen-codec models`) [default: "
                    f"{DEFAULT_MODEL}, or {DEFAULT_COMREC} with --mode comrec; with auto it replaces its mode's default].")
 @click.option("--tables", type=click.Choice(list(TABLE_SETS)), default=None,
               help="Quantization table set that maps --quality to JPEG tables: standard = IJG "
-                   "tables; regen-v1 = tuned for the regeneration decoder (see README); "
+                   "tables; regen-v1 = tuned for the regeneration decoder (docs/encoding.md); "
                    "regen-t1 = regen-v1 with trellis quantization (experimental: smaller files, "
                    f"worse PSNR with the shipped models) [default: {DEFAULT_TABLES}].")
 @click.option("--subsampling", type=click.Choice(["4:2:0", "4:2:2", "4:4:4"]), default=None,
@@ -282,12 +282,12 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
 @click.option("--fit/--no-fit", default=True, show_default=True,
               help="Decode each regen file once while encoding and store how much of the "
                    "network's correction to keep, fitted to the input: never worse than a plain "
-                   "decode in PSNR (README: 'Restoration strength'). --no-fit skips that network "
+                   "decode in PSNR (docs/encoding.md: 'Restoration strength'). --no-fit skips that network "
                    "run (several times faster on a CPU); its files are always restored fully.")
 @click.option("--effort", type=click.IntRange(0, 1000), default=None,
               help="Rounds of the decoder-aware coefficient search for regen files (and for the "
                    "comrec file auto keeps): the encoder moves DCT coefficients where the "
-                   "network restores the picture better per byte (README: 'Coefficient search'). "
+                   "network restores the picture better per byte (docs/encoding.md: 'Effort'). "
                    "Each round is one forward and backward network pass: on 2 CPU cores about "
                    "1.4 s per megapixel, so the default adds about 30 s per megapixel (far less "
                    "on a GPU; where auto keeps comrec, below 0.4 bpp, its comrec searches add about "
@@ -295,8 +295,8 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
                    "[default: 20, or $REGEN_CODEC_EFFORT].")
 @click.option("--per-image-quality", is_flag=True,
               help="Regen files: choose the JPEG quality per image, within 16 of --quality, for "
-                   "the most mean restored quality per byte over a collection (README: 'Quality "
-                   "per image'; about five network runs per file instead of one). Needs the fit.")
+                   "the most mean restored quality per byte over a collection (docs/encoding.md: 'Quality "
+                   "and table sets'; about five network runs per file instead of one). Needs the fit.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where the network runs while encoding (the coefficient "
                                       "search, the strength fit, auto's comparison, a --target "
@@ -403,10 +403,10 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
 @click.option("--no-consistency", is_flag=True,
               help="Skip the last step of regen-mode decoding, which pulls the restored picture's "
                    "DCT coefficients back towards the ones the file stores (the same quality for "
-                   "fewer bytes; see README).")
+                   "fewer bytes; docs/decoding.md).")
 @click.option("--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
               help="Run the network on N flipped/transposed copies and average them: a little "
-                   "more quality for N times the network's time (see README).")
+                   "more quality for N times the network's time (docs/decoding.md).")
 @_JOBS
 @_SCHEDULER
 @click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "

@@ -15,7 +15,7 @@ cost), applies the most promising moves and keeps the round only if the loss rea
 slope(Q) is the regenerated curve's dB per bit per pixel at quality Q, so lam = 1 trades quality
 for bytes at the rate the curve does. The bits are counted as baseline Huffman coding spends them
 (codec.jpegrate: runs, end-of-block, the file's own code lengths), with lam 1.5: the default
-since cs2 (held-out crops and photos, README: 'Coefficient search'); rate="proxy" (a nonzero
+since cs2 (held-out crops and photos, bench/results/FINDINGS.md: 'Coefficient search'); rate="proxy" (a nonzero
 coefficient costs a fixed base plus its magnitude's bits) with lam 1 is cs1's rule.
 Tables, subsampling and metadata stay as they were: any viewer opens the file, and every
 decoder restores it as before. A comrec file (`refine(..., comrec=True)`, auto mode's) is searched

@@ -50,7 +50,8 @@ DEFAULT_MODEL = "regen-coarse4"
 # vs 11.204 (bench/results/training/comrec-r7/NOTE.md)
 DEFAULT_COMREC = "comrec-r7"
 # encode's mode. auto is never worse than regen per image (codec.auto); on Kodak (decoder 0.2.2)
-# it saves 1.0% / 0.6% (MS-SSIM dB / PSNR BD-rate) over all rates and 16.1% / 8.7% below 0.35 bpp (against regen-fast-proj)
+# it saves 1.0% / 0.6% (MS-SSIM dB / PSNR BD-rate) over all rates and 16.1% / 8.7% below 0.35 bpp
+# (against regen-fast-proj)
 # (bench/results/kodak/report-pairs.md, bench/results/kodak-lowrate/report-lowrate.md)
 DEFAULT_MODE = "auto"
 #: The network each model mode runs: a file whose mode and architecture disagree is refused.

@@ -35,7 +35,8 @@ def test_comrec_file_is_a_half_size_jpeg_that_decodes_to_full_size(tiny_comrec, 
     data = codec.encode(odd_photo, quality=30, mode="comrec", model=tiny_comrec)
     meta = read_meta(data)
     assert meta.mode == "comrec" and meta.model_id == "tiny-cr"
-    assert meta.extra["comcnn_id"] == "tiny-cr-com" and find_model("tiny-cr-com").sha256.startswith(meta.extra["comcnn_sha256"])
+    assert meta.extra["comcnn_id"] == "tiny-cr-com"
+    assert find_model("tiny-cr-com").sha256.startswith(meta.extra["comcnn_sha256"])
     h, w = odd_photo.shape[:2]
     assert Image.open(io.BytesIO(data)).size == ((w + 1) // 2, (h + 1) // 2)
     out = codec.decode(data)
@@ -120,7 +121,8 @@ def test_auto_never_spends_more_than_regen_and_keeps_the_better(tiny_comrec, pho
             assert not (c.msssim[other] > c.msssim[c.mode] and c.psnr[other] > c.psnr[c.mode])
     # above the rate threshold auto is plain regen, without decoding anything
     hi = auto.choose(src, 95, tables="standard")
-    assert hi.mode == "regen" and hi.msssim == {} == hi.psnr and hi.data == codec.encode(photo, 95, mode="regen", tables="standard")
+    assert hi.mode == "regen" and hi.msssim == {} == hi.psnr
+    assert hi.data == codec.encode(photo, 95, mode="regen", tables="standard")
 
 
 def test_auto_fits_comrec_within_the_regen_bytes():

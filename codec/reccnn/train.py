@@ -294,7 +294,8 @@ def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
                     f"{torch.get_num_threads()} threads, {cfg.device})",
         "train_files": len(tr), "val_files": len(va), "train_crops": int(len(pool)),
         "config": asdict(cfg), "rounds": state["round"], "best_round": state["best_round"],
-        "best_score_msssim_db_at_rates": state["best"], "score_bpp": list(SCORE_BPP), "wall_time_s": round(state["elapsed"], 1),
+        "best_score_msssim_db_at_rates": state["best"], "score_bpp": list(SCORE_BPP),
+        "wall_time_s": round(state["elapsed"], 1),
         "weights": [str(com_path), str(rec_path)],
         "stopped_by_signal": stop.name if stop.requested else ""}, indent=2))
     if stop.requested:
