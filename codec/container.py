@@ -231,21 +231,25 @@ def _damaged(why: str) -> CodecError:
     return CodecError(f"the regen-codec metadata segment is damaged ({why})")
 
 
+def compact_size(h: int, w: int) -> tuple[int, int]:
+    """(height, width) of a comrec file's compact picture for an h x w original: ComCNN halves
+    each side, rounding up."""
+    return (h + 1) // 2, (w + 1) // 2
+
+
 def check_frame(meta: RegenMeta, width: int, height: int, max_pixels: int) -> None:
     """Refuse a file whose metadata disagrees with its JPEG frame (`width` x `height`), or whose
     decode would produce more than `max_pixels` pixels, before anything is allocated: a regen
     file's frame is the picture's size, a comrec file's the compact size the encoder makes
-    (codec.comcnn.model.compact_size of the original)."""
+    (compact_size of the original)."""
     if meta.mode == "comrec":
-        from .comcnn.model import compact_size
-
         expected = compact_size(meta.height, meta.width)[::-1]
     else:
         expected = (meta.width, meta.height)
     if (width, height) != expected:
+        compact = f" (compact {expected[0]}x{expected[1]})" if meta.mode == "comrec" else ""
         raise CodecError(f"the JPEG frame is {width}x{height} but its regen-codec metadata says "
-                         f"{meta.width}x{meta.height}{' (compact ' + 'x'.join(map(str, expected)) + ')' if meta.mode == 'comrec' else ''}: "
-                         f"the file is damaged")
+                         f"{meta.width}x{meta.height}{compact}: the file is damaged")
     pixels = meta.width * meta.height
     if pixels > max_pixels:
         raise CodecError(f"decoding this file would make a {meta.width}x{meta.height} picture, "

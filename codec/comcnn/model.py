@@ -10,9 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def compact_size(h: int, w: int) -> tuple[int, int]:
-    return (h + 1) // 2, (w + 1) // 2
+from ..container import compact_size  # noqa: F401  (the format's rule; re-exported for callers)
 
 
 def pad_even(x: torch.Tensor) -> torch.Tensor:
