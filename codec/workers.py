@@ -166,7 +166,7 @@ def imap_unordered(fn: Callable[[Any], Any], items: Iterable, n_workers: int,
                         except (EOFError, OSError):
                             pass
                     if got is not None:
-                        index, ok, payload = got
+                        index, _ok, payload = got
                         w.task = None
                         pending -= 1
                         yield index, _unpickled(payload)
