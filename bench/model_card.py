@@ -35,7 +35,7 @@ def _comrec_training(rec: dict, log: list[dict], cmd: str, kept: Path) -> list[s
     L = ["## Training (alternating)", "", "```sh", cmd, "```", "",
          f"- data: {', '.join(Path(d).name for d in cfg['data'])} from `../shared/data/train` "
          f"({rec['train_files']} training files, {rec['val_files']} held out for validation; "
-         + 
+         +
          (f"{rec['train_crops']:,} " if rec.get("train_crops") else "") + f"random {cfg['patch']}px crops)",
          (f"- both networks initialized from the comrec pair {cfg['init']}" if cfg.get("init") else
           f"- RecCNN initialized from: {cfg['init_rec'] or 'random (seed)'}; ComCNN starts as the "
@@ -122,7 +122,7 @@ def main() -> None:
                 if cfg.get("consistency") else "") + f"; seed {cfg['seed']}"
              + ("; bfloat16 autocast in the training steps (`--amp`; validation and weights float32)"
                 if cfg.get("amp") else ""),
-             f"- JPEG qualities uniform in 5-95, subsampling 4:2:0 (80%), 4:2:2 and 4:4:4 (10% each), "
+             "- JPEG qualities uniform in 5-95, subsampling 4:2:0 (80%), 4:2:2 and 4:4:4 (10% each), "
              "coded by the same Pillow encoder as `encode`",
              (f"- wall time {rec['wall_time_s'] / 60:.0f} min" if rec.get("wall_time_s") else
               "- wall time not recorded") + f" on {rec['hardware']}, torch {rec['torch']}",

@@ -13,7 +13,8 @@ averages bpp, PSNR and MS-SSIM over pictures). Summed over pictures, that is the
 of the mean curve, so a collection coded this way gets more mean quality for its total bytes
 than one coded at one fixed quality. B, a and b are data (codec/allocation.json, per table
 set), measured on the whole held-out files of the training pool by
-bench/calibrate_allocation.py --whole, never on Kodak. The search is a hill climb in steps of STEP within WINDOW of Q, then one finer step.
+bench/calibrate_allocation.py --whole, never on Kodak. The search is a hill climb in steps of STEP
+within WINDOW of Q, then one finer step.
 """
 
 from __future__ import annotations

@@ -254,7 +254,8 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
                    f"'Modes') [default: {DEFAULT_MODE}].")
 @click.option("-m", "--model", "model_id", default=None,
               help="Network recorded in the file (see `regen-codec models`) [default: "
-                   f"{DEFAULT_MODEL}, or {DEFAULT_COMREC} with --mode comrec; with auto it replaces its mode's default].")
+                   f"{DEFAULT_MODEL}, or {DEFAULT_COMREC} with --mode comrec; with auto it replaces "
+                   "its mode's default].")
 @click.option("--tables", type=click.Choice(list(TABLE_SETS)), default=None,
               help="Quantization table set that maps --quality to JPEG tables: standard = IJG "
                    "tables; regen-v1 = tuned for the regeneration decoder (docs/encoding.md); "

@@ -107,7 +107,8 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
 
     Progress bar, checkpoints every --ckpt-every steps, `--resume` continues a killed run.
     Ctrl-C or SIGTERM stops it after the current step with a checkpoint and exported weights
-    (exit status 130 or 143); a second Ctrl-C stops it at once. Works on CPU, on one GPU, or under `torchrun --nproc_per_node N` (DistributedDataParallel).
+    (exit status 130 or 143); a second Ctrl-C stops it at once. Works on CPU, on one GPU, or
+    under `torchrun --nproc_per_node N` (DistributedDataParallel).
     Each step's batch depends on the seed, the process rank and the step alone.
     """
     from .regen.train import TrainConfig, train

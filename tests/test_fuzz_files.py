@@ -25,7 +25,6 @@ import faulthandler
 import os
 import resource
 import signal
-import struct
 import sys
 import warnings
 

@@ -89,12 +89,13 @@ def test_call_script_writes_into_out_and_resumes(pack, tmp_path):
     resumes from it."""
     env = dict(os.environ, PYTHON=sys.executable, PYTHONPATH=str(ROOT))
     run = tmp_path / "keep"  # where the session keeps the run between calls
+    sizes = {}  # the first call's checkpoint size
     for call, steps in ((1, 2), (2, 4), (3, 5)):
         out = tmp_path / f"out{call}"
         out.mkdir()
         env["OUT"] = str(out)
         # parts from call 2 on: two of them
-        env["CKPT_PART_BYTES"] = str(10 ** 9 if call == 1 else ck_size // 2 + 1)
+        env["CKPT_PART_BYTES"] = str(10 ** 9 if call == 1 else sizes["checkpoint"] // 2 + 1)
         before = _snapshot(run)
         r = subprocess.run(["bin/train-on-gpu", str(run), "s", str(pack), "--steps", str(steps),
                             "--val-every", "2", "--device", "cpu", "--call-limit", "300", *TINY],
@@ -106,7 +107,7 @@ def test_call_script_writes_into_out_and_resumes(pack, tmp_path):
         assert len([f for f in files if f.startswith("s-") and f.endswith(".safetensors")]) == 1
         assert "run/log.csv" in files
         if call == 1:
-            ck_size = (out / "run" / "checkpoint.pt").stat().st_size
+            sizes["checkpoint"] = (out / "run" / "checkpoint.pt").stat().st_size
         else:
             assert "run/checkpoint.pt" not in files and "run/checkpoint.pt.part01" in files
             assert f"resuming from step {2 * call - 2}" in r.stdout
