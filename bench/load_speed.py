@@ -6,7 +6,8 @@ codec, sets its threads, waits for a common start time and times `codec.encode(i
 at the defaults (auto mode, the default effort; $REGEN_CODEC_EFFORT is cleared). Cases:
 
     alone/torch-default   one encode, PyTorch's default threads (before)
-    alone/codec           one encode, codec.threads.threads_for(1) (after)
+    alone/codec           one encode, codec.threads.threads_for(1) (after; one thread where the
+                          machine is saturated)
     pair/torch-default    two at once, each with PyTorch's default threads (before; also what two
                           independent commands still do where no quota limits them)
     pair/codec-jobs2      two at once, each with threads_for(2): what a `--jobs 2` batch's workers

@@ -97,7 +97,8 @@ def cli(ctx):
       regen-codec demo
 
     The network uses as many CPU threads as this process has cores (CPU affinity and cgroup
-    quota; shared out among --jobs workers); $REGEN_CODEC_THREADS sets the number per process.
+    quota; shared out among --jobs workers; one where other work already fills the cores);
+    $REGEN_CODEC_THREADS sets the number per process.
     """
     if ctx.invoked_subcommand in _NETWORK_COMMANDS:
         from .threads import configure

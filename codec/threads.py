@@ -7,12 +7,20 @@ other far longer than the work takes. Likewise N worker processes of a batch mus
 cores, not each take all of them. So the command line sets the thread count itself:
 
     usable cores = min(CPU affinity, cgroup CPU quota (v2 cpu.max, v1 cfs_quota_us/cfs_period_us))
-    threads      = max(1, usable cores // workers)
+    threads      = max(1, usable cores // workers), or 1 where the machine is already saturated
+                   (1-minute load average at least the usable cores)
 
 `$REGEN_CODEC_THREADS` (a whole number, 1 or more) overrides it: that many threads per process.
 The quota is read along the process's own cgroup path and its parents (the tightest wins), as
 well as at the cgroup mount's root, which is the process's own cgroup inside a container with a
 cgroup namespace; a quota of a fraction of a core counts as one core, 2.5 cores as two.
+
+The saturated case: on a 2-core machine running 10-20 other processes, one default encode took
+27 s with one thread and 330-1000 s with two (bench/results/load-speed.json): PyTorch's OpenMP
+threads wait for each other at every parallel step, and on a full machine one of them is
+usually descheduled. The load average lags by about a minute, so a run started just after heavy
+work ends may take one thread on a machine that has become idle: at most the cores' factor slower,
+against the tens lost the other way.
 """
 
 from __future__ import annotations
@@ -109,10 +117,21 @@ def usable_cores(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> i
     return cores
 
 
+def load_average() -> float:
+    """The 1-minute load average (0 where the system does not report one)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return 0.0
+
+
 def threads_for(workers: int = 1, env: Mapping[str, str] | None = None, *,
-                root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> int:
+                root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP,
+                load: float | None = None) -> int:
     """PyTorch threads for each of `workers` processes sharing this machine's usable cores:
-    $REGEN_CODEC_THREADS when set, else usable_cores() // workers (at least 1)."""
+    $REGEN_CODEC_THREADS when set; else 1 where the machine is saturated (`load`, the 1-minute
+    load average by default, at least the usable cores); else usable_cores() // workers (at
+    least 1)."""
     env = os.environ if env is None else env
     v = env.get(ENV, "").strip()
     if v:
@@ -123,7 +142,10 @@ def threads_for(workers: int = 1, env: Mapping[str, str] | None = None, *,
         if n < 1:
             raise CodecError(f"{ENV} must be a whole number of threads, 1 or more, got {v!r}")
         return n
-    return max(1, usable_cores(root, proc_cgroup) // max(1, workers))
+    cores = usable_cores(root, proc_cgroup)
+    if (load_average() if load is None else load) >= cores:
+        return 1
+    return max(1, cores // max(1, workers))
 
 
 def set_threads(threads: int) -> None:

@@ -39,7 +39,7 @@ def test_v2_quota_in_namespace_root(tmp_path, cores):
     proc = _proc(tmp_path, "0::/\n")
     assert threads.cgroup_cores(root, proc) == 2.0
     assert threads.usable_cores(root, proc) == 2
-    assert threads.threads_for(1, {}, root=root, proc_cgroup=proc) == 2
+    assert threads.threads_for(1, {}, root=root, proc_cgroup=proc, load=0) == 2
 
 
 def test_v2_quota_on_a_parent_of_the_process_cgroup(tmp_path, cores):
@@ -70,7 +70,7 @@ def test_v1_quota(tmp_path, cores):
     proc = _proc(tmp_path, "4:memory:/x\n3:cpu,cpuacct:/docker/abc\n0::/\n")
     # the host's path /docker/abc is not visible inside the container: its mount root is
     assert threads.cgroup_cores(root, proc) == 4.0
-    assert threads.threads_for(2, {}, root=root, proc_cgroup=proc) == 2
+    assert threads.threads_for(2, {}, root=root, proc_cgroup=proc, load=0) == 2
 
 
 def test_v1_unlimited_like_this_machine(tmp_path, cores):
@@ -88,9 +88,9 @@ def test_affinity_caps_and_jobs_divide(tmp_path, cores):
     _write(root, **{"cpu.max": "800000 100000"})
     proc = _proc(tmp_path, "0::/\n")
     assert threads.usable_cores(root, proc) == 3
-    assert threads.threads_for(1, {}, root=root, proc_cgroup=proc) == 3
-    assert threads.threads_for(2, {}, root=root, proc_cgroup=proc) == 1
-    assert threads.threads_for(8, {}, root=root, proc_cgroup=proc) == 1  # never 0
+    assert threads.threads_for(1, {}, root=root, proc_cgroup=proc, load=0) == 3
+    assert threads.threads_for(2, {}, root=root, proc_cgroup=proc, load=0) == 1
+    assert threads.threads_for(8, {}, root=root, proc_cgroup=proc, load=0) == 1  # never 0
 
 
 def test_no_cgroup_files(tmp_path, cores):
@@ -105,11 +105,11 @@ def test_no_cgroup_files(tmp_path, cores):
 def test_override(tmp_path, cores):
     cores(64)
     none = tmp_path / "none"
-    assert threads.threads_for(4, {"REGEN_CODEC_THREADS": "3"}, root=none, proc_cgroup=none) == 3
-    assert threads.threads_for(4, {"REGEN_CODEC_THREADS": " "}, root=none, proc_cgroup=none) == 16
+    assert threads.threads_for(4, {"REGEN_CODEC_THREADS": "3"}, root=none, proc_cgroup=none, load=0) == 3
+    assert threads.threads_for(4, {"REGEN_CODEC_THREADS": " "}, root=none, proc_cgroup=none, load=0) == 16
     for bad in ("0", "-2", "two", "1.5"):
         with pytest.raises(CodecError, match="REGEN_CODEC_THREADS"):
-            threads.threads_for(1, {"REGEN_CODEC_THREADS": bad}, root=none, proc_cgroup=none)
+            threads.threads_for(1, {"REGEN_CODEC_THREADS": bad}, root=none, proc_cgroup=none, load=0)
 
 
 @pytest.mark.slow  # a new Python process imports torch: about 5 s
@@ -158,3 +158,19 @@ def test_cli_sizes_threads_and_refuses_a_bad_override(cli, monkeypatch, tmp_path
         assert "REGEN_CODEC_THREADS" not in r.stderr
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_saturated_machine_gets_one_thread(tmp_path, cores):
+    """Load at or above the usable cores: one thread (two took 12-37 times as long there)."""
+    cores(8)
+    none = tmp_path / "none"
+    assert threads.threads_for(1, {}, root=none, proc_cgroup=none, load=7.9) == 8
+    assert threads.threads_for(1, {}, root=none, proc_cgroup=none, load=8.0) == 1
+    assert threads.threads_for(2, {}, root=none, proc_cgroup=none, load=3.0) == 4
+    root = tmp_path / "cg"
+    _write(root, **{"cpu.max": "200000 100000"})  # the quota's 2 cores are what count
+    proc = _proc(tmp_path, "0::/\n")
+    assert threads.threads_for(1, {}, root=root, proc_cgroup=proc, load=2.5) == 1
+    assert threads.threads_for(1, {"REGEN_CODEC_THREADS": "4"}, root=root, proc_cgroup=proc,
+                               load=50) == 4  # the override wins
+    assert threads.load_average() >= 0  # this machine's own figure reads
