@@ -54,6 +54,10 @@ class _Group(click.Group):
 
     def invoke(self, ctx):
         warnings.showwarning = show_warning
+        # the subcommand's arguments, seen before Click hands them on: a command's --help needs
+        # no PyTorch threads (and so no PyTorch)
+        rest = [*getattr(ctx, "_protected_args", []), *ctx.args][1:]
+        ctx.meta["regen_codec.help"] = bool({"-h", "--help"} & set(rest))
         try:
             return super().invoke(ctx)
         except CodecError as exc:
@@ -100,8 +104,8 @@ def cli(ctx):
     quota; shared out among --jobs workers; one where other work already fills the cores);
     $REGEN_CODEC_THREADS sets the number per process.
     """
-    if ctx.invoked_subcommand in _NETWORK_COMMANDS:
-        from .threads import configure
+    if ctx.invoked_subcommand in _NETWORK_COMMANDS and not ctx.meta.get("regen_codec.help"):
+        from .threads import configure  # imports PyTorch: not for a command's --help
 
         configure()
 
