@@ -3,6 +3,8 @@
 - README.md, between `<!-- headline-table -->` markers: the default pipeline, its packed form and
   `--effort 0` against WebP, AVIF and JPEG XL, on Kodak and on the held-out photos
   (BD-rate against plain JPEG, from each run's summary.json);
+- README.md, between `<!-- speed-table -->` markers: encode and decode speed of the same
+  codecs from bench/results/encode-speed.json (bench/encode_speed.py: one run, same pictures);
 - docs/benchmarks.md, between `<!-- kodak-table -->` and `<!-- heldout-table -->` markers: the
   full BD-rate tables of bench/results/kodak/report.md and bench/results/heldout-photos/report.md.
 
@@ -46,6 +48,35 @@ def headline() -> str:
     return "\n".join(lines)
 
 
+#: (label, method key in encode-speed.json) of the README's speed table, in order
+SPEED = [
+    ("**regen-codec** (default, effort 20)", "regen-codec-e20"),
+    ("regen-codec `--effort 0`", "regen-codec-e0"),
+    ("AVIF (Pillow defaults)", "avif"),
+    ("JPEG XL (libjxl effort 7)", "jxl"),
+    ("WebP (Pillow defaults)", "webp"),
+    ("plain JPEG (Pillow)", "jpeg"),
+]
+
+
+def speed() -> str:
+    run = json.loads((RESULTS / "encode-speed.json").read_text())
+    images = sorted({r["image"] for r in run["rows"]})
+    qualities = sorted({r["quality"] for r in run["rows"]})
+    lines = ["| codec | encode MP/s | encode time, x AVIF's | decode MP/s |", "|---|---|---|---|"]
+    for label, key in SPEED:
+        s = run["summary"].get(key)
+        if s is None:
+            continue
+        lines.append(f"| {label} | {s['encode_mpx_s']:.3g} | {s['encode_time_vs_avif']:.2g} | "
+                     f"{s['decode_mpx_s']:.3g} |")
+    lines += ["", f"One run on {run['machine']} ({run['when']}), CPU only: {', '.join(images)} at "
+              f"qualities {', '.join(map(str, qualities))}, each codec in turn on each picture "
+              f"(`{run['command']}`, [results](bench/results/encode-speed.json)). regen-codec's "
+              "decode includes the network, the consistency step and the strength."]
+    return "\n".join(lines)
+
+
 def report_table(folder: Path) -> str:
     report = (folder / "report.md").read_text()
     return re.search(r"\| method \| BD-rate MS-SSIM.*?\n\n", report, re.S).group(0).strip()
@@ -63,6 +94,7 @@ def fill(path: Path, marker: str, text: str) -> None:
 
 def main() -> None:
     fill(ROOT / "README.md", "headline-table", headline())
+    fill(ROOT / "README.md", "speed-table", speed())
     fill(ROOT / "docs" / "benchmarks.md", "kodak-table", report_table(SETS["Kodak"]))
     fill(ROOT / "docs" / "benchmarks.md", "heldout-table", report_table(SETS["held-out photos"]))
 
