@@ -34,7 +34,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import codec
-from codec.container import APP_MARKER, SIGNATURE, RegenMeta, read_meta, segment, strip_meta
+from codec.container import (APP_MARKER, SIGNATURE, RegenMeta, _varint, read_meta, segment,
+                             strip_meta)
 from codec.errors import CodecError
 
 SCALE = float(os.environ.get("REGEN_CODEC_FUZZ_SCALE", "1"))
@@ -302,14 +303,6 @@ def crafted_records(draw):
         raw = sometimes(value.encode(), st.binary(max_size=70))
         return bytes([len(raw)]) + raw
 
-    def varint(n: int) -> bytes:
-        out = bytearray()
-        while True:
-            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-            n >>= 7
-            if not n:
-                return bytes(out)
-
     def side(n: int) -> int:
         return draw(st.sampled_from([n, n, n - 1, n + 1, n + 2, 2 * n, 2 * n + 1, n // 2, 0, 1,
                                      2**16, 2**17 + 1]) | st.integers(0, 2**35 - 1))
@@ -318,7 +311,7 @@ def crafted_records(draw):
     body = sometimes(bytes([version]), st.binary(min_size=1, max_size=1))
     body += sometimes(bytes([("regen", "comrec").index(real.mode)]),
                       st.binary(min_size=1, max_size=1))
-    body += varint(side(real.width)) + varint(side(real.height)) + text(real.model_id)
+    body += _varint(side(real.width)) + _varint(side(real.height)) + text(real.model_id)
     body += sometimes(bytes.fromhex(real.model_sha256), st.binary(min_size=8, max_size=8))
     body += text(real.tables) + text(real.encoder_version)
     if real.mode == "comrec":
