@@ -39,7 +39,7 @@ def _real(img: np.ndarray, ts, q: int, sub: str | None):
 
 
 def _t(img: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(img).permute(2, 0, 1)[None]
+    return torch.from_numpy(np.ascontiguousarray(img).copy()).permute(2, 0, 1)[None]
 
 
 @pytest.mark.parametrize("ts,q,sub", CASES)
