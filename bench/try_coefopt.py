@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -80,16 +81,21 @@ def main() -> None:
                           settings)
         return encode
 
+    t0 = time.perf_counter()
     anchor = evaluate(model, crops, ts, post=post, consistency=True, qualities=qs)
+    anchor_s = time.perf_counter() - t0  # coding, restoring and scoring without a search
     slopes = anchor_slopes(anchor, qs)
     print("anchor slopes, dB per bpp:", slopes, flush=True)
     rows = []
     for rounds, lam, w, rate in itertools.product(a.rounds, a.lam, a.msssim_weight or [0.5],
                                                   a.rate or [SearchSettings.rate]):
         settings = SearchSettings(rounds=rounds, lam=lam, msssim_weight=w, rate=rate)
+        t0 = time.perf_counter()
         test = evaluate(model, crops, ts, post=post, consistency=True, qualities=qs,
                         encode=searched(settings))
-        r = {"rounds": rounds, "lam": lam, "msssim_weight": w, "rate": rate, **score(anchor, test),
+        # wall time of the same evaluation with the search, and without it (the anchor's)
+        r = {"rounds": rounds, "lam": lam, "msssim_weight": w, "rate": rate,
+             "seconds": time.perf_counter() - t0, "anchor_seconds": anchor_s, **score(anchor, test),
              "bpp": test["bpp"], "ms-ssim-db": test["ms-ssim-db"], "psnr-rgb": test["psnr-rgb"]}
         rows.append(r)
         print(f"rounds {rounds} lam {lam} msssim_weight {w} rate {rate}: "
