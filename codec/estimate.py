@@ -23,6 +23,7 @@ from .errors import CodecError
 from .imageio import load_image, no_pillow_pixel_limit
 from .pack import pack as pack_jxl
 from .registry import DEFAULT_MODEL
+from .stopsignal import Stopped
 from .target import Target, encode_to_target, reference_quality
 
 SOURCE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
@@ -103,36 +104,18 @@ def human_bytes(n: float) -> str:
     return f"{text[:-1]} {text[-1]}B" if text[-1].isalpha() else f"{text} B"
 
 
-def _ignore_sigint(threads: int) -> None:
-    """A pool worker: Ctrl-C is the main process's to handle (it stops the pool), not a
-    traceback in every worker."""
-    import signal
-
-    from .batch import _init_worker
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _init_worker(threads)
-
-
 def _pool_map(fn, items: list, jobs: int):
-    """Yield (item, fn(item) or its CodecError) from `jobs` local processes as they finish;
-    closing the generator (Ctrl-C in the caller) stops the workers at once."""
-    import multiprocessing
-    import os
+    """Yield (item, fn(item) or its CodecError) from `jobs` local processes as they finish: the
+    batch's pool (codec.workers: workers ignore Ctrl-C and die with this process, a dead one
+    fails its file alone) with the batch's thread share. Ctrl-C raises Stopped here; closing
+    the generator stops the workers at once."""
+    from .batch import _init_worker
+    from .threads import threads_for
+    from .workers import imap_unordered
 
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    pool = multiprocessing.Pool(jobs, initializer=_ignore_sigint, initargs=(threads,))
-    try:
-        for item, r in pool.imap_unordered(partial(_paired, fn), items):
-            yield item, r
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
-
-
-def _paired(fn, item):
-    return item, _catch(fn, item)
+    for k, r in imap_unordered(partial(_catch, fn), items, jobs, _init_worker,
+                               (threads_for(jobs),)):
+        yield items[k], r
 
 
 def _packed_size(src, res, device: str, effort: int | None = None) -> int:
@@ -203,7 +186,7 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
                 tqdm.write(f"regen-codec: skipped {path}: {msg}", file=sys.stderr)
             else:
                 rows.append(r)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped):  # Ctrl-C here, or in the local pool (codec.workers)
         stopped = True
         if not rows:
             raise
