@@ -71,7 +71,7 @@ def is_regen_file(path: Path) -> bool:
     """Whether `path` is a regen-codec file: a JPEG (or packed JPEG XL) whose header carries the
     regen-codec segment, whatever its name. Reads the header only, unless the file is packed
     or its header is longer than a megabyte; anything unreadable counts as not one."""
-    from .container import APP_MARKER, SIGNATURE, header_segments
+    from .container import has_meta
     from .pack import as_jpeg, is_jxl
 
     try:
@@ -84,8 +84,7 @@ def is_regen_file(path: Path) -> bool:
                 data = as_jpeg(data + f.read())
         for _ in range(2):
             try:
-                return any(marker == APP_MARKER and data[start + 4:end].startswith(SIGNATURE)
-                           for marker, start, end in header_segments(data))
+                return has_meta(data)
             except CodecError:
                 if len(data) < _HEAD:
                     return False

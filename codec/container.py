@@ -348,22 +348,31 @@ def header_segments(data: bytes):
     raise CodecError("the JPEG data is truncated (no image data found)")
 
 
+def _meta_segments(data: bytes):
+    """Yield (start, end) of each regen-codec segment (APP15 with our signature) in the header."""
+    for marker, start, end in header_segments(data):
+        if marker == APP_MARKER and data[start + 4:end].startswith(SIGNATURE):
+            yield start, end
+
+
+def has_meta(data: bytes) -> bool:
+    """Whether the JPEG carries a regen-codec segment, without parsing it (a damaged one counts)."""
+    return next(_meta_segments(data), None) is not None
+
+
 def read_meta(data: bytes) -> RegenMeta | None:
     """The regen-codec metadata of a JPEG, or None for a plain JPEG."""
-    for marker, start, end in header_segments(data):
-        payload = data[start + 4:end]
-        if marker == APP_MARKER and payload.startswith(SIGNATURE):
-            return RegenMeta.from_payload(payload)
+    for start, end in _meta_segments(data):
+        return RegenMeta.from_payload(data[start + 4:end])
     return None
 
 
 def strip_meta(data: bytes) -> bytes:
     """The same JPEG without any regen-codec segment."""
     out, last = [], 0
-    for marker, start, end in header_segments(data):
-        if marker == APP_MARKER and data[start + 4:end].startswith(SIGNATURE):
-            out.append(data[last:start])
-            last = end
+    for start, end in _meta_segments(data):
+        out.append(data[last:start])
+        last = end
     out.append(data[last:])
     return b"".join(out)
 
