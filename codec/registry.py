@@ -153,7 +153,7 @@ def check_config(arch: object, config: object, count_params: bool = True) -> dic
 @lru_cache(maxsize=64)
 def _param_count(arch: str, config: str) -> int:
     """Parameters of the network, built on PyTorch's meta device (no memory, about 15 ms:
-    remembered, since the registry checks every file at every load)."""
+    remembered, since every load builds the network through create_model)."""
     import torch
 
     with torch.device("meta"):
@@ -283,11 +283,7 @@ def list_models() -> list[ModelInfo]:
                     _skip(path, "its name is not <model ID>-<8 hex digits>.safetensors")
                     continue
                 name_id = FILE_NAME.fullmatch(path.name).group(1)
-                if not is_regular_file(path):
-                    _REFUSED[name_id] = f"{path}: not a regular file"
-                    _skip(path, "not a regular file")
-                    continue
-                try:
+                try:  # _read_info refuses what is not a regular file before reading it
                     found.append(_read_info(path, builtin))
                 except CodecError as exc:  # a broken user file must not hide the others
                     _REFUSED[name_id] = str(exc)
@@ -398,9 +394,7 @@ def import_model(path: Path, force: bool = False) -> ModelInfo:
         raise CodecError(f"{path}: is a directory, not a .safetensors model file")
     if not path.exists():
         raise CodecError(f"{path}: no such file")
-    if not is_regular_file(path):
-        raise CodecError(f"{path}: not a regular file")
-    info = _read_info(path, builtin=False)
+    info = _read_info(path, builtin=False)  # refuses what is not a regular file
     check_config(info.arch, info.config)  # with the parameter count, before anything is built
     _load(path, info.sha256, info.arch, json.dumps(info.config), "cpu")  # proves it loads
     for other in list_models():
