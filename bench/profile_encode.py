@@ -85,6 +85,7 @@ def instrument(tree: Tree) -> dict:
     import codec.consistency as consistency
     import codec.metrics as metrics
     import codec.reccnn.infer as reccnn
+    import codec.regen.infer as infer
     import codec.strength as strength
 
     held: dict = {}
@@ -95,7 +96,7 @@ def instrument(tree: Tree) -> dict:
     api.shrink = w(api.shrink, "JPEG coding")
     api.write_meta = w(api.write_meta, "JPEG coding")
     api.fit_strength = w(api.fit_strength, "strength fit")
-    api.regenerate = w(api.regenerate, "network (decode)")
+    infer.regenerate = w(infer.regenerate, "network (decode)")
     api.restored_array = w(api.restored_array, "auto: comparison decodes")
     strength.fit = w(strength.fit, "strength fit: the least-squares fit")
     consistency.make_consistent = w(consistency.make_consistent, "consistency (decode)")

@@ -225,3 +225,29 @@ def test_comrec_slope():
     lo, hi = min(COMREC_SLOPES), max(COMREC_SLOPES)
     assert comrec_slope(1) == COMREC_SLOPES[lo] and comrec_slope(99) == COMREC_SLOPES[hi]
     assert COMREC_SLOPES[4] < comrec_slope(3) < COMREC_SLOPES[2]
+
+
+@pytest.mark.parametrize("size", [(120, 200), (176, 176), (40, 64), (20, 30)])
+def test_quality_ref_matches_pytorch_msssim(size):
+    """The search's MS-SSIM with the reference's terms computed once gives pytorch_msssim's
+    value and gradient (sizes that take the 11, 7 and 3 windows, and one too small for it)."""
+    from pytorch_msssim import ms_ssim
+
+    from codec.coefsearch import QualityRef, quality_db
+    from codec.metrics import MSSSIM_MIN_SIDE, msssim_window
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.rand(3, *size, generator=g)
+    out = (ref + 0.1 * torch.randn(3, *size, generator=g)).clamp(0, 1)
+    a, b = out.clone().requires_grad_(True), out.clone().requires_grad_(True)
+    got = quality_db(a, QualityRef(ref), 0.5)
+    got.backward()
+    psnr = -10 * torch.log10(((b - ref) ** 2).mean())
+    if min(size) < MSSSIM_MIN_SIDE:
+        want = psnr
+    else:
+        ms = ms_ssim(b[None] * 255, ref[None] * 255, data_range=255, win_size=msssim_window(min(size)))
+        want = 0.5 * -10 * torch.log10(1 - ms) + 0.5 * psnr
+    want.backward()
+    assert float(got) == pytest.approx(float(want), rel=1e-4)  # float32 sums in another order
+    assert float((a.grad - b.grad).abs().max()) <= 1e-3 * float(b.grad.abs().max())
