@@ -695,7 +695,12 @@ def demo(quality, out_dir, device):
               "draw in the plots (e.g. ../shared/anchors/compressai-kodak).")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True, help="Where regen networks run.")
-def bench(image_dir, out_dir, methods, qualities, anchors, device):
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write a self-contained HTML report there: rate-quality plots, the "
+                   "BD-rate table, and crops at equal bytes (our file, its plain view, plain "
+                   "JPEG, AVIF, JPEG XL) for the first 2 images at 2 qualities.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite the --html file if it exists.")
+def bench(image_dir, out_dir, methods, qualities, anchors, device, html_out, force):
     """Rate-quality benchmark of every method on the lossless images in IMAGE_DIR.
 
     bpp, PSNR, MS-SSIM (and in dB), SSIM, encode/decode time and memory per image; BD-rate
@@ -712,8 +717,11 @@ def bench(image_dir, out_dir, methods, qualities, anchors, device):
         raise click.BadParameter("give one or more qualities, each from 1 to 100",
                                  param_hint="--qualities")
     names = [m.strip() for m in methods.split(",")] if methods else None
-    summary = run(image_dir, out_dir, names, qs, pick_device(device), anchors)
+    summary = run(image_dir, out_dir, names, qs, pick_device(device), anchors, html=html_out,
+                  force=force)
     click.echo((out_dir / "report.md").read_text())
+    if html_out is not None:
+        click.echo(f"regen-codec: wrote {html_out}", err=True)
     return summary
 
 

@@ -172,7 +172,7 @@ def crops_html(sets: list[CropSet]) -> str:
             f"<figure><img class=\"view\" alt=\"{esc(v.label)}\" src=\"{v.uri}\"><figcaption>"
             f"<b>{esc(v.label)}</b>: {esc(v.caption)}</figcaption></figure>" for v in views)
         out.append(f"<div class=\"flip\"><p class=\"note\">Flip between them (click, or arrow "
-                   f"keys), enlarged 3x, pixels kept sharp:</p>{radios}<div class=\"views\">{figs}"
+                   f"keys), enlarged, pixels kept sharp:</p>{radios}<div class=\"views\">{figs}"
                    "</div></div></section>")
     return "\n".join(out)
 
@@ -365,13 +365,14 @@ def bench_crops(images: list[tuple[str, np.ndarray]], ours, others: dict, qualit
             for oname, m in others.items():
                 res = search(src, Target(max_bytes=budget), lambda s, m=m: m.encode(img, s),
                              m.decode)
-                if res.data is None:
-                    missing.append(oname)
-                    continue
-                out = m.decode(res.data)
-                views.append(View(f"{oname} q{res.quality}", png_uri(crop_of(out, box, size)),
-                                  caption(img, out, len(res.data))))
-            note = (f"{', '.join(missing)}: no setting fits in {budget} bytes" if missing else "")
+                over = res.data is None
+                data_o = m.encode(img, 1) if over else res.data  # its smallest, shown as such
+                out = m.decode(data_o)
+                if over:
+                    missing.append(f"{oname} (smallest: {len(data_o)} bytes at setting 1, shown)")
+                views.append(View(f"{oname} q{1 if over else res.quality}" + (" (over budget)" if over else ""),
+                                  png_uri(crop_of(out, box, size)), caption(img, out, len(data_o))))
+            note = (f"no setting fits in {budget} bytes: {', '.join(missing)}" if missing else "")
             sets.append(CropSet(f"{name}, {ours.name} at quality {q}: {budget} bytes", views, note))
             if progress is not None:
                 progress.update(1)
