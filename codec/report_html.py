@@ -246,7 +246,7 @@ def estimate_page(e) -> str:
             views.append(View(name, uri, cap))
         sets.append(CropSet(Path(row.path).name, views, "Each method's smallest file meeting the "
                             "target (equal quality, not equal bytes); the most detailed "
-                            f"{compare.CROP}-pixel square."))
+                            f"square of up to {compare.CROP} pixels."))
     if sets:
         body += ["<h2>What the files look like</h2>", crops_html(sets)]
     body += ["<h2>The estimate in full</h2>", f"<pre>{esc(render(e))}</pre>"]
