@@ -56,6 +56,7 @@ class AltResult:
     search_seconds: float = 0.0  # the whole target search
     encode_seconds: float = 0.0  # one encode at the chosen setting
     note: str = ""
+    error: str = ""  # the codec's own error on this file (then bytes is None)
 
 
 @dataclass
@@ -180,7 +181,7 @@ def _transcode(path, is_jpeg: bool) -> AltResult:
     try:
         n = len(pack(open(path, "rb").read()))
     except CodecError as exc:
-        return AltResult(None, note=str(exc))
+        return AltResult(None, error=str(exc))
     s = time.perf_counter() - t
     return AltResult(n, search_seconds=s, encode_seconds=s)
 
@@ -234,7 +235,7 @@ def compare_file(path, src: SourceImage, target: Target, alts: list[Alternative]
         try:
             res = search(src, target, lambda q, a=alt: a.encode(src.rgb, q), alt.decode)
         except Exception as exc:  # a codec's own error on this picture: that file, that codec
-            out[alt.name] = AltResult(None, note=f"{type(exc).__name__}: {exc}")
+            out[alt.name] = AltResult(None, error=f"{type(exc).__name__}: {exc}")
             continue
         secs = time.perf_counter() - t
         if res.quality is None:
@@ -278,8 +279,8 @@ def summarize(rows: list, labels: dict[str, tuple[str, bool]], resamples: list[n
         res = [r.alternatives.get(name) for r in rows]
         if all(a is None for a in res):
             continue
-        failed = [a["note"] for a in res if a and a.get("bytes") is None and ":" in a.get("note", "")]
-        if failed:  # a codec's own error (compare_file's "Type: message"), not a missed target
+        failed = [a["error"] for a in res if a and a.get("error")]
+        if failed:  # the codec's own error, not a missed target
             notes.append(f"{name}: failed on {len(failed)} sampled file(s) (kept as they are): "
                          f"{failed[0]}")
         sizes = [a.get("bytes") if a else None for a in res]

@@ -228,9 +228,18 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
         outcomes = ((p, _catch(one, p)) for p in picked)
     rows: list[FileEstimate] = []
     stopped = False
-    bar = tqdm(outcomes, total=len(picked), desc="estimating", unit="file", disable=not progress)
+    # the bar counts megapixels, not files: the time a file takes grows with its pixels, so
+    # the time remaining holds when the sampled files differ in size
+    mp = {p: max(_megapixels(p), 1e-6) for p in picked} if progress else {}
+    bar = tqdm(total=sum(mp.values()), desc="comparing" if compare else "estimating",
+               disable=not progress, dynamic_ncols=True,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} MP{postfix} "
+                          "[{elapsed}, {remaining} left]")
+    bar.set_postfix_str(f"0/{len(picked)} files")
     try:
-        for path, r in bar:
+        for k, (path, r) in enumerate(outcomes, 1):
+            bar.update(mp.get(path, 0.0))
+            bar.set_postfix_str(f"{k}/{len(picked)} files")
             if isinstance(r, Exception):
                 # on stderr: stdout carries the report, which --json keeps machine-readable
                 msg = str(r).removeprefix(f"{path}: ")  # errors that already name the file
