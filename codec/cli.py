@@ -531,7 +531,8 @@ def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality
     the loop) and projects the saving, with a 95% bootstrap confidence interval, onto the
     whole tree and per format; also with JPEG XL packing, and the time it would take here.
     Ctrl-C stops the conversion: the estimate from the files done is printed, marked as
-    partial (exit code 130).
+    partial (exit code 130). --compare adds the alternatives at the same target (AVIF, WebP,
+    JPEG XL, jpegli, plain JPEG, lossless JPEG XL transcoding), --html a page to show them.
     """
     from .estimate import estimate as run_estimate
     from .estimate import render

@@ -141,3 +141,17 @@ def test_bench_headline():
     assert lines[2] == "by how much: 12.5 points of BD-rate ahead of avif (-30.0%)"
     none = headline({"bd_rate": {"odd": {"msssim_db": None, "psnr": None}}}, methods, 1, (5,))
     assert none[1].startswith("winner: none")
+
+
+def test_crops_show_the_most_detailed_square():
+    import numpy as np
+
+    from codec.compare import CROP, crop_box
+
+    rng = np.random.default_rng(0)
+    img = np.full((300, 500, 3), 90, np.uint8)
+    img[100:260, 300:460] = rng.integers(0, 255, (160, 160, 3))  # the only detail
+    x0, y0, x1, y1 = crop_box(img)
+    assert (x1 - x0, y1 - y0) == (CROP, CROP)
+    assert x0 <= 300 and 460 <= x1 and y0 <= 100 and 260 <= y1
+    assert crop_box(img[:40, :50]) == (0, 0, 40, 40)  # smaller than a crop: all of it
