@@ -346,6 +346,11 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
     loaded: dict[Path, np.ndarray] = {}
     # which run timed each row: cached rows keep the run that measured them (report.md says so)
     this_run = f"{time.strftime('%Y-%m-%d %H:%M')} on {platform.node() or 'this machine'} ({device})"
+    # image by image, every method in turn: the bar's rate then mixes fast and slow methods
+    # from the start, so the time left it shows holds (method by method, plain JPEG's runs
+    # first would promise minutes for what takes hours)
+    order = {p: k for k, p in enumerate(images)}
+    todo.sort(key=lambda t: (order[t[2]], t[3]))  # stable: the methods keep their order
     bar = tqdm(todo, desc="benchmark", unit="run", dynamic_ncols=True)
     for m, cache, p, q in bar:
         bar.set_postfix_str(f"{m.name} q{q} {p.name}", refresh=False)
