@@ -105,9 +105,7 @@ h1{font-size:1.5em}h2{margin-top:2em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em}
 th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .plots img{max-width:100%;margin:.5em 0}
-.strip{display:flex;flex-wrap:wrap;gap:6px}.strip figure{margin:0;width:160px}
-.strip img,.views img{image-rendering:pixelated;display:block}
-.strip img{width:160px;height:auto}
+.views img{image-rendering:pixelated;display:block}
 figcaption{font-size:.8em;color:#444}
 .flip input{position:absolute;opacity:0}
 .flip label{display:inline-block;padding:.25em .7em;margin:0 .2em .3em 0;border:1px solid #999;
@@ -115,10 +113,13 @@ border-radius:4px;cursor:pointer;background:#fafafa}
 .flip input:checked+label{background:#3a6ea5;color:#fff;border-color:#3a6ea5}
 .flip input:focus-visible+label{outline:2px solid #e90}
 .views figure{display:none;margin:.5em 0}.views img{width:min(100%,576px);height:auto}
+.flip input.all:checked~.views{display:flex;flex-wrap:wrap;gap:6px}
+.flip input.all:checked~.views figure{display:block;width:160px;margin:0}
+.flip input.all:checked~.views img{width:160px}
 pre{background:#f7f7f7;padding:.8em;overflow:auto;font-size:.85em}
 .note{color:#555;font-size:.9em}
 """ + "".join(
-    f".flip input:nth-of-type({k}):checked~.views figure:nth-of-type({k}){{display:block}}\n"
+    f".flip input:nth-of-type({k + 1}):checked~.views figure:nth-of-type({k}){{display:block}}\n"
     for k in range(1, MAX_VIEWS + 1))
 
 
@@ -153,27 +154,25 @@ def plots_html(plots: list[tuple[str, str]]) -> str:
 
 
 def crops_html(sets: list[CropSet]) -> str:
-    """Each crop set twice: a strip, every method side by side, and a viewer flipping between
-    them in place (radio buttons; the arrow keys move between them too)."""
+    """Each crop set in a viewer: every method side by side (the first radio button, checked),
+    or one at a time, enlarged, flipping between them in place (radio buttons and CSS; the
+    arrow keys move between them too). Each picture is in the page once."""
     out = []
     for k, cs in enumerate(sets):
         views = cs.views[:MAX_VIEWS]
         out.append(f"<section class=\"cropset\"><h3>{esc(cs.title)}</h3>")
         if cs.note:
             out.append(f"<p class=\"note\">{esc(cs.note)}</p>")
-        out.append("<div class=\"strip\">" + "".join(
-            f"<figure><img class=\"crop\" alt=\"{esc(v.label)}\" src=\"{v.uri}\"><figcaption>"
-            f"<b>{esc(v.label)}</b><br>{esc(v.caption)}</figcaption></figure>" for v in views)
-            + "</div>")
-        radios = "".join(
-            f"<input type=\"radio\" name=\"flip{k}\" id=\"flip{k}-{j}\"{' checked' if j == 0 else ''}>"
+        radios = (f"<input type=\"radio\" class=\"all\" name=\"flip{k}\" id=\"flip{k}-all\" "
+                  f"checked><label for=\"flip{k}-all\">side by side</label>") + "".join(
+            f"<input type=\"radio\" name=\"flip{k}\" id=\"flip{k}-{j}\">"
             f"<label for=\"flip{k}-{j}\">{esc(v.label)}</label>" for j, v in enumerate(views))
         figs = "".join(
-            f"<figure><img class=\"view\" alt=\"{esc(v.label)}\" src=\"{v.uri}\"><figcaption>"
-            f"<b>{esc(v.label)}</b>: {esc(v.caption)}</figcaption></figure>" for v in views)
-        out.append(f"<div class=\"flip\"><p class=\"note\">Flip between them (click, or arrow "
-                   f"keys), enlarged, pixels kept sharp:</p>{radios}<div class=\"views\">{figs}"
-                   "</div></div></section>")
+            f"<figure><img class=\"crop\" alt=\"{esc(v.label)}\" src=\"{v.uri}\"><figcaption>"
+            f"<b>{esc(v.label)}</b><br>{esc(v.caption)}</figcaption></figure>" for v in views)
+        out.append(f"<div class=\"flip\"><p class=\"note\">Side by side, or one at a time, "
+                   "enlarged with the pixels kept sharp, to flip between them (click, or arrow "
+                   f"keys):</p>{radios}<div class=\"views\">{figs}</div></div></section>")
     return "\n".join(out)
 
 

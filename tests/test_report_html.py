@@ -71,13 +71,17 @@ def _check_page(driver, page, shot):
         assert ok, f"a picture did not render: {img.get_attribute('alt')}"
     flip = driver.find_elements(By.CSS_SELECTOR, ".flip")[0]
     views = flip.find_elements(By.CSS_SELECTOR, ".views figure")
-    labels = flip.find_elements(By.TAG_NAME, "label")
-    assert len(views) == len(labels) >= 4
-    assert [v.is_displayed() for v in views] == [True] + [False] * (len(views) - 1)
-    labels[2].click()
+    labels = flip.find_elements(By.TAG_NAME, "label")  # "side by side", then one per view
+    assert len(views) == len(labels) - 1 >= 4 and labels[0].text == "side by side"
+    assert all(v.is_displayed() for v in views)  # side by side at first
+    labels[3].click()  # the third view alone
     shown = [v.is_displayed() for v in views]
     assert shown == [k == 2 for k in range(len(views))], shown
-    assert views[2].find_element(By.TAG_NAME, "img").get_attribute("alt") == labels[2].text
+    assert views[2].find_element(By.TAG_NAME, "img").get_attribute("alt") == labels[3].text
+    big = views[2].find_element(By.TAG_NAME, "img").size["width"]
+    labels[0].click()
+    assert all(v.is_displayed() for v in views)
+    assert views[2].find_element(By.TAG_NAME, "img").size["width"] < big  # enlarged when alone
     driver.save_screenshot(str(shot))
     assert shot.stat().st_size > 1000
     errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
