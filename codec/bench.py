@@ -380,8 +380,9 @@ def _write_html(out: Path, force: bool, rows: list[dict], methods: dict[str, Met
     from .bench_report import curve
     from .report_html import bench_crops, bench_page, write_page
 
+    # the default pipeline (auto, with any suffix) first, else any method restoring JPEGs
     ours = next((methods[n] for n in ("auto", "auto+jxl") if n in methods), None) or next(
-        (m for m in methods.values() if m.restores_jpeg), None)
+        (m for n, m in methods.items() if n.startswith("auto") or m.restores_jpeg), None)
     others = {n: avail[n] for n in ("jpeg", "avif", "jxl") if n in avail}
     n_img, n_q = html_crops
     qs = sorted(qualities)
@@ -396,6 +397,8 @@ def _write_html(out: Path, force: bool, rows: list[dict], methods: dict[str, Met
             crop_sets = bench_crops(pics, ours, others, picks, progress=bar)
     curves = {n: curve(rows, n, qualities) for n in methods}
     anchor_curves = load_anchor_curves(anchors) if anchors and Path(anchors).is_dir() else {}
+    if ours is None:
+        crop_sets = []  # the page says why there are no crops
     page = bench_page(summary["headline"], curves,
                       summary["bd_rate"], methods, crop_sets, (out_dir / "report.md").read_text(),
                       anchor_curves)

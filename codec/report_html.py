@@ -315,6 +315,9 @@ def bench_page(headline: list[str], curves: dict[str, dict], bd: dict[str, dict]
                  "<p>For a few pictures and rates: our file's size sets the budget, and each other "
                  "codec gets its highest quality setting that fits in it. Full-picture figures "
                  "under each crop.</p>", crops_html(crop_sets)]
+    else:
+        body += ["<h2>At equal bytes</h2>", "<p class=\"note\">No crops: no regen-codec method "
+                 "ran (add `auto` or a model ID to --methods).</p>"]
     body += ["<h2>The report in full</h2>", f"<pre>{esc(report_md)}</pre>"]
     return page("regen-codec: benchmark", body)
 

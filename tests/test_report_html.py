@@ -139,3 +139,31 @@ def test_the_page_check_catches_a_broken_picture_and_a_blocked_request(tmp_path,
     (tmp_path / "net.html").write_text(page("net", body + [crops_html([CropSet("c", views)])]))
     with pytest.raises(AssertionError, match="SEVERE|ERROR"):
         _check_page(browser, tmp_path / "net.html", tmp_path / "net.png")
+
+
+def test_bench_html_crops_from_the_default_pipeline_or_says_why_none(cli, tmp_path):
+    """Without a browser: `auto` with a suffix is our method for the crops; with no regen-codec
+    method in the run the page says there are no crops, and why."""
+    from skimage import data
+
+    imgs = tmp_path / "imgs"
+    imgs.mkdir()
+    Image.fromarray(data.astronaut()[100:164, 180:244]).save(imgs / "a.png")
+    page = tmp_path / "a.html"
+    r = cli("bench", imgs, "--out", tmp_path / "res", "--methods", "avif,auto-e0",
+            "--qualities", "30,60", "--html", page)
+    assert r.exit_code == 0, r.output
+    html = page.read_text()
+    from codec.bench import available_methods
+
+    others = {"jpeg", "avif", "jxl"} & set(available_methods())
+    assert html.count('class="crop"') == 2 * (3 + len(others))  # 2 qualities x source, ours x2
+    assert "auto-e0 restored" in html and "auto-e0 plain view" in html
+    r = cli("bench", imgs, "--out", tmp_path / "res", "--methods", "avif", "--qualities", "30,60",
+            "--html", page)
+    assert r.exit_code == 2 and "already exists" in r.stderr
+    r = cli("bench", imgs, "--out", tmp_path / "res", "--methods", "avif", "--qualities", "30,60",
+            "--html", page, "--force")
+    assert r.exit_code == 0, r.output
+    html = page.read_text()
+    assert 'class="crop"' not in html and "No crops: no regen-codec method ran" in html
