@@ -348,7 +348,8 @@ def render(e: Estimate) -> str:
         from . import compare
 
         # the three lines a person reads first, then the alternatives in full at the end
-        lines = compare.headline(e.comparison, e.files_in_tree) + [""] + lines
+        head = compare.headline(e.comparison, e.files_in_tree) + [""]
+        lines = lines[:1] + head + lines[1:] if e.partial else head + lines  # PARTIAL stays first
         lines += ["", "alternatives at the same target, on the same sampled files:", "",
                   compare.render(e.comparison)]
     return "\n".join(lines)

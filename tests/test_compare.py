@@ -155,3 +155,47 @@ def test_crops_show_the_most_detailed_square():
     assert (x1 - x0, y1 - y0) == (CROP, CROP)
     assert x0 <= 300 and 460 <= x1 and y0 <= 100 and 260 <= y1
     assert crop_box(img[:40, :50]) == (0, 0, 40, 40)  # smaller than a crop: all of it
+
+
+def test_partial_comparison_from_the_files_done(cli, tmp_path, photo, monkeypatch):
+    """Ctrl-C during --compare: PARTIAL first, then the three lines, from the files done; the
+    savings are the sample's arithmetic (stand-in conversions of known sizes)."""
+    from pathlib import Path
+
+    import codec.estimate as E
+    from codec.estimate import FileEstimate
+
+    for k in range(4):
+        Image.fromarray(photo[k:k + 40, :50]).save(tmp_path / f"{k}.png")
+
+    def fake(path, **kw):
+        if Path(path).name == "3.png":
+            raise KeyboardInterrupt
+        n = Path(path).stat().st_size
+        assert kw["compare"] is True
+        alts = {"jpeg": {"bytes": n // 4, "setting": 50, "achieved": 31.0, "search_seconds": 0.2,
+                         "encode_seconds": 0.01, "note": "", "error": ""},
+                "webp": {"bytes": None, "setting": None, "achieved": None, "search_seconds": 0.1,
+                         "encode_seconds": 0.0, "note": "cannot meet the target", "error": ""}}
+        return FileEstimate(path=str(path), format="png", megapixels=0.002, current_bytes=n,
+                            projected_bytes=n // 2, packed_bytes=n // 3, quality=30, achieved=31.0,
+                            seconds=0.1, alternatives=alts)
+
+    monkeypatch.setattr(E, "estimate_file", fake)
+    r = cli("estimate", tmp_path, "--sample", 4, "--target-psnr", 30, "--compare")
+    assert r.exit_code == 130, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("PARTIAL estimate") and lines[1].startswith("compared: ")
+    assert "3 sampled files" in lines[1]
+    r = cli("estimate", tmp_path, "--sample", 4, "--target-psnr", 30, "--compare", "--json")
+    c = json.loads(r.stdout)["comparison"]
+    got = {m["name"]: m for m in c["methods"]}
+    sizes = [(tmp_path / f"{k}.png").stat().st_size for k in range(3)]
+    assert got["jpeg"]["saving_pct"] == pytest.approx(100 * (1 - sum(n // 4 for n in sizes) / sum(sizes)))
+    assert got["webp"]["saving_pct"] == 0 and got["webp"]["files_met"] == 0  # kept as they are
+    assert got["regen-codec+jxl"]["saving_pct"] == pytest.approx(
+        100 * (1 - sum(n // 3 for n in sizes) / sum(sizes)))
+    assert c["winner"] == "jpeg" and c["runner_up"] == "regen-codec+jxl"
+    assert c["best_jpeg_viewer"] == "jpeg" and c["winner_per_format"] == {"png": "jpeg"}
+    # encode time per megapixel: the files converted, per their megapixels
+    assert got["jpeg"]["encode_seconds_per_megapixel"] == pytest.approx(0.01 / 0.002)
