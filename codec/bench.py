@@ -287,8 +287,12 @@ def _file_sha(path: Path) -> str:
 
 def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
         qualities: tuple[int, ...] = DEFAULT_QUALITIES, device: str = "cpu",
-        anchors: Path | None = None) -> dict:
-    """Measure, cache, summarize; returns the summary (also written to out_dir)."""
+        anchors: Path | None = None, html: Path | None = None, force: bool = False,
+        html_crops: tuple[int, int] = (2, 2)) -> dict:
+    """Measure, cache, summarize; returns the summary (also written to out_dir). `html`: also
+    write the self-contained page there (codec.report_html; refused if it exists unless
+    `force`), with crops at equal bytes for the first `html_crops[0]` images at
+    `html_crops[1]` qualities (the lowest, then from the middle of the range)."""
     image_dir, out_dir = Path(image_dir), Path(out_dir)
     avail = available_methods(device)
     names = list(dict.fromkeys(methods or avail))  # a name given twice is measured once
@@ -309,6 +313,10 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
     shas = {p: _file_sha(p) for p in images}
     if anchors is not None:
         load_anchor_curves(anchors)  # a malformed file is refused now, not after the run
+    if html is not None:
+        from .fileio import check_output
+
+        check_output(Path(html), [], force)  # refused now, not after the run
     cache_dir = out_dir / "cache"
     cache_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
@@ -338,7 +346,14 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
     loaded: dict[Path, np.ndarray] = {}
     # which run timed each row: cached rows keep the run that measured them (report.md says so)
     this_run = f"{time.strftime('%Y-%m-%d %H:%M')} on {platform.node() or 'this machine'} ({device})"
-    for m, cache, p, q in tqdm(todo, desc="benchmark", unit="run", dynamic_ncols=True):
+    # image by image, every method in turn: the bar's rate then mixes fast and slow methods
+    # from the start, so the time left it shows holds (method by method, plain JPEG's runs
+    # first would promise minutes for what takes hours)
+    order = {p: k for k, p in enumerate(images)}
+    todo.sort(key=lambda t: (order[t[2]], t[3]))  # stable: the methods keep their order
+    bar = tqdm(todo, desc="benchmark", unit="run", dynamic_ncols=True)
+    for m, cache, p, q in bar:
+        bar.set_postfix_str(f"{m.name} q{q} {p.name}", refresh=False)
         if p not in loaded:
             loaded[p] = _load(p)
         r = {"method": m.name, "image": p.name, "image_sha256": shas[p], "quality": q,
@@ -348,5 +363,43 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
             f.write(json.dumps(r) + "\n")
         rows.append(r)
     rows = [r for r in rows if r["method"] in names and r["quality"] in qualities]
-    return write_outputs(rows, {n: avail[n] for n in names}, qualities, out_dir, image_dir,
-                         anchors, device, this_run=this_run)
+    summary = write_outputs(rows, {n: avail[n] for n in names}, qualities, out_dir, image_dir,
+                            anchors, device, this_run=this_run)
+    if html is not None:
+        _write_html(Path(html), force, rows, {n: avail[n] for n in names}, avail, qualities,
+                    images, loaded, summary, out_dir, anchors, html_crops)
+    return summary
+
+
+def _write_html(out: Path, force: bool, rows: list[dict], methods: dict[str, Method],
+                avail: dict[str, Method], qualities, images: list[Path], loaded: dict,
+                summary: dict, out_dir: Path, anchors: Path | None,
+                html_crops: tuple[int, int]) -> None:
+    """The run's HTML page: our default pipeline if it ran (else the first method that restores
+    JPEGs) against plain JPEG, AVIF and JPEG XL at equal bytes, for a few images and rates."""
+    from .bench_report import curve
+    from .report_html import bench_crops, bench_page, write_page
+
+    # the default pipeline (auto, with any suffix) first, else any method restoring JPEGs
+    ours = next((methods[n] for n in ("auto", "auto+jxl") if n in methods), None) or next(
+        (m for n, m in methods.items() if n.startswith("auto") or m.restores_jpeg), None)
+    others = {n: avail[n] for n in ("jpeg", "avif", "jxl") if n in avail}
+    n_img, n_q = html_crops
+    qs = sorted(qualities)
+    picks = list(dict.fromkeys([qs[0]] + [qs[len(qs) // 2 + k] for k in range(len(qs))
+                                          if len(qs) // 2 + k < len(qs)]))[:n_q]
+    crop_sets = []
+    if ours is not None and n_img and n_q:
+        todo = images[:n_img]
+        with tqdm(total=len(todo) * len(picks), desc="report crops", unit="crop set",
+                  dynamic_ncols=True) as bar:
+            pics = [(p.name, loaded[p] if p in loaded else _load(p)) for p in todo]
+            crop_sets = bench_crops(pics, ours, others, picks, progress=bar)
+    curves = {n: curve(rows, n, qualities) for n in methods}
+    anchor_curves = load_anchor_curves(anchors) if anchors and Path(anchors).is_dir() else {}
+    if ours is None:
+        crop_sets = []  # the page says why there are no crops
+    page = bench_page(summary["headline"], curves,
+                      summary["bd_rate"], methods, crop_sets, (out_dir / "report.md").read_text(),
+                      anchor_curves)
+    write_page(out, page, force=force)

@@ -206,6 +206,9 @@ def write_outputs(rows, methods: dict, qualities, out_dir: Path, image_dir: Path
         timed = "this run" if runs[name] == [this_run] else "; ".join(runs[name])
         lines.append(f"| {name} | {enc:.2f} | {dec:.2f} | {ratio} | {peak:.0f} | {timed} |")
     lines += ["", "Plots: `rd_psnr.png`, `rd_msssim.png`. Per-image rows: `results.csv`.", ""]
+    # the three lines a person reads first go first, under the title
+    summary["headline"] = headline(summary, methods, len({r["image"] for r in rows}), qualities)
+    lines[1:1] = [""] + [f"**{x}**  " for x in summary["headline"]]
     (out_dir / "report.md").write_text("\n".join(lines))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     plot(curves, anchor_curves, out_dir)
@@ -232,3 +235,27 @@ def plot(curves: dict, anchor_curves: dict, out_dir: Path) -> None:
         fig.tight_layout()
         fig.savefig(out_dir / fname, dpi=90)
         plt.close(fig)
+
+
+def headline(summary: dict, methods: dict, n_images: int, qualities) -> list[str]:
+    """Three lines a person reads first: what was compared, who won, by how much (BD-rate on
+    MS-SSIM in dB against plain JPEG; PSNR's alongside)."""
+    qs = sorted(qualities)
+    others = [n for n in methods if n != BASELINE]
+    lines = [f"compared: {len(others)} method(s) against plain JPEG ({', '.join(others) or 'none'}) "
+             f"on {n_images} images at qualities {qs[0]}-{qs[-1]}"]
+    ranked = sorted(((b["msssim_db"], n) for n, b in summary["bd_rate"].items()
+                     if b.get("msssim_db") is not None))
+    if not ranked:
+        return lines + ["winner: none: no method has a BD-rate against plain JPEG (the curves "
+                        "overlap too little)", "by how much: -"]
+    (v, w), rest = ranked[0], ranked[1:]
+    p = summary["bd_rate"][w].get("psnr")
+    lines.append(f"winner: {w}, BD-rate {v:+.1f}% (MS-SSIM dB) / {_fmt(p)} (PSNR) against plain "
+                 "JPEG: negative is fewer bytes for the same quality")
+    if rest:
+        v2, r = rest[0]
+        lines.append(f"by how much: {v2 - v:.1f} points of BD-rate ahead of {r} ({v2:+.1f}%)")
+    else:
+        lines.append(f"by how much: {-v:.1f}% fewer bytes than plain JPEG at the same MS-SSIM")
+    return lines

@@ -512,17 +512,27 @@ def info(file, as_json):
                    "(0: much faster, the saving a little smaller than encode's default gives) "
                    "[default: 20, or $REGEN_CODEC_EFFORT].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) instead of a table.")
+@click.option("--compare", is_flag=True,
+              help="Also convert the sample with each alternative at the same target: plain JPEG, "
+                   "JPEG XL lossless transcoding (JPEG sources), AVIF, WebP, JPEG XL lossy, jpegli "
+                   "(each where its library is installed); their savings with 95% CIs, encode "
+                   "time per megapixel, the winner per source format.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write a self-contained HTML report there (implies --compare): the "
+                   "savings, and crops of a few sampled files, every method side by side.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite the --html file if it exists.")
 @_JOBS
 @_SCHEDULER
 def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality, model_id,
-             device, effort, as_json, jobs, scheduler):
+             device, effort, as_json, compare, html_out, force, jobs, scheduler):
     """Estimate the disk saved by converting a tree of images (JPEG, PNG, TIFF, WebP).
 
     Converts a seeded sample to the smallest regen-codec file meeting the target (decoder in
     the loop) and projects the saving, with a 95% bootstrap confidence interval, onto the
     whole tree and per format; also with JPEG XL packing, and the time it would take here.
     Ctrl-C stops the conversion: the estimate from the files done is printed, marked as
-    partial (exit code 130).
+    partial (exit code 130). --compare adds the alternatives at the same target (AVIF, WebP,
+    JPEG XL, jpegli, plain JPEG, lossless JPEG XL transcoding), --html a page to show them.
     """
     from .estimate import estimate as run_estimate
     from .estimate import render
@@ -537,10 +547,20 @@ def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality
         target = Target(msssim=target_msssim, psnr=target_psnr)
     elif match_jpeg_quality is None:
         match_jpeg_quality = 75
+    if html_out is not None:
+        from .fileio import check_output
+
+        check_output(html_out, [], force)  # refused now, not after the conversions
     e = run_estimate(list(paths), target, match_jpeg_quality, sample=sample, seed=seed,
                      model=model_id, device=device if scheduler else pick_device(device),
-                     progress=sys.stderr.isatty(), scheduler=scheduler, effort=effort, jobs=jobs)
+                     progress=sys.stderr.isatty(), scheduler=scheduler, effort=effort, jobs=jobs,
+                     compare=compare or html_out is not None, crops=3 if html_out else 0)
     click.echo(json.dumps(e.to_dict(), indent=2) if as_json else render(e))
+    if html_out is not None:
+        from .report_html import estimate_page, write_page
+
+        write_page(html_out, estimate_page(e), force=force)
+        click.echo(f"regen-codec: wrote {html_out}", err=True)
     if e.partial:
         click.echo(f"regen-codec: interrupted: a partial estimate, from {len(e.sample)} of the "
                    f"{e.sample_planned} sampled files", err=True)
@@ -676,7 +696,12 @@ def demo(quality, out_dir, device):
               "draw in the plots (e.g. ../shared/anchors/compressai-kodak).")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True, help="Where regen networks run.")
-def bench(image_dir, out_dir, methods, qualities, anchors, device):
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write a self-contained HTML report there: rate-quality plots, the "
+                   "BD-rate table, and crops at equal bytes (our file, its plain view, plain "
+                   "JPEG, AVIF, JPEG XL) for the first 2 images at 2 qualities.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite the --html file if it exists.")
+def bench(image_dir, out_dir, methods, qualities, anchors, device, html_out, force):
     """Rate-quality benchmark of every method on the lossless images in IMAGE_DIR.
 
     bpp, PSNR, MS-SSIM (and in dB), SSIM, encode/decode time and memory per image; BD-rate
@@ -693,8 +718,11 @@ def bench(image_dir, out_dir, methods, qualities, anchors, device):
         raise click.BadParameter("give one or more qualities, each from 1 to 100",
                                  param_hint="--qualities")
     names = [m.strip() for m in methods.split(",")] if methods else None
-    summary = run(image_dir, out_dir, names, qs, pick_device(device), anchors)
+    summary = run(image_dir, out_dir, names, qs, pick_device(device), anchors, html=html_out,
+                  force=force)
     click.echo((out_dir / "report.md").read_text())
+    if html_out is not None:
+        click.echo(f"regen-codec: wrote {html_out}", err=True)
     return summary
 
 

@@ -12,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -25,6 +26,9 @@ from .pack import pack as pack_jxl
 from .registry import DEFAULT_MODEL
 from .stopsignal import Stopped
 from .target import Target, encode_to_target, reference_quality
+
+if TYPE_CHECKING:
+    from .compare import Comparison
 
 SOURCE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
 BOOTSTRAP = 2000
@@ -42,6 +46,10 @@ class FileEstimate:
     achieved: float | None
     seconds: float
     cpu_seconds: float = 0.0  # CPU time of the process, all its threads (time.process_time)
+    # with --compare: each alternative on this file (codec.compare.AltResult as a dict)
+    alternatives: dict = field(default_factory=dict)
+    # for the HTML report: crops of the source and of each method's decode, PNG data URIs
+    crops: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -65,9 +73,13 @@ class Estimate:
     projected_cpu_hours: float = 0.0  # that rate over the whole tree: the work, on any machine
     partial: bool = False  # stopped (Ctrl-C) before the whole sample was converted
     sample_planned: int = 0  # the sample's size as asked; len(sample) files were converted
+    comparison: Comparison | None = None  # with --compare: the alternatives side by side
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for row in d["sample"]:
+            row.pop("crops", None)  # pictures, for the HTML report only
+        return d
 
 
 def _format_of(path: Path) -> str:
@@ -133,8 +145,11 @@ def _packed_size(src, res, device: str, effort: int | None = None) -> int:
 
 
 def estimate_file(path: Path, target: Target | None, match_jpeg_quality: int | None,
-                  model: str, device: str, pack: bool, effort: int | None = None) -> FileEstimate:
-    """The smallest regen-codec file meeting the target for one source file."""
+                  model: str, device: str, pack: bool, effort: int | None = None,
+                  compare: bool = False, crop_paths: frozenset = frozenset()) -> FileEstimate:
+    """The smallest regen-codec file meeting the target for one source file; with `compare`,
+    also each alternative's (codec.compare), and for a file in `crop_paths` the crops the HTML
+    report shows."""
     from .regen.infer import pick_device
 
     t, cpu = time.perf_counter(), time.process_time()
@@ -142,25 +157,60 @@ def estimate_file(path: Path, target: Target | None, match_jpeg_quality: int | N
     tgt = target or Target(msssim=reference_quality(src.rgb, match_jpeg_quality))
     res = encode_to_target(src, tgt, model, device=pick_device(device), effort=effort)
     b = res.best
-    return FileEstimate(
+    row = FileEstimate(
         path=str(path), format=_format_of(path), megapixels=src.size[0] * src.size[1] / 1e6,
         current_bytes=path.stat().st_size, projected_bytes=len(res.data) if res.data else None,
         packed_bytes=_packed_size(src, res, device, effort) if (pack and res.data) else None,
         quality=res.quality,
         achieved=(b.msssim if b and b.msssim is not None else b.psnr if b else None),
         seconds=time.perf_counter() - t, cpu_seconds=time.process_time() - cpu)
+    if compare:
+        _compare_file(row, path, src, tgt, res, device, str(path) in crop_paths)
+    return row
+
+
+def _compare_file(row: FileEstimate, path: Path, src, tgt: Target, res, device: str,
+                  crops: bool) -> None:
+    """Fill `row.alternatives` (and `row.crops`): every alternative at the same target."""
+    from . import compare
+    from .api import restored_array
+    from .jpeg import decode_jpeg
+    from .regen.infer import pick_device
+
+    alts, _ = compare.alternatives()
+    pics: dict | None = {} if crops else None
+    found = compare.compare_file(path, src, tgt, alts, is_jpeg=row.format == "jpeg",
+                                 transcode=compare.transcode_available(), crops=pics)
+    row.alternatives = {k: asdict(v) for k, v in found.items()}
+    if pics is not None:
+        if res.data:
+            box = compare.crop_box(src.rgb)
+            pics[f"{compare.REGEN} (plain view)"] = compare.crop_of(decode_jpeg(res.data)[0], box,
+                                                                    src.size)
+            pics[compare.REGEN] = compare.crop_of(
+                restored_array(res.data, device=pick_device(device)), box, src.size)
+        row.crops = {k: compare.png_data_uri(v) for k, v in pics.items()}
+
+
+def bootstrap_resamples(rng: np.random.Generator, n: int, count: int = BOOTSTRAP) -> list[np.ndarray]:
+    """`count` bootstrap resamples (index arrays) of a sample of `n`: every interval of an
+    estimate, regen-codec's and each alternative's, is drawn from the same ones."""
+    return [rng.integers(0, n, n) for _ in range(count)]
 
 
 def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality: int | None = None,
              sample: int = 50, seed: int = 0, model: str = DEFAULT_MODEL, device: str = "cpu",
              progress: bool = True, pack: bool = True, scheduler: str | None = None,
-             effort: int | None = None, jobs: int = 1) -> Estimate:
+             effort: int | None = None, jobs: int = 1, compare: bool = False,
+             crops: int = 0) -> Estimate:
     """Convert a seeded sample to the target and project the saving onto the whole tree.
 
     `effort`: rounds of the coefficient search per file made (None: encode's default);
     `jobs`: local worker processes. Ctrl-C (KeyboardInterrupt) while converting stops the
     sample where it is: the estimate is made from the files done and marked `partial`
-    (with none done, the KeyboardInterrupt goes on)."""
+    (with none done, the KeyboardInterrupt goes on). `compare`: also every alternative
+    (codec.compare) at the same target; `crops`: the first this many sampled files keep crops
+    of each method's decode for the HTML report (codec.report_html)."""
     files = [f for f, _ in collect(paths, SOURCE_SUFFIXES)]
     if not files:
         raise CodecError("no images (JPEG, PNG, TIFF, WebP) found")
@@ -168,7 +218,8 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
     chosen = sorted(rng.choice(len(files), size=min(sample, len(files)), replace=False))
     picked = [files[i] for i in chosen]
     one = partial(estimate_file, target=target, match_jpeg_quality=match_jpeg_quality,
-                  model=model, device=device, pack=pack, effort=effort)
+                  model=model, device=device, pack=pack, effort=effort, compare=compare,
+                  crop_paths=frozenset(str(p) for p in picked[:crops]))
     if scheduler:
         outcomes = ((p, r) for p, r in cluster_map(one, picked, scheduler))
     elif jobs > 1:
@@ -177,9 +228,18 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
         outcomes = ((p, _catch(one, p)) for p in picked)
     rows: list[FileEstimate] = []
     stopped = False
-    bar = tqdm(outcomes, total=len(picked), desc="estimating", unit="file", disable=not progress)
+    # the bar counts megapixels, not files: the time a file takes grows with its pixels, so
+    # the time remaining holds when the sampled files differ in size
+    mp = {p: max(_megapixels(p), 1e-6) for p in picked} if progress else {}
+    bar = tqdm(total=sum(mp.values()), desc="comparing" if compare else "estimating",
+               disable=not progress, dynamic_ncols=True,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.2f}/{total:.2f} MP{postfix} "
+                          "[{elapsed}, {remaining} left]")
+    bar.set_postfix_str(f"0/{len(picked)} files")
     try:
-        for path, r in bar:
+        for k, (path, r) in enumerate(outcomes, 1):
+            bar.update(mp.get(path, 0.0))
+            bar.set_postfix_str(f"{k}/{len(picked)} files")
             if isinstance(r, Exception):
                 # on stderr: stdout carries the report, which --json keeps machine-readable
                 msg = str(r).removeprefix(f"{path}: ")  # errors that already name the file
@@ -201,10 +261,8 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
     # a file that cannot meet the target is kept as it is
     proj = np.array([r.projected_bytes or r.current_bytes for r in rows], float)
     packed = np.array([min(r.packed_bytes or r.current_bytes, r.current_bytes) for r in rows], float)
-    boots = []
-    for _ in range(BOOTSTRAP):
-        idx = rng.integers(0, len(rows), len(rows))
-        boots.append(_saving(cur[idx], proj[idx]))
+    resamples = bootstrap_resamples(rng, len(rows))
+    boots = [_saving(cur[idx], proj[idx]) for idx in resamples]
     saving = _saving(cur, proj)
     sizes = {f: f.stat().st_size for f in files}
     tree_bytes = sum(sizes.values())
@@ -232,7 +290,33 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
         seconds_per_megapixel=sec_per_mp, projected_hours_this_machine=tree_mp * sec_per_mp / 3600,
         device=device, effort=default_effort() if effort is None else effort,
         cpu_seconds_per_megapixel=cpu_per_mp, projected_cpu_hours=tree_mp * cpu_per_mp / 3600,
-        partial=stopped, sample_planned=len(picked))
+        partial=stopped, sample_planned=len(picked),
+        comparison=_comparison(rows, resamples, proj, packed if pack else None, target,
+                               match_jpeg_quality, model) if compare else None)
+
+
+def _comparison(rows: list[FileEstimate], resamples, proj, packed, target, match_jpeg_quality,
+                model: str):
+    """codec.compare's summary, with regen-codec's rows as this estimate counted them."""
+    from . import compare
+
+    alts, notes = compare.alternatives()
+    labels = {compare.REGEN: (f"regen-codec ({model}), a standard JPEG restored on decode", True)}
+    regen = {compare.REGEN: proj}
+    if packed is not None:
+        labels[compare.REGEN_PACKED] = ("regen-codec packed as JPEG XL (`--pack jxl`), a "
+                                        "JPEG XL file that unpacks to the JPEG", False)
+        regen[compare.REGEN_PACKED] = packed
+    if compare.transcode_available():
+        labels[compare.JXL_TRANSCODE] = ("the JPEG files as they are, recompressed losslessly "
+                                         "by JPEG XL (imagecodecs; JPEG sources only, others "
+                                         "stay as they are)", False)
+    else:
+        notes.append("jxl-transcode: skipped, this imagecodecs build has no JPEG XL")
+    labels.update({a.name: (a.label, a.jpeg_viewer) for a in alts})
+    what = (target.describe() if target else
+            f"MS-SSIM as good as JPEG quality {match_jpeg_quality}")
+    return compare.summarize(rows, labels, resamples, regen, what, notes)
 
 
 def render(e: Estimate) -> str:
@@ -260,6 +344,14 @@ def render(e: Estimate) -> str:
     if e.cannot_meet:
         lines += ["", f"{len(e.cannot_meet)} sampled file(s) cannot meet the target (kept as is):"]
         lines += [f"  {p}" for p in e.cannot_meet]
+    if e.comparison is not None:
+        from . import compare
+
+        # the three lines a person reads first, then the alternatives in full at the end
+        head = compare.headline(e.comparison, e.files_in_tree) + [""]
+        lines = lines[:1] + head + lines[1:] if e.partial else head + lines  # PARTIAL stays first
+        lines += ["", "alternatives at the same target, on the same sampled files:", "",
+                  compare.render(e.comparison)]
     return "\n".join(lines)
 
 
