@@ -193,7 +193,7 @@ def evaluate_net(a) -> None:
     sys.path.insert(0, str(root / "bench"))
     from tune_tables import evaluate, load_crops, score
 
-    from movenet import MoveNet, apply
+    from movenet import MoveNet, apply, oneshot
     from codec.shrink import shrink
 
     torch.set_num_threads(a.threads)
@@ -206,23 +206,31 @@ def evaluate_net(a) -> None:
     else:
         crops = load_crops(a.shared, a.crops)
     qs = [int(x) for x in a.qualities.split(",")]
-    with safe_open(str(a.net), "pt") as f:
-        meta = f.metadata()
-    net = MoveNet(int(meta["width"]), int(meta["blocks"]))
-    net.load_state_dict(load_file(str(a.net)))
-    net.eval()
+    meta, net = {}, None
+    if a.threshold:
+        with safe_open(str(a.net), "pt") as f:
+            meta = f.metadata()
+        net = MoveNet(int(meta["width"]), int(meta["blocks"]))
+        net.load_state_dict(load_file(str(a.net)))
+        net.eval()
     post = lambda data, q: shrink(data)  # noqa: E731
     t0 = time.perf_counter()
     anchor = evaluate(model, crops, ts, post=post, consistency=True, qualities=qs)
     anchor_s = time.perf_counter() - t0
     rows = []
-    variants = [("movenet", t) for t in a.threshold] + [("search", r) for r in a.rounds]
+    variants = [("movenet", t) for t in a.threshold] + [("oneshot", k) for k in a.oneshot] + [
+        (f"search-{p_}-{sh}", r) for r in a.rounds for p_ in a.precision or ["float32"]
+        for sh in a.share or [SearchSettings.share]]
     for kind, v in variants:
         def encode(rgb, q, sub, tables, kind=kind, v=v):
             data = encode_jpeg(Image.fromarray(rgb), q, sub, qtables=tables)
             if kind == "movenet":
                 return apply(data, rgb, net, v)
-            return refine(data, rgb, model, q, SearchSettings(rounds=int(v)))
+            if kind == "oneshot":
+                return oneshot(model, data, rgb, q, per_block=int(v))
+            _, prec, share = kind.split("-")
+            return refine(data, rgb, model, q,
+                          SearchSettings(rounds=int(v), precision=prec, share=float(share)))
         t0 = time.perf_counter()
         test = evaluate(model, crops, ts, post=post, consistency=True, qualities=qs, encode=encode)
         r = {"kind": kind, "setting": v, "seconds": time.perf_counter() - t0,
@@ -386,6 +394,13 @@ def main() -> None:
     e.add_argument("--net", type=Path, default=root / "bench/cache/movenet.safetensors")
     e.add_argument("--threshold", type=float, action="append", default=[])
     e.add_argument("--rounds", type=int, action="append", default=[])
+    e.add_argument("--oneshot", type=int, action="append", default=[],
+                   help="the search's first round taken at once, this many moves per block")
+    e.add_argument("--precision", action="append", choices=["float32", "bfloat16"], default=[],
+                   help="the search's network arithmetic (repeatable; with --rounds)")
+    e.add_argument("--share", type=float, action="append", default=[],
+                   help="share of the coefficients the search's first round may move "
+                        "(repeatable; with --rounds)")
     e.add_argument("--crops", type=int, default=16)
     e.add_argument("--photos", type=Path, default=None)
     e.add_argument("--qualities", default="8,15,25,40,60,80,92")

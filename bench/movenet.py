@@ -136,3 +136,84 @@ def apply(data: bytes, rgb: np.ndarray, net: MoveNet, threshold: float = 0.5) ->
         out = Path(d) / "out.jpg"
         j.write_dct(str(out), flags=["+OPTIMIZE_CODING"])
         return carry_segments(data, out.read_bytes())
+
+
+def first_round(model, rgb: np.ndarray, data: bytes, quality: int) -> list[torch.Tensor]:
+    """Per component (2, by, bx, 8, 8): the search's own prediction, before any move, of how its
+    loss would change if each coefficient alone moved one step up (0) or down (1): the gradient
+    of one forward and backward pass, its curvature estimate and the exact bit change
+    (codec.coefsearch's first round, on a picture small enough to be one tile)."""
+    import jpeglib
+
+    from codec.coefsearch import SearchSettings, _Search
+    from codec.consistency import coefficients_of
+    from codec.jpeg import cond_vector, open_jpeg, read_info
+    from codec.jpegrate import CodeLengths
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "in.jpg"
+        path.write_bytes(data)
+        j = jpeglib.read_dct(str(path))
+        j.load()
+        coefs = coefficients_of(j)
+    cond = torch.from_numpy(cond_vector(read_info(open_jpeg(data)))[None])
+    for p in model.parameters():
+        p.requires_grad_(False)
+    s = _Search(model, cond, rgb, coefs.blocks, coefs.qtables, coefs.factors, quality,
+                SearchSettings(), "cpu", CodeLengths.of_file(data))
+    out = [torch.zeros(2, *c.shape) for c in s.cur]
+    for tile in s.tiles():
+        win = s._window(*tile)
+        cur = win.take(s.cur)
+        _, grad, err = s._evaluate(win, cur)
+        scale = 4 * (5 / np.log(10)) / max(err, 1.0)
+        for i, (x, g, gain, m) in enumerate(zip(cur, grad, s.gain, win.masks)):
+            up, down = s._move_bits(i, x)
+            p_up = g + 0.5 * scale * gain + win.weight * up
+            p_dn = -g + 0.5 * scale * gain + win.weight * down
+            r, k = win.rows[i], win.cols[i]
+            sel = m.expand_as(x)
+            out[i][0, r[0]:r[1], k[0]:k[1]][sel] = p_up[sel]
+            out[i][1, r[0]:r[1], k[0]:k[1]][sel] = p_dn[sel]
+    return out
+
+
+def round_features(pred: torch.Tensor) -> torch.Tensor:
+    """(128, by, bx) input channels of first_round()'s (2, by, bx, 8, 8) predictions: signed log
+    scale (the predictions span several orders of magnitude)."""
+    by, bx = pred.shape[1:3]
+    z = torch.sign(pred) * torch.log1p(pred.abs() * 1e4)
+    return z.reshape(2, by, bx, 64).permute(0, 3, 1, 2).reshape(128, by, bx)
+
+
+def oneshot(model, data: bytes, rgb: np.ndarray, quality: int, per_block: int = 1,
+            margin: float = 0.0) -> bytes:
+    """The search's first round taken all at once: in every block, the `per_block` single moves
+    whose predicted loss change (first_round) is most negative, beyond `margin`, are made
+    together, without the rounds that would check them."""
+    import jpeglib
+
+    from codec.coefsearch import carry_segments
+    from codec.consistency import coefficients_of
+
+    pred = first_round(model, rgb, data, quality)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "in.jpg"
+        path.write_bytes(data)
+        j = jpeglib.read_dct(str(path))
+        j.load()
+        coefs = coefficients_of(j)
+        planes = []
+        for c, p in zip(coefs.blocks, pred):
+            best, idx = p.min(0)  # (by, bx, 8, 8): the better direction's change, 0 = up
+            step = torch.where(idx == 0, 1, -1)
+            flat = best.flatten(2)
+            k = min(per_block, 64)
+            thr = flat.topk(k, dim=2, largest=False).values[..., -1:, None]
+            pick = (best <= thr) & (best < -margin)
+            move = torch.where(pick, step, 0).numpy().astype(np.int32)
+            planes.append(np.clip(c.astype(np.int32) + move, -2047, 2047).astype(np.int16))
+        j.Y, j.Cb, j.Cr = planes
+        out = Path(d) / "out.jpg"
+        j.write_dct(str(out), flags=["+OPTIMIZE_CODING"])
+        return carry_segments(data, out.read_bytes())
