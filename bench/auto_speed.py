@@ -1,4 +1,4 @@
-"""What auto's step 3 (codec.auto: the kept comrec file searched, its quality stepped down) costs
+"""What auto's step 3 (codec.encoder.auto: the kept comrec file searched, its quality stepped down) costs
 in encode time and saves in bytes: auto.choose with and without it on the same pictures in one
 run, alternating which goes first, after a first run (a whole match-0.4 encode) that makes the
 regen file both share (its search is kept by codec.api), at low qualities where comrec wins.
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from codec import auto
-from codec.imageio import load_image
-from codec.tables import DEFAULT_TABLES
+from codec.encoder import auto
+from codec.io.imageio import load_image
+from codec.format.tables import DEFAULT_TABLES
 
 
 def main() -> None:

@@ -1,9 +1,9 @@
-"""Calibrate the encoder's per-image quality choice (codec/allocate.py) for one table set.
+"""Calibrate the encoder's per-image quality choice (codec/encoder/allocate.py) for one table set.
 
 On held-out crops of the training pool (never Kodak) this codes every crop at every quality
 1-100 with the table set, restores it with the model (consistency step included, as `decode`
 does), and writes, per quality, the mean bits per pixel and the slopes of the mean restored
-quality against log rate: the exchange rates codec.allocate turns into a cost. Then it checks
+quality against log rate: the exchange rates codec.encoder.allocate turns into a cost. Then it checks
 the rule on the same rows, calibrating on one half of the crops and scoring the other (and the
 other way round): BD-rate of the allocated curve against fixed quality, MS-SSIM dB / PSNR.
 
@@ -29,14 +29,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_tables import code_and_restore, crop_args, load_crops, root  # noqa: E402
 
-from codec import allocate  # noqa: E402
-from codec.bench import available_methods  # noqa: E402
-from codec.bench_report import bd_rate  # noqa: E402
-from codec.consistency import make_consistent  # noqa: E402
-from codec.metrics import db, ms_ssim, psnr  # noqa: E402
+from codec.encoder import allocate  # noqa: E402
+from codec.bench.measure import available_methods  # noqa: E402
+from codec.bench.report import bd_rate  # noqa: E402
+from codec.decoder.consistency import make_consistent  # noqa: E402
+from codec.utils.metrics import db, ms_ssim, psnr  # noqa: E402
 from codec.registry import load_model  # noqa: E402
-from codec.shrink import shrink  # noqa: E402
-from codec.tables import get_table_set  # noqa: E402
+from codec.format.shrink import shrink  # noqa: E402
+from codec.format.tables import get_table_set  # noqa: E402
 
 QUALITIES = list(range(1, 101))
 SCORED = [8, 15, 25, 40, 60, 80, 92]  # the qualities tune_tables scores
@@ -77,7 +77,7 @@ def collect_whole(model_id: str, images, tables: str) -> dict:
     """collect() for pictures of different sizes: each coded as `encode --no-fit` writes it and
     restored as `decode` does."""
     from codec import api
-    from codec.imageio import load_image
+    from codec.io.imageio import load_image
 
     makers = [api.file_maker(load_image(im), "regen", model_id, tables=tables, fit=False)
               for im in images]
@@ -106,7 +106,7 @@ def mean_curve(rows, crops: list[int], qualities, pick=None) -> dict:
 
 
 def exchange_rates(rows, crops: list[int], span: int = 4) -> dict:
-    """Per quality: mean bpp, and the Lagrange weights of MS-SSIM and PSNR (codec.allocate)."""
+    """Per quality: mean bpp, and the Lagrange weights of MS-SSIM and PSNR (codec.encoder.allocate)."""
     c = mean_curve(rows, crops, QUALITIES)
     lb = np.log(c["bpp"])
     out = {"quality": QUALITIES, "bpp": c["bpp"], "msssim_weight": [], "psnr_weight": []}
@@ -122,7 +122,7 @@ def exchange_rates(rows, crops: list[int], span: int = 4) -> dict:
 
 
 def check(rows, n: int) -> dict:
-    """The hill climb of codec.allocate on the collected rows, calibrated on one half of the
+    """The hill climb of codec.encoder.allocate on the collected rows, calibrated on one half of the
     crops and scored on the other: BD-rate of the allocated curve against fixed quality."""
     halves = [list(range(0, n, 2)), list(range(1, n, 2))]
     res, evals = [], []

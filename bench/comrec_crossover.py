@@ -3,7 +3,7 @@
 Rate-quality curves of both modes (and of the no-network half-size route) on held-out crops of
 the training pool (the files `train regen` keeps aside; never Kodak), through the real
 `codec.encode` / `codec.decode`. Reports the crossover rate (bpp) in MS-SSIM dB, from which
-codec.auto.AUTO_MAX_BPP is set, and how often auto mode picks comrec per quality.
+codec.encoder.auto.AUTO_MAX_BPP is set, and how often auto mode picks comrec per quality.
 
     .venv/bin/python bench/comrec_crossover.py [--regen ID] [--comrec ID]  (default: the defaults)
     -> bench/results/comrec/crossover.json
@@ -24,11 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_tables import load_crops, root  # noqa: E402
 
 import codec  # noqa: E402
-from codec import metrics  # noqa: E402
-from codec.auto import AUTO_MAX_BPP, choose  # noqa: E402
-from codec.imageio import load_image  # noqa: E402
+from codec.utils import metrics  # noqa: E402
+from codec.encoder.auto import AUTO_MAX_BPP, choose  # noqa: E402
+from codec.io.imageio import load_image  # noqa: E402
 from codec.registry import DEFAULT_COMREC, DEFAULT_MODEL  # noqa: E402
-from codec.tables import DEFAULT_TABLES  # noqa: E402
+from codec.format.tables import DEFAULT_TABLES  # noqa: E402
 
 QUALITIES = [5, 10, 15, 20, 30, 40, 50, 60, 75, 90]
 

@@ -10,8 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from codec.estimate import estimate
-from codec.target import Target
+from codec.batch.estimate import estimate
+from codec.encoder.target import Target
 
 
 def main() -> None:

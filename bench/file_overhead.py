@@ -2,7 +2,7 @@
 
 For each image and quality, the same JPEG three ways: as format 1 wrote it (Pillow's file plus
 the JSON metadata segment with full hashes), with format 2's binary segment, and as `encode`
-writes it now (format 2, then codec/shrink.py). Decoded pixels are the same in all three
+writes it now (format 2, then codec/format/shrink.py). Decoded pixels are the same in all three
 (checked), so the byte change is the whole rate change.
 
     .venv/bin/python bench/file_overhead.py [IMAGE_DIR]   (default ../shared/data/kodak)
@@ -26,11 +26,11 @@ sys.path.insert(0, str(root))
 
 from codec import api  # noqa: E402
 from codec.comcnn.infer import compact  # noqa: E402
-from codec.container import SIGNATURE, read_meta, write_meta  # noqa: E402
-from codec.imageio import load_image  # noqa: E402
-from codec.jpeg import decode_jpeg, encode_jpeg  # noqa: E402
+from codec.format.container import SIGNATURE, read_meta, write_meta  # noqa: E402
+from codec.io.imageio import load_image  # noqa: E402
+from codec.format.jpeg import decode_jpeg, encode_jpeg  # noqa: E402
 from codec.registry import DEFAULT_COMREC, find_model, load_model  # noqa: E402
-from codec.tables import get_table_set  # noqa: E402
+from codec.format.tables import get_table_set  # noqa: E402
 
 QUALITIES = {"regen": [5, 10, 20, 40, 60, 80, 95], "comrec": [1, 3, 5, 10, 15, 20]}
 

@@ -168,10 +168,10 @@ def main() -> None:
     import torch
 
     import codec
-    from codec.coefsearch import default_effort
-    from codec.metrics import ms_ssim, psnr
+    from codec.encoder.coefsearch import default_effort
+    from codec.utils.metrics import ms_ssim, psnr
     from codec.registry import DEFAULT_MODEL
-    from codec.threads import configure
+    from codec.batch.threads import configure
 
     threads = configure()
     dev = a.device or ("cuda" if torch.cuda.is_available() else "cpu")

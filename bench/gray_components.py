@@ -11,10 +11,10 @@ from PIL import Image
 from skimage import data
 
 import codec
-from codec.jpeg import cond_vector, decode_jpeg
+from codec.format.jpeg import cond_vector, decode_jpeg
 from codec.regen.infer import regenerate
 from codec.registry import DEFAULT_MODEL, load_model
-from codec.tables import get_table_set
+from codec.format.tables import get_table_set
 
 
 def psnr(a, b):

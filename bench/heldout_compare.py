@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_tables import QUALITIES, evaluate, load_crops, plain_curve, root, score  # noqa: E402
 
 from codec.registry import load_model  # noqa: E402
-from codec.tables import STANDARD, get_table_set  # noqa: E402
+from codec.format.tables import STANDARD, get_table_set  # noqa: E402
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=root.parent / "shared")
     ap.add_argument("--out", type=Path, default=root / "bench/results/tables/heldout-compare.json")
     ap.add_argument("--consistency", action="store_true",
-                    help="restored outputs go through decode's consistency step (codec/consistency.py)")
+                    help="restored outputs go through decode's consistency step (codec/decoder/consistency.py)")
     args = ap.parse_args()
     crops = load_crops(args.shared, args.crops)
     models = args.models.split(",")

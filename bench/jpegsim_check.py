@@ -25,13 +25,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from codec import metrics  # noqa: E402
-from codec.consistency import coefficients_of, project_batch, read_coefficients  # noqa: E402
-from codec.jpeg import SUBSAMPLINGS, cond_vector, decode_jpeg, encode_jpeg  # noqa: E402
+from codec.utils import metrics  # noqa: E402
+from codec.decoder.consistency import coefficients_of, project_batch, read_coefficients  # noqa: E402
+from codec.format.jpeg import SUBSAMPLINGS, cond_vector, decode_jpeg, encode_jpeg  # noqa: E402
 from codec.regen import data as D  # noqa: E402
 from codec.regen import jpegsim as S  # noqa: E402
 from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
-from codec.tables import get_table_set  # noqa: E402
+from codec.format.tables import get_table_set  # noqa: E402
 
 QUALITIES = (5, 10, 20, 30, 50, 70, 90, 95)
 

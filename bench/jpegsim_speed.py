@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from codec.regen import data as D  # noqa: E402
 from codec.regen import jpegsim as S  # noqa: E402
 from codec.regen.devicebatch import DeviceBatches  # noqa: E402
-from codec.tables import REGEN_V1  # noqa: E402
+from codec.format.tables import REGEN_V1  # noqa: E402
 
 
 def _sync(dev: torch.device) -> None:

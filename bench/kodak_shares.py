@@ -14,7 +14,7 @@ import bjontegaard as bd
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from codec.bench_report import bd_rate, curve  # noqa: E402
+from codec.bench.report import bd_rate, curve  # noqa: E402
 rows = list(csv.DictReader(open(Path(__file__).resolve().parent / 'results/kodak/results.csv')))
 for r in rows:
     for k in ('bpp', 'psnr', 'msssim', 'msssim_db', 'ssim', 'encode_s', 'decode_s', 'plain_psnr', 'plain_msssim', 'plain_msssim_db'):

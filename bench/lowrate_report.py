@@ -18,16 +18,16 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from codec.bench_report import bd_rate  # noqa: E402
+from codec.bench.report import bd_rate  # noqa: E402
 from codec.registry import DEFAULT_MODEL  # noqa: E402
-from codec.tables import DEFAULT_TABLES  # noqa: E402
+from codec.format.tables import DEFAULT_TABLES  # noqa: E402
 
 ANCHORS = ("half-bicubic", "regen-fast", "jpeg")  # what every comrec model is compared with
 AUTO_REGEN = f"{DEFAULT_MODEL}@{DEFAULT_TABLES}"  # the bench method of auto's regen candidate
 PAIRS = [("half-bicubic", "regen-fast"), ("regen-fast", "jpeg"),
          ("auto", AUTO_REGEN), ("auto", "half-bicubic"), ("auto", "jpeg"),
          ("auto+jxl", f"{AUTO_REGEN}+jxl"),
-         # the JPEG quality chosen per image (codec.allocate) against the quality asked for
+         # the JPEG quality chosen per image (codec.encoder.allocate) against the quality asked for
          (f"{AUTO_REGEN}-alloc", AUTO_REGEN), ("jpeg-alloc", "jpeg")]
 
 

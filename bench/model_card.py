@@ -118,7 +118,7 @@ def main() -> None:
              + (f"; table sets mixed in: {', '.join(cfg['tables'])}" if cfg.get("tables") else ""),
              f"- {rec['steps']:,} steps of batch {cfg['batch']}, Adam, peak lr {cfg['lr']}, 500-step "
              f"warm-up then cosine; loss L1 + {cfg['msssim_weight']} (1 - MS-SSIM)"
-             + (" of the output after decode's DCT consistency step (codec/consistency.py)"
+             + (" of the output after decode's DCT consistency step (codec/decoder/consistency.py)"
                 if cfg.get("consistency") else "") + f"; seed {cfg['seed']}"
              + ("; bfloat16 autocast in the training steps (`--amp`; validation and weights float32)"
                 if cfg.get("amp") else ""),

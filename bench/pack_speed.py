@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 import codec
-from codec.pack import pack, unpack
+from codec.format.pack import pack, unpack
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ stages that called it, so the shares add up to the whole encode. Stages:
     load models                    registry loads (weights from disk; cached after the first)
     JPEG coding                    the encoder's JPEG, mozjpeg's rewrite (shrink), metadata
     ComCNN                         auto's half-size picture (once per image)
-    search (regen) / search (comrec)   codec.coefsearch.refine, split into
+    search (regen) / search (comrec)   codec.encoder.coefsearch.refine, split into
         network forward            the restoration network, forward
         backward (all)             one backward pass through everything below
         differentiable decode      dequantize, IDCT, upsample, colour
@@ -79,13 +79,13 @@ def instrument(tree: Tree) -> dict:
     import torch
 
     import codec.api as api
-    import codec.auto as auto
+    import codec.encoder.auto as auto
     import codec.comcnn.infer as comcnn
-    import codec.coefsearch as cs
-    import codec.consistency as consistency
-    import codec.metrics as metrics
+    import codec.encoder.coefsearch as cs
+    import codec.decoder.consistency as consistency
+    import codec.utils.metrics as metrics
     import codec.reccnn.infer as reccnn
-    import codec.strength as strength
+    import codec.decoder.strength as strength
 
     held: dict = {}
     w = tree.wrap
@@ -129,8 +129,8 @@ def backward_split(search, net, reps: int = 3) -> dict:
     window of `search` (the first tile with its context)."""
     import torch
 
-    import codec.coefsearch as cs
-    from codec.consistency import project_blocks
+    import codec.encoder.coefsearch as cs
+    from codec.decoder.consistency import project_blocks
 
     for p in net.parameters():  # as refine() runs it: no gradients for the weights
         p.requires_grad_(False)
@@ -243,9 +243,9 @@ def main() -> None:
 
     import codec
     import codec.api as api
-    from codec.coefsearch import default_effort
+    from codec.encoder.coefsearch import default_effort
     from codec.registry import DEFAULT_MODE
-    from codec.threads import configure
+    from codec.batch.threads import configure
 
     threads = configure()
     load0 = [round(x, 2) for x in os.getloadavg()]

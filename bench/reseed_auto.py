@@ -1,7 +1,7 @@
 """Carry an auto row's cached per-image rows over to a new auto rule where the rule cannot change
 them: the rows whose file is the regen file (same bytes as the regen method's row for that image
 and quality), when the new rule keeps regen exactly where the old one did and differs only in
-what it does once comrec has won. So it is for matchcs-0.4 (codec.auto's step 3) after
+what it does once comrec has won. So it is for matchcs-0.4 (codec.encoder.auto's step 3) after
 match-0.4, and after both-0.4 unpacked (both keep regen unless the largest comrec file within the
 regen file's JPEG bytes beats it in both measures; packed, match-0.4 compares packed sizes). The
 other rows are left for the benchmark to measure. Timing columns stay those of the run that
@@ -26,7 +26,7 @@ def main() -> None:
     ap.add_argument("--old", required=True)
     ap.add_argument("--new", required=True)
     a = ap.parse_args()
-    from codec.bench import available_methods
+    from codec.bench.measure import available_methods
 
     cache = a.results / "cache"
     methods = available_methods()

@@ -3,12 +3,12 @@
 For checking a few candidates (e.g. a search's near-winners under a newer model) without a
 whole coordinate search: BD-rate of the restored output against standard tables under the same
 network, on the held-out crops of the training pool (never Kodak), files as `encode` writes
-them (codec/shrink.py) and output after decode's consistency step.
+them (codec/format/shrink.py) and output after decode's consistency step.
 
     .venv/bin/python bench/score_tables.py --model regen-coarse4 \
         --set regen-v1 --set luma_tilt=-0.45,chroma_gain=0.5 --out runs/x.json
 
-A --set is a shipped set's name, or fields of codec.tables.TableSet changed from regen-v1
+A --set is a shipped set's name, or fields of codec.format.tables.TableSet changed from regen-v1
 (luma_tilt, chroma_tilt, chroma_gain; subsampling as e.g. 70:4:2:0/86:4:2:2/100:4:4:4).
 """
 
@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_tables import evaluate, load_crops, root, score  # noqa: E402
 
 from codec.registry import load_model  # noqa: E402
-from codec.shrink import shrink  # noqa: E402
-from codec.tables import REGEN_V1, STANDARD, TABLE_SETS, TableSet  # noqa: E402
+from codec.format.shrink import shrink  # noqa: E402
+from codec.format.tables import REGEN_V1, STANDARD, TABLE_SETS, TableSet  # noqa: E402
 
 
 def parse_set(text: str) -> TableSet:

@@ -18,7 +18,7 @@ import csv
 import json
 from pathlib import Path
 
-from codec.bench import _file_sha, available_methods
+from codec.bench.measure import _file_sha, available_methods
 
 INT_FIELDS = {"quality", "bytes"}
 

@@ -28,7 +28,7 @@ from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
 from codec.regen.croppack import read_pack  # noqa: E402
 from codec.regen.loader import batch_maker  # noqa: E402
 from codec.regen.train import restoration_loss, restore, to_tensor  # noqa: E402
-from codec.tables import DEFAULT_TABLES, get_table_set  # noqa: E402
+from codec.format.tables import DEFAULT_TABLES, get_table_set  # noqa: E402
 
 
 def main() -> None:

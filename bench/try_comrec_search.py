@@ -1,10 +1,10 @@
-r"""Does the decoder-aware coefficient search (codec/coefsearch.py) pay on comrec files too?
+r"""Does the decoder-aware coefficient search (codec/encoder/coefsearch.py) pay on comrec files too?
 
 comrec files (codec.comcnn's half-size picture, restored by RecCNN after a bicubic 2x upscale) are
 what auto keeps at low rates. On held-out crops of the training pool (never Kodak), this scores the
 restored output of searched comrec files against the same files as the encoder rounds them
 (BD-rate, MS-SSIM dB and PSNR), both rewritten as `encode` writes them, and prints the anchor
-curve's slopes (the source of codec.coefsearch.COMREC_SLOPES).
+curve's slopes (the source of codec.encoder.coefsearch.COMREC_SLOPES).
 
     .venv/bin/python bench/try_comrec_search.py --crops 16 --lam 1.5 --lam 1 \
         --out bench/results/comrec-search.json
@@ -28,11 +28,11 @@ from try_coefopt import anchor_slopes, photo_crops, save_anchor  # noqa: E402
 from tune_tables import (COMREC_QUALITIES, compact_crops, crop_args, evaluate,  # noqa: E402
                          load_crops, save_rows, score)
 
-from codec.coefsearch import SearchSettings, refine  # noqa: E402
-from codec.jpeg import encode_jpeg  # noqa: E402
+from codec.encoder.coefsearch import SearchSettings, refine  # noqa: E402
+from codec.format.jpeg import encode_jpeg  # noqa: E402
 from codec.registry import DEFAULT_COMREC, load_model  # noqa: E402
-from codec.shrink import shrink  # noqa: E402
-from codec.tables import get_table_set  # noqa: E402
+from codec.format.shrink import shrink  # noqa: E402
+from codec.format.tables import get_table_set  # noqa: E402
 
 
 def main() -> None:
@@ -59,7 +59,7 @@ def main() -> None:
     print("anchor:", {k: [round(v, 3) for v in vs] for k, vs in anchor.items()}, flush=True)
     print("anchor slopes, dB per bpp:", slopes, flush=True)
     if a.slopes:
-        import codec.coefsearch as cs
+        import codec.encoder.coefsearch as cs
 
         cs.COMREC_SLOPES = {int(k): float(v) for k, v in json.loads(a.slopes).items()}
     rows = []

@@ -21,7 +21,7 @@ from tune_tables import crop_args, evaluate, load_crops, plain_curve, score  # n
 
 from codec.regen.ensemble import SelfEnsemble  # noqa: E402
 from codec.registry import load_model  # noqa: E402
-from codec.tables import STANDARD, get_table_set  # noqa: E402
+from codec.format.tables import STANDARD, get_table_set  # noqa: E402
 
 
 class _Timed:

@@ -4,7 +4,7 @@ jpegli writes standard JPEGs that look better than libjpeg's at equal bytes in a
 Its Python binding (pyjpegli) takes only a quality: jpegli picks its own tables and subsampling.
 Scored like bench/tune_tables.py, on held-out crops of the training pool (never Kodak): BD-rate
 of the regenerated output (regen-fast-tuned) against the default encoder (Pillow with the
-regen-v1 tables), both files shrunk losslessly (codec/shrink.py), plus the same for the plain
+regen-v1 tables), both files shrunk losslessly (codec/format/shrink.py), plus the same for the plain
 decode.
 
     .venv/bin/pip install pyjpegli && .venv/bin/python bench/try_jpegli.py
@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_tables import evaluate, load_crops, plain_curve, root, score  # noqa: E402
 
 from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
-from codec.shrink import shrink  # noqa: E402
-from codec.tables import DEFAULT_TABLES, get_table_set  # noqa: E402
+from codec.format.shrink import shrink  # noqa: E402
+from codec.format.tables import DEFAULT_TABLES, get_table_set  # noqa: E402
 
 
 def jpegli(rgb: np.ndarray, q: int, _sub, _tables) -> bytes:

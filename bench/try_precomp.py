@@ -22,12 +22,12 @@ from scipy.ndimage import gaussian_filter
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_tables import crop_args, evaluate, load_crops, save_rows, score  # noqa: E402
 
-from codec.consistency import make_consistent  # noqa: E402
-from codec.jpeg import cond_vector, encode_jpeg, open_jpeg, read_info  # noqa: E402
+from codec.decoder.consistency import make_consistent  # noqa: E402
+from codec.format.jpeg import cond_vector, encode_jpeg, open_jpeg, read_info  # noqa: E402
 from codec.regen.infer import regenerate  # noqa: E402
 from codec.registry import load_model  # noqa: E402
-from codec.shrink import shrink  # noqa: E402
-from codec.tables import get_table_set  # noqa: E402
+from codec.format.shrink import shrink  # noqa: E402
+from codec.format.tables import get_table_set  # noqa: E402
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_tables import evaluate, load_crops, root, score  # noqa: E402
 
 from codec.registry import load_model  # noqa: E402
-from codec.tables import get_table_set  # noqa: E402
+from codec.format.tables import get_table_set  # noqa: E402
 
 
 def _zigzag() -> np.ndarray:

@@ -1,7 +1,7 @@
 """Does a decode-side unsharp mask trade PSNR for MS-SSIM well? (issue 7 misses MS-SSIM, meets PSNR)
 
 out' = out + k (out - gauss_sigma(out)) on the restored picture, before decode's consistency step
-(codec/consistency.py), so the result stays consistent with the file. Scored on held-out crops
+(codec/decoder/consistency.py), so the result stays consistent with the file. Scored on held-out crops
 of the training pool (never Kodak), files as `encode` writes them, BD-rate against the plain
 decode of standard-table JPEG, as bench/heldout_compare.py scores models.
 
@@ -19,10 +19,10 @@ from scipy.ndimage import gaussian_filter
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_tables import QUALITIES, code_and_restore, crop_args, load_crops, mean_quality, save_rows, score  # noqa: E402
 
-from codec.consistency import make_consistent  # noqa: E402
+from codec.decoder.consistency import make_consistent  # noqa: E402
 from codec.registry import load_model  # noqa: E402
-from codec.shrink import shrink  # noqa: E402
-from codec.tables import STANDARD, get_table_set  # noqa: E402
+from codec.format.shrink import shrink  # noqa: E402
+from codec.format.tables import STANDARD, get_table_set  # noqa: E402
 
 
 def sharpen(img: np.ndarray, k: float, sigma: float) -> np.ndarray:

@@ -1,6 +1,6 @@
 """How much could more side information at encode buy? An upper bound on held-out crops.
 
-The restoration strength (codec/strength.py) stores one number per file: how much of the
+The restoration strength (codec/decoder/strength.py) stores one number per file: how much of the
 network's residual to keep. This probe asks what a richer per-image fit would reach: one weight
 per feature channel of the network's last convolution (32 numbers for the regen-coarse models),
 fitted by least squares against the source and rounded to 1/32, with no byte cost counted. If
@@ -25,11 +25,11 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_tables import code_and_restore, crop_args, load_crops  # noqa: E402
 
-from codec import strength  # noqa: E402
-from codec.jpeg import cond_vector, open_jpeg, read_info  # noqa: E402
-from codec.metrics import psnr  # noqa: E402
+from codec.decoder import strength  # noqa: E402
+from codec.format.jpeg import cond_vector, open_jpeg, read_info  # noqa: E402
+from codec.utils.metrics import psnr  # noqa: E402
 from codec.registry import load_model  # noqa: E402
-from codec.tables import get_table_set  # noqa: E402
+from codec.format.tables import get_table_set  # noqa: E402
 
 QUALITIES = [10, 30, 60]
 
@@ -40,8 +40,8 @@ def _uint8(a: np.ndarray) -> np.ndarray:
 
 
 def gains(model, data: bytes, source: np.ndarray) -> tuple[float, float, float]:
-    """PSNR gains over the plain decode (dB, codec.metrics on 8-bit pictures): the network, the
-    fitted strength (codec.strength, one number), the per-channel fit of the last convolution
+    """PSNR gains over the plain decode (dB, codec.utils.metrics on 8-bit pictures): the network, the
+    fitted strength (codec.decoder.strength, one number), the per-channel fit of the last convolution
     (one number per channel)."""
     im = open_jpeg(data)
     plain = np.array(im.convert("RGB"))

@@ -3,7 +3,7 @@
 The encoder has the source, so it can run the decoder and fit, per image, how much of the
 network's correction to keep: out = plain + a * (restored - plain), `a` by least squares against
 the source, quantized to 1/16 or 1/64 and kept in [0, 1] (a blend of two consistent pictures stays
-consistent). Variants: one `a` for all channels (as codec.strength ships it, and without its
+consistent). Variants: one `a` for all channels (as codec.decoder.strength ships it, and without its
 check of the ends), one per RGB or Y/Cb/Cr channel, and ranges up to 1.5. The `a` values travel
 in the file (a byte each, counted in the rate). Scored like bench/try_ensemble.py on
 held-out crops of the training pool (never Kodak): BD-rate against plain standard-table JPEG.
@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_tables import (QUALITIES, code_and_restore, crop_args, evaluate, load_crops, mean_quality,  # noqa: E402
                          plain_curve, score)
 
-from codec import strength  # noqa: E402
-from codec.consistency import make_consistent  # noqa: E402
+from codec.decoder import strength  # noqa: E402
+from codec.decoder.consistency import make_consistent  # noqa: E402
 from codec.registry import load_model  # noqa: E402
-from codec.tables import STANDARD, get_table_set  # noqa: E402
+from codec.format.tables import STANDARD, get_table_set  # noqa: E402
 
 STEPS = 16
 
@@ -35,7 +35,7 @@ _M = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.4186
 
 def fit(plain: np.ndarray, restored: np.ndarray, src: np.ndarray, space: str, hi: float) -> np.ndarray:
     """The decode with a per-image (space='one'), per-RGB or per-YCbCr-channel strength fitted
-    to `src` (least squares, no end-point check); space='shipped': codec.strength's fit."""
+    to `src` (least squares, no end-point check); space='shipped': codec.decoder.strength's fit."""
     if space == "shipped":
         return strength.apply(plain, restored, strength.fit(plain, restored, src))
     p, r, s = (a.astype(np.float64) for a in (plain, restored, src))

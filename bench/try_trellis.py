@@ -4,7 +4,7 @@ mozjpeg (one of the libjpeg builds that jpeglib bundles) codes with the same tab
 subsampling as the default encoder, but picks each block's quantized coefficients by
 rate-distortion (trellis) instead of rounding them. Scored like bench/tune_tables.py on held-out
 crops of the training pool (never Kodak): BD-rate against Pillow with the same table set, all
-files shrunk losslessly (codec/shrink.py), of the restored output (default model, decoded with
+files shrunk losslessly (codec/format/shrink.py), of the restored output (default model, decoded with
 and without decode's consistency step) and of the plain decode. A mozjpeg run without trellis
 is the control: it must score about 0.
 
@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tune_tables import crop_args, evaluate, load_crops, plain_curve, score  # noqa: E402
 
 from codec.registry import load_model  # noqa: E402
-from codec.shrink import shrink  # noqa: E402
-from codec.tables import TableSet, get_table_set  # noqa: E402
-from codec.trellis import MOZJPEG, encode_trellis  # noqa: E402
+from codec.format.shrink import shrink  # noqa: E402
+from codec.format.tables import TableSet, get_table_set  # noqa: E402
+from codec.format.trellis import MOZJPEG, encode_trellis  # noqa: E402
 
 VARIANTS = {  # name -> jpeglib flags for mozjpeg (baseline, Huffman-optimized)
     "mozjpeg-no-trellis": ["-TRELLIS_QUANT", "-TRELLIS_QUANT_DC"],

@@ -2,7 +2,7 @@
 
 Scores a table set by the BD-rate of the *restored* output against standard tables under
 the same network, on held-out crops of the training pool (the files `train regen` keeps aside
-for validation; never Kodak). Coordinate search over the family in codec/tables.py, then a
+for validation; never Kodak). Coordinate search over the family in codec/format/tables.py, then a
 per-quality choice of subsampling, then the plain-viewer check (a plain decode at equal bytes
 must stay within 1 dB PSNR of standard tables). Writes <out>/search.{json,md}.
 
@@ -31,12 +31,12 @@ from PIL import Image
 root = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(root))
 
-from codec.bench_report import bd_rate  # noqa: E402
-from codec.jpeg import cond_vector, encode_jpeg, open_jpeg, read_info  # noqa: E402
-from codec.metrics import db, ms_ssim, psnr  # noqa: E402
+from codec.bench.report import bd_rate  # noqa: E402
+from codec.format.jpeg import cond_vector, encode_jpeg, open_jpeg, read_info  # noqa: E402
+from codec.utils.metrics import db, ms_ssim, psnr  # noqa: E402
 from codec.regen import data as D  # noqa: E402
 from codec.registry import find_model, load_model  # noqa: E402
-from codec.tables import STANDARD, TABLE_SETS, TableSet  # noqa: E402
+from codec.format.tables import STANDARD, TABLE_SETS, TableSet  # noqa: E402
 
 QUALITIES = [8, 15, 25, 40, 60, 80, 92]
 COMREC_QUALITIES = [2, 4, 7, 12, 20, 30, 45]  # comrec's range: auto uses it below ~0.4 bpp
@@ -117,7 +117,7 @@ def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None, com=
     `encode(rgb, quality, subsampling, tables) -> jpeg_bytes` replaces Pillow's encoder.
     With `com` (a ComCNN), the coded images are its compact images and `model` (a RecCNN) runs
     on their bicubic 2x upscale, which is also the plain decode. `consistency`: the restored
-    output goes through decode's last step (codec/consistency.py), as `decode` makes it."""
+    output goes through decode's last step (codec/decoder/consistency.py), as `decode` makes it."""
     coded = crops if com is None else compact_crops(com, crops)
     px = crops[0].shape[0] * crops[0].shape[1]
     out = {k: [] for k in ("bpp", "psnr-rgb", "ms-ssim-db", "plain-psnr-rgb", "plain-ms-ssim-db")}
@@ -125,7 +125,7 @@ def evaluate(model, crops, ts: TableSet, sub: str | None = None, post=None, com=
         files, dec, reg = code_and_restore(model, coded, ts, q, sub, post, com, encode,
                                            size=crops[0].shape[:2])
         if consistency and com is None:
-            from codec.consistency import make_consistent
+            from codec.decoder.consistency import make_consistent
 
             reg = [make_consistent(r, d) for r, d in zip(reg, files)]
         out["bpp"].append(float(np.mean([len(d) for d in files])) * 8 / px)
@@ -146,7 +146,7 @@ def crop_args(doc: str, out: str) -> argparse.ArgumentParser:
     """The options every held-out-crop experiment takes (--model, --tables, --crops, --shared,
     --out, defaulting to the shipped model and table set and to bench/`out`)."""
     from codec.registry import DEFAULT_MODEL
-    from codec.tables import DEFAULT_TABLES
+    from codec.format.tables import DEFAULT_TABLES
 
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--model", default=DEFAULT_MODEL)
@@ -220,7 +220,7 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=root.parent / "shared")
     ap.add_argument("--out", type=Path, default=root / "bench/results/tables")
     ap.add_argument("--shrink", action="store_true",
-                    help="score the files as `encode` writes them (codec/shrink.py), not as Pillow does")
+                    help="score the files as `encode` writes them (codec/format/shrink.py), not as Pillow does")
     ap.add_argument("--consistency", action="store_true",
                     help="score the output after decode's consistency step, as `decode` makes it")
     ap.add_argument("--start", choices=[n for n in TABLE_SETS if n != STANDARD.name],
@@ -236,7 +236,7 @@ def main() -> None:
 
     post = None
     if a.shrink:
-        from codec.shrink import shrink
+        from codec.format.shrink import shrink
 
         post = lambda data, q: shrink(data)  # noqa: E731
 

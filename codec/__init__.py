@@ -7,7 +7,7 @@ import importlib
 __version__ = "0.4.0"
 
 from .errors import CodecError  # noqa: E402
-from .imageio import CodecWarning  # noqa: E402
+from .io.imageio import CodecWarning  # noqa: E402
 
 # The API names are looked up on first use (PEP 562): codec.api imports PyTorch (2-3 s), which
 # `regen-codec --version`, `info`, `models`, `pack` and `unpack` never need.

@@ -16,17 +16,18 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from . import __version__, progress
-from .container import RegenMeta, check_frame, read_meta, write_meta
+from . import __version__
+from .utils import progress
+from .format.container import RegenMeta, check_frame, read_meta, write_meta
 from .errors import CodecError
-from .imageio import DEFAULT_MAX_PIXELS, CodecWarning, SourceImage, load_image
-from .jpeg import cond_vector, decode_jpeg, encode_jpeg, open_jpeg, read_info
-from .pack import as_jpeg, is_jxl
-from .pack import pack as pack_jxl
+from .io.imageio import DEFAULT_MAX_PIXELS, CodecWarning, SourceImage, load_image
+from .format.jpeg import cond_vector, decode_jpeg, encode_jpeg, open_jpeg, read_info
+from .format.pack import as_jpeg, is_jxl
+from .format.pack import pack as pack_jxl
 from .registry import DEFAULT_COMREC, DEFAULT_MODE, DEFAULT_MODEL, find_model
 from .registry import load_model as _registry_load
-from .shrink import shrink
-from .tables import DEFAULT_TABLES, get_table_set
+from .format.shrink import shrink
+from .format.tables import DEFAULT_TABLES, get_table_set
 
 DEFAULT_QUALITY = 40
 DEFAULT_TILE = 1024
@@ -58,13 +59,13 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
     """A function quality -> regen-codec JPEG bytes of `src` in one mode (regen or comrec).
 
     The expensive part (ComCNN, in comrec mode) runs once, so a quality search is cheap.
-    `for_pack`: the file will be packed as JPEG XL (codec.shrink keeps it baseline).
+    `for_pack`: the file will be packed as JPEG XL (codec.format.shrink keeps it baseline).
     `fit`: a regen file stores the restoration strength fitted to `src` (fit_strength: one
     network run per file made). `effort`: rounds of the decoder-aware coefficient search
-    (codec.coefsearch) for a regen file, and for a comrec file made with
+    (codec.encoder.coefsearch) for a regen file, and for a comrec file made with
     `make(quality, search_comrec=True)` (auto mode searches the comrec file it keeps); 0 keeps
     the encoder's rounding, None the default."""
-    from .coefsearch import default_effort
+    from .encoder.coefsearch import default_effort
 
     effort = default_effort() if effort is None else effort
     if mode not in ("regen", "comrec"):
@@ -85,7 +86,7 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
         extra = {"comcnn_id": com_info.id, "comcnn_sha256": com_info.sha256}
     # a grayscale input stays one component in regen mode: 3-10% fewer bytes, and the network
     # restores such a file as well (it sees the channel three times, chroma tables = luma's);
-    # comrec files (ComCNN's picture) stay colour, as do trellis-coded ones (codec.trellis)
+    # comrec files (ComCNN's picture) stay colour, as do trellis-coded ones (codec.format.trellis)
     gray = src.gray and mode == "regen" and not ts.trellis
     img = Image.fromarray(pixels[:, :, 0] if gray else pixels)
     icc = src.icc_profile if gray or not src.gray else None  # a grey profile fits grey files only
@@ -108,11 +109,11 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None, 
 
 
 def _searched(data: bytes, src: SourceImage, info, quality: int, effort: int, device: str) -> bytes:
-    """codec.coefsearch.refine() of a regen file, remembered for the last few pictures: auto
+    """codec.encoder.coefsearch.refine() of a regen file, remembered for the last few pictures: auto
     mode, a benchmark's +jxl variant and a target search ask for the same file again."""
     import hashlib
 
-    from .coefsearch import SearchSettings, refine
+    from .encoder.coefsearch import SearchSettings, refine
 
     dev = pick_device(device)
     key = (hashlib.sha256(data).digest(), hashlib.sha256(src.rgb.tobytes()).digest(), info.sha256,
@@ -136,12 +137,12 @@ def regen_file(src: SourceImage, quality: int, model: str | None = None, *, allo
                tables: str = DEFAULT_TABLES, device: str = "cpu", fit: bool = True,
                **opts) -> tuple[int, bytes]:
     """(JPEG quality, file) of `src` in regen mode at the requested `quality`: chosen per image
-    near it (codec.allocate) when the file is fitted and `allocate`, else that quality itself.
+    near it (codec.encoder.allocate) when the file is fitted and `allocate`, else that quality itself.
     The other options are file_maker's."""
     make = file_maker(src, "regen", model, tables=tables, device=device, fit=fit, **opts)
     if not (allocate and fit):
         return quality, make(quality)
-    from .allocate import choose
+    from .encoder.allocate import choose
 
     return choose(make, lambda d: restored_array(d, device=device), src.rgb, quality, tables)
 
@@ -154,19 +155,19 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
     """A standard JPEG of `image` (path, bytes, PIL image or HxWx3 uint8 array) that names `model`.
 
     Conversions of unusual inputs (alpha, 16-bit, CMYK, ...) are reported as CodecWarning.
-    `tables` names the quantization table set (codec.tables) that turns `quality` into tables;
+    `tables` names the quantization table set (codec.format.tables) that turns `quality` into tables;
     `subsampling` overrides its per-quality choice of chroma subsampling.
-    `pack="jxl"` returns the lossless JPEG XL form of that JPEG instead (see codec.pack).
+    `pack="jxl"` returns the lossless JPEG XL form of that JPEG instead (see codec.format.pack).
     `mode="regen"` stores the full-size image, restored by a regeneration network `model`;
     `mode="comrec"` a compact half-size image made by the model's ComCNN (its RecCNN restores
-    it; default `DEFAULT_COMREC`); `mode="auto"` picks between them per image (codec.auto).
+    it; default `DEFAULT_COMREC`); `mode="auto"` picks between them per image (codec.encoder.auto).
     `fit`: a regen file also stores how much of the network's correction its decode keeps,
-    fitted to the image (codec.strength): never worse than the plain decode in PSNR, for one
+    fitted to the image (codec.decoder.strength): never worse than the plain decode in PSNR, for one
     network run on `device` at encode. `fit=False` skips that run; such files are restored fully.
     `allocate`: a fitted regen file's JPEG quality is chosen per image near `quality`, for the
-    most mean restored quality per byte over a collection (codec.allocate: about five network
+    most mean restored quality per byte over a collection (codec.encoder.allocate: about five network
     runs); by default, or with `fit=False`, the file is coded at `quality` exactly.
-    `effort`: rounds of the decoder-aware coefficient search for a regen file (codec.coefsearch:
+    `effort`: rounds of the decoder-aware coefficient search for a regen file (codec.encoder.coefsearch:
     each round runs the network forwards and backwards; 0 keeps the plain rounding, much faster;
     None: $REGEN_CODEC_EFFORT if set, else 20).
     """
@@ -184,7 +185,7 @@ def encode(image, quality: int = DEFAULT_QUALITY, model: str | None = None, *,
     opts = dict(tables=tables, subsampling=subsampling, progressive=progressive, device=device,
                 for_pack=pack == "jxl", fit=fit, effort=None if effort is None else int(effort))
     if mode == "auto":
-        from .auto import choose
+        from .encoder.auto import choose
 
         data = choose(src, quality, model, allocate=allocate, **opts).data
     elif mode == "regen":
@@ -220,16 +221,16 @@ def decode(data, device: str = "auto", *, model: str | None = None, tile: int = 
     A plain JPEG without metadata is restored with the default model (a CodecWarning says so).
     `model` overrides the file's choice. The result carries the file's ICC profile.
     `consistency`: pull a regenerated picture's DCT coefficients back towards the ones the file
-    stores (codec.consistency); comrec files are restored at another size and skip it.
+    stores (codec.decoder.consistency); comrec files are restored at another size and skip it.
     `ensemble` (1, 2, 4 or 8): average the network over that many flipped/transposed copies
     (codec.regen.ensemble), better quality for that many times the network's work.
-    A strength stored by the encoder (codec.strength) then blends the result with the plain
+    A strength stored by the encoder (codec.decoder.strength) then blends the result with the plain
     decode, unless `model` names another network than the one it was fitted for.
     """
     out, plain, meta, icc, own, gray = _restore(data, device, model, tile, progress, consistency,
                                                 ensemble)
     if own and meta is not None and meta.mode == "regen":
-        from .strength import apply
+        from .decoder.strength import apply
 
         out = apply(plain, out, meta.strength)
     img = Image.fromarray(out[:, :, 0] if gray else out)  # a grey file restores grey
@@ -283,7 +284,7 @@ def _restore(data, device: str, model: str | None, tile: int, progress: bool, co
         if gray:  # one component in, one out: the luma of the network's (near-grey) picture
             out = _as_gray(out)
         elif consistency:
-            from .consistency import make_consistent
+            from .decoder.consistency import make_consistent
 
             out = make_consistent(out, data)
     if meta is not None and (meta.width, meta.height) != (out.shape[1], out.shape[0]):
@@ -300,11 +301,11 @@ def _as_gray(rgb: np.ndarray) -> np.ndarray:
 
 def fit_strength(data: bytes, source: np.ndarray, device: str = "cpu",
                  tile: int = DEFAULT_TILE) -> bytes:
-    """The regen-mode file `data` with the restoration strength (codec.strength) that brings its
+    """The regen-mode file `data` with the restoration strength (codec.decoder.strength) that brings its
     decode closest to `source` (HxWx3 uint8): one network run. Other files come back as they are."""
     from dataclasses import replace
 
-    from .strength import apply, fit
+    from .decoder.strength import apply, fit
 
     meta = read_meta(data)
     if meta is None or meta.mode != "regen":
@@ -324,7 +325,7 @@ def _file_bytes(data) -> bytes:
     """A file given by path (str or Path) or as bytes, bytearray or memoryview: its bytes.
     Anything else is a TypeError: bytes(5) or bytes(array) would be read as a broken JPEG."""
     if isinstance(data, (str, Path)):
-        from .fileio import read_bytes
+        from .io.fileio import read_bytes
 
         return read_bytes(Path(data))
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -364,7 +365,7 @@ def info(data) -> FileInfo:
     if meta is not None:
         check_frame(meta, *im.size, DEFAULT_MAX_PIXELS)
     j = read_info(im)
-    from .tables import TABLE_SETS
+    from .format.tables import TABLE_SETS
 
     ts = TABLE_SETS.get(meta.tables) if meta else None
     if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):  # headers alone say nothing of the rest

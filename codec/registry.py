@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from safetensors import safe_open
 
 from .errors import CodecError
-from .modelid import MODEL_ID_PATTERN, check_model_id, printable, shown
+from .format.modelid import MODEL_ID_PATTERN, check_model_id, printable, shown
 
 if TYPE_CHECKING:
     import torch
@@ -49,7 +49,7 @@ DEFAULT_MODEL = "regen-coarse4"
 # 1e-4, RecCNN at 5e-5): validation (held-out crops) MS-SSIM dB at 0.12/0.2/0.3/0.45 bpp 11.315
 # vs 11.204 (bench/results/training/comrec-r7/NOTE.md)
 DEFAULT_COMREC = "comrec-r7"
-# encode's mode. auto is never worse than regen per image (codec.auto); on Kodak (decoder 0.2.2)
+# encode's mode. auto is never worse than regen per image (codec.encoder.auto); on Kodak (decoder 0.2.2)
 # it saves 1.0% / 0.6% (MS-SSIM dB / PSNR BD-rate) over all rates and 16.1% / 8.7% below 0.35 bpp
 # (against regen-fast-proj)
 # (bench/results/kodak/report-pairs.md, bench/results/kodak-lowrate/report-lowrate.md)
@@ -219,7 +219,7 @@ def count_macs_per_pixel(model: torch.nn.Module, size: int = 64) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     from .comcnn.model import ComCNN
-    from .jpeg import COND_DIM
+    from .format.jpeg import COND_DIM
 
     x = torch.zeros(1, 3, size, size)
     args = (x,) if isinstance(model, ComCNN) else (x, torch.zeros(1, COND_DIM))
@@ -301,7 +301,7 @@ _SKIPPED: set[tuple[str, str]] = set()
 def _skip(path: Path, why: str) -> None:
     """Warn that a file in a model folder is not used, once per file and reason in a process
     (the registry is scanned at every load)."""
-    from .imageio import CodecWarning
+    from .io.imageio import CodecWarning
 
     key = (str(path), why)
     if key not in _SKIPPED:

@@ -1,12 +1,13 @@
-"""The encoder's per-image choice of JPEG quality (codec.allocate)."""
+"""The encoder's per-image choice of JPEG quality (codec.encoder.allocate)."""
 
 import numpy as np
 import pytest
 
 import codec
-from codec import allocate, api
-from codec.container import read_meta
-from codec.imageio import load_image
+from codec.encoder import allocate
+from codec import api
+from codec.format.container import read_meta
+from codec.io.imageio import load_image
 
 
 def test_climb_finds_the_minimum_of_a_valley():
@@ -76,7 +77,7 @@ def test_measure_tiles_large_pictures():
     a = rng.integers(0, 256, (2100, 2100, 3), dtype=np.uint8)
     b = np.clip(a.astype(int) + rng.integers(-3, 4, a.shape), 0, 255).astype(np.uint8)
     ms, ps = allocate.measure(a, b)
-    assert 0.9 < ms <= 1 and ps == pytest.approx(codec.metrics.psnr(a, b), abs=1e-3)
+    assert 0.9 < ms <= 1 and ps == pytest.approx(codec.utils.metrics.psnr(a, b), abs=1e-3)
 
 
 def test_cli_per_image_quality(cli, png_file, tmp_path):
@@ -91,7 +92,7 @@ def test_cli_per_image_quality(cli, png_file, tmp_path):
 
 
 def test_plain_jpeg_reference_row(photo):
-    from codec.bench import available_methods
+    from codec.bench.measure import available_methods
 
     m, jpeg = available_methods()["jpeg-alloc"], available_methods()["jpeg"]
     data = m.encode(photo, 40)

@@ -11,9 +11,9 @@ import codec
 from codec.comcnn.infer import compact
 from codec.comcnn.model import ComCNN, downscale
 from codec.comcnn.standin import identity_standin, jpeg_standin
-from codec.container import read_meta
+from codec.format.container import read_meta
 from codec.registry import find_model
-from codec.jpeg import decode_jpeg, encode_jpeg
+from codec.format.jpeg import decode_jpeg, encode_jpeg
 from codec.reccnn.infer import upscale_image
 from codec.reccnn.model import RecCNN, upscale
 from codec.registry import import_model, save_model
@@ -101,8 +101,9 @@ def test_jpeg_standin_tracks_the_real_codec_and_passes_gradients(photo):
 
 
 def test_auto_never_spends_more_than_regen_and_keeps_the_better(tiny_comrec, photo, monkeypatch):
-    from codec import auto, metrics
-    from codec.imageio import load_image
+    from codec.encoder import auto
+    from codec.utils import metrics
+    from codec.io.imageio import load_image
 
     monkeypatch.setattr(auto, "DEFAULT_COMREC", tiny_comrec)
     src = load_image(photo)
@@ -126,7 +127,7 @@ def test_auto_never_spends_more_than_regen_and_keeps_the_better(tiny_comrec, pho
 
 
 def test_auto_fits_comrec_within_the_regen_bytes():
-    from codec.auto import best_within
+    from codec.encoder.auto import best_within
 
     sizes = {q: 100 + 10 * q for q in range(1, 101)}
     assert best_within(lambda q: b"x" * sizes[q], 650) == (55, b"x" * 650)
@@ -136,12 +137,15 @@ def test_auto_fits_comrec_within_the_regen_bytes():
 
 
 def test_auto_spends_comrecs_gain_on_bytes_counted_as_written(photo, monkeypatch):
-    """Rule (codec.auto): the smallest comrec file that beats the regen file in both measures and
+    """Rule (codec.encoder.auto): the smallest comrec file that beats the regen file in both measures and
     is no larger, sizes counted packed when packing. Stand-ins: comrec's file at quality q has
     10q bytes (20q packed) and scores 0.85 + q/1000 in MS-SSIM, 25 + q/5 dB: it beats regen's
     (0.9, 30 dB) from quality 51."""
-    from codec import api, auto, metrics, pack
-    from codec.imageio import load_image
+    from codec import api
+    from codec.encoder import auto
+    from codec.utils import metrics
+    from codec.format import pack
+    from codec.io.imageio import load_image
 
     src = load_image(photo)
     regen = b"R" * 600
@@ -164,8 +168,10 @@ def test_auto_steps_down_with_searched_comrec_files(photo, monkeypatch):
     """Step 3 of the rule: the kept comrec file's searched form, and the searched files below it
     while they still pass and fit. Stand-ins as above; a searched file at quality q restores as
     the plain file at q + 3 does, in 9q bytes, so it passes from quality 48."""
-    from codec import api, auto, metrics
-    from codec.imageio import load_image
+    from codec import api
+    from codec.encoder import auto
+    from codec.utils import metrics
+    from codec.io.imageio import load_image
 
     src = load_image(photo)
     regen = b"R" * 600
@@ -192,7 +198,7 @@ def test_auto_steps_down_with_searched_comrec_files(photo, monkeypatch):
 
 
 def test_smallest_passing_bisects_below_the_budgets_answer():
-    from codec.auto import smallest_passing
+    from codec.encoder.auto import smallest_passing
 
     made = []
 
@@ -236,9 +242,10 @@ def test_rate_proxy_follows_the_real_file_size_and_passes_gradients(photo):
 
 def test_auto_keeps_regen_for_an_image_too_small_for_msssim(tiny_comrec, photo, monkeypatch):
     """A 24-pixel-high strip once reached pytorch_msssim's assertion (a traceback) in auto mode."""
-    from codec import auto, metrics
+    from codec.encoder import auto
+    from codec.utils import metrics
     from codec.errors import CodecError
-    from codec.imageio import load_image
+    from codec.io.imageio import load_image
 
     monkeypatch.setattr(auto, "DEFAULT_COMREC", tiny_comrec)
     strip = np.ascontiguousarray(photo[:24])

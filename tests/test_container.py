@@ -6,7 +6,7 @@ import struct
 import pytest
 from PIL import Image
 
-from codec.container import APP_MARKER, SIGNATURE, RegenMeta, read_meta, strip_meta, write_meta
+from codec.format.container import APP_MARKER, SIGNATURE, RegenMeta, read_meta, strip_meta, write_meta
 from codec.errors import CodecError
 
 from .conftest import jpeg_bytes

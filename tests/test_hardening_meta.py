@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import codec
-from codec.container import (APP_MARKER, SIGNATURE, RegenMeta, read_meta, segment, strip_meta,
+from codec.format.container import (APP_MARKER, SIGNATURE, RegenMeta, read_meta, segment, strip_meta,
                              write_meta)
 from codec.errors import CodecError
 

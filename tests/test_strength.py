@@ -5,9 +5,9 @@ import pytest
 
 import codec
 from codec import api
-from codec.container import read_meta
-from codec.metrics import psnr
-from codec.strength import apply, fit
+from codec.format.container import read_meta
+from codec.utils.metrics import psnr
+from codec.decoder.strength import apply, fit
 
 
 def _pair(seed=0, shape=(24, 32, 3)):

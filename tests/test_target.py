@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import codec
-from codec import metrics
+from codec.utils import metrics
 from codec.errors import CodecError
-from codec.imageio import load_image
-from codec.target import Target, encode_to_target
+from codec.io.imageio import load_image
+from codec.encoder.target import Target, encode_to_target
 
 
 def test_msssim_target_is_met_by_the_smallest_passing_probe(photo):
@@ -29,7 +29,7 @@ def test_byte_budget(photo):
 
 def test_byte_budget_counts_the_packed_file_when_packing(photo):
     """With --pack jxl the budget bounds the file written (the packed one), not the JPEG inside."""
-    from codec.pack import packed_size
+    from codec.format.pack import packed_size
 
     src = load_image(photo)
     packed = encode_to_target(src, Target(max_bytes=3000), "regen-fast", effort=0, for_pack=True)

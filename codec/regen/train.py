@@ -26,11 +26,11 @@ import torch.nn.functional as F
 from pytorch_msssim import ms_ssim
 from tqdm import tqdm
 
-from .. import metrics
-from ..consistency import project_batch, read_coefficients
+from ..utils import metrics
+from ..decoder.consistency import project_batch, read_coefficients
 from ..registry import save_model
-from ..stopsignal import Stopped, StopSignals
-from ..tables import get_table_set
+from ..utils.stopsignal import Stopped, StopSignals
+from ..format.tables import get_table_set
 from . import data as D
 from .croppack import read_pack
 from .devicebatch import DeviceBatches
@@ -67,7 +67,7 @@ class TrainConfig:
     grow_coarse: int = 0  # add a silent eighth-res branch of this many layers to the init
     width3: int = 128  # its channels
     grow_blend: bool = False  # give the init's quarter/eighth-res layers second, blended kernels
-    consistency: bool = False  # train the output after codec.consistency's projection, as decoded
+    consistency: bool = False  # train the output after codec.decoder.consistency's projection, as decoded
     pack: str = ""  # a crop pack (codec.regen.croppack) instead of the image folders in `data`
     workers: int = 0  # processes that make the batches (0: the training process itself)
     time_limit: float = 0.0  # minutes; the learning rate anneals by time too, and the run ends
@@ -117,7 +117,7 @@ def _initial_weights(init: str) -> RegenNet:
 
 def restore(net, x: torch.Tensor, c: torch.Tensor, coefs: list | None, amp: bool = False):
     """The network's output as `decode` makes it: projected for consistency with the files
-    whose coefficients `coefs` are given (codec.consistency; or a function that projects, as
+    whose coefficients `coefs` are given (codec.decoder.consistency; or a function that projects, as
     devicebatch.DeviceBatch.coefs), else as it is."""
     with torch.autocast(x.device.type, torch.bfloat16, enabled=amp):
         out = net(x, c)
@@ -200,7 +200,7 @@ def plot(workdir: Path) -> None:
 def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
     """Run (or resume) a training; returns the exported weight file on rank 0. The process's
     CPU thread count (see main_threads) is restored afterwards. A first SIGINT or SIGTERM stops
-    it after the current step: it checkpoints, exports, then raises codec.stopsignal.Stopped
+    it after the current step: it checkpoints, exports, then raises codec.utils.stopsignal.Stopped
     (`result`: the weight file); a second one stops at once."""
     threads = torch.get_num_threads()
     try:
