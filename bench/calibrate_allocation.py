@@ -77,9 +77,11 @@ def collect_whole(model_id: str, images, tables: str) -> dict:
     """collect() for pictures of different sizes: each coded as `encode --no-fit` writes it and
     restored as `decode` does."""
     from codec import api
+    from codec.encoder.maker import file_maker
+    from codec.encoder.options import EncodeOptions
     from codec.io.imageio import load_image
 
-    makers = [api.file_maker(load_image(im), "regen", model_id, tables=tables, fit=False)
+    makers = [file_maker(load_image(im), "regen", model_id, EncodeOptions(tables=tables, fit=False))
               for im in images]
     rows, t = {}, time.time()
     for q in QUALITIES:

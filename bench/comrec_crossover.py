@@ -26,6 +26,7 @@ from tune_tables import load_crops, root  # noqa: E402
 import codec  # noqa: E402
 from codec.utils import metrics  # noqa: E402
 from codec.encoder.auto import AUTO_MAX_BPP, choose  # noqa: E402
+from codec.encoder.options import EncodeOptions  # noqa: E402
 from codec.io.imageio import load_image  # noqa: E402
 from codec.registry import DEFAULT_COMREC, DEFAULT_MODEL  # noqa: E402
 from codec.format.tables import DEFAULT_TABLES  # noqa: E402
@@ -77,7 +78,7 @@ def main() -> None:
     picks, picks_free, won_at = {}, {}, []
     for q in tqdm(QUALITIES, desc="auto", leave=False):
         won = [bpp for c, bpp in zip(crops, regen_rates[q])
-               if choose(load_image(c), q, a.regen, tables=DEFAULT_TABLES,
+               if choose(load_image(c), EncodeOptions(quality=q, model=a.regen, tables=DEFAULT_TABLES),
                          max_bpp=float("inf")).mode == "comrec"]
         picks[q] = sum(b < threshold for b in won) / len(crops)
         picks_free[q] = len(won) / len(crops)

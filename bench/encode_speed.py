@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, features
 
 import codec
-from codec import api
+from codec.encoder import maker
 
 
 def _pillow_encoder(fmt: str):
@@ -60,8 +60,8 @@ def plain_methods() -> dict:
 
 def _regen_encoder(effort: int):
     def enc(rgb: np.ndarray, quality: int) -> bytes:
-        api._search_memo.clear()  # each encode pays for its own search and fit
-        api._fitted.clear()
+        maker._search_memo.clear()  # each encode pays for its own search and fit
+        maker._fitted.clear()
         return codec.encode(rgb, quality=quality, effort=effort)
     return enc
 

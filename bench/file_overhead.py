@@ -24,7 +24,7 @@ from tqdm import tqdm
 root = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(root))
 
-from codec import api  # noqa: E402
+from codec.encoder.maker import file_maker  # noqa: E402
 from codec.comcnn.infer import compact  # noqa: E402
 from codec.format.container import SIGNATURE, read_meta, write_meta  # noqa: E402
 from codec.io.imageio import load_image  # noqa: E402
@@ -60,7 +60,7 @@ def main() -> None:
         src = load_image(path)
         coded = {"regen": src.rgb, "comrec": compact(com, src.rgb)}  # what each mode JPEG-codes
         for mode, qs in QUALITIES.items():
-            make = api.file_maker(src, mode)
+            make = file_maker(src, mode)
             for q in qs:
                 now = make(q)
                 meta = read_meta(now)

@@ -129,10 +129,9 @@ class HalfNetwork:
     network object itself is patched, so codec.decode picks it up), its output back in float32."""
 
     def __init__(self, dev: str, dtype) -> None:
-        import codec.api as api
-        from codec.registry import DEFAULT_MODEL
+        from codec.registry import DEFAULT_MODEL, load_model
 
-        self.net = api._registry_load(DEFAULT_MODEL, device=dev)
+        self.net = load_model(DEFAULT_MODEL, device=dev)
         self.dev, self.dtype = dev, dtype
 
     def __enter__(self):
@@ -168,6 +167,7 @@ def main() -> None:
     import torch
 
     import codec
+    import codec.encoder.maker
     from codec.encoder.coefsearch import default_effort
     from codec.utils.metrics import ms_ssim, psnr
     from codec.registry import DEFAULT_MODEL
@@ -255,7 +255,7 @@ def main() -> None:
             step = f"encode effort {e} quality {q}"
             if not budget.ok(step):
                 continue
-            codec.api._search_memo.clear()
+            codec.encoder.maker._search_memo.clear()
             reset_peak(dev)
             out, t = timed(lambda: [codec.encode(p, q, effort=e, device=dev) for _, p in kodak],
                            dev)

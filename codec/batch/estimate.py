@@ -24,6 +24,7 @@ from ..io.imageio import load_image, no_pillow_pixel_limit
 from ..format.pack import pack as pack_jxl
 from ..registry import DEFAULT_MODEL
 from ..utils.stopsignal import Stopped
+from ..encoder.options import EncodeOptions
 from ..encoder.target import Target, encode_to_target, reference_quality
 
 SOURCE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
@@ -122,13 +123,13 @@ def _packed_size(src, res, device: str, effort: int | None = None) -> int:
     """Bytes of what `encode --pack jxl` writes for the chosen file: the same picture and
     coefficients in the baseline form that packs smaller (codec.format.shrink), packed as JPEG XL.
     (Packing the progressive JPEG instead could come out larger than that JPEG.)"""
-    from ..api import file_maker
+    from ..encoder.maker import file_maker
     from ..format.container import read_meta
     from ..regen.infer import pick_device
 
     model = read_meta(res.data).model_id
-    data = file_maker(src, res.mode, model, device=pick_device(device), for_pack=True,
-                      effort=effort)(res.quality)
+    data = file_maker(src, res.mode, model, EncodeOptions(device=pick_device(device), pack="jxl",
+                                                          effort=effort))(res.quality)
     return len(pack_jxl(data))
 
 
@@ -140,7 +141,8 @@ def estimate_file(path: Path, target: Target | None, match_jpeg_quality: int | N
     t, cpu = time.perf_counter(), time.process_time()
     src = load_image(path)
     tgt = target or Target(msssim=reference_quality(src.rgb, match_jpeg_quality))
-    res = encode_to_target(src, tgt, model, device=pick_device(device), effort=effort)
+    res = encode_to_target(src, tgt, EncodeOptions(mode="regen", model=model, device=pick_device(device),
+                                                   effort=effort))
     b = res.best
     return FileEstimate(
         path=str(path), format=_format_of(path), megapixels=src.size[0] * src.size[1] / 1e6,

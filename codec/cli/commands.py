@@ -10,20 +10,35 @@ import json
 import os
 import sys
 import warnings
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
 import click
+from PIL import Image, UnidentifiedImageError
 
-from .train import train_group
-from ..batch.jobs import CODED_SUFFIXES, IMAGE_SUFFIXES, is_regen_file
 from .. import __version__
+from ..api import info as api_info
+from ..batch import jobs as batch
+from ..batch.fileops import decode_file, encode_file, errors_named, show_warning
+from ..batch.jobs import CODED_SUFFIXES, IMAGE_SUFFIXES, is_regen_file
+from ..encoder.options import DEFAULT_QUALITY, EncodeOptions, Target
 from ..errors import CodecError
-from ..utils.stopsignal import Stopped
-from ..io.imageio import CodecWarning
-from ..batch.fileops import errors_named, show_warning
-from ..registry import DEFAULT_COMREC, DEFAULT_MODE, DEFAULT_MODEL
+from ..format.pack import is_jxl
+from ..format.pack import pack as do_pack
+from ..format.pack import unpack as do_unpack
 from ..format.tables import DEFAULT_TABLES, TABLE_SETS
+from ..io.fileio import atomic_write, check_output, read_bytes
+from ..io.imageio import CodecWarning
+from ..registry import (BUILTIN_DIR, DEFAULT_COMREC, DEFAULT_MODE, DEFAULT_MODEL, find_model,
+                        import_model, list_models, model_role, user_dir)
+from ..utils import progress
+from ..utils.stopsignal import Stopped
+from .train import train_group
+
+# Imported where used, deliberately: the modules that import PyTorch (2-3 s), which --help,
+# `info`, `models`, `pack` and `unpack` never need (tests/test_cli.py checks it): the thread
+# setup, the device choice, estimate, bench and the demo.
 
 EXIT_USER_ERROR = 2
 
@@ -110,6 +125,11 @@ def cli(ctx):
         configure()
 
 
+def _note(message: str) -> None:
+    """A line for the user on stderr (what a target search chose); a batch's workers call it."""
+    click.echo(message, err=True)
+
+
 def _default_out(inp: Path, suffix: str) -> Path:
     return inp.with_name(inp.stem + suffix)
 
@@ -166,8 +186,6 @@ def _run_batch(inputs, output: Path | None, suffixes: set[str], out_suffix: str,
     """Mirror the inputs into OUTPUT with a process pool; summary, exit 1 if any file failed.
     Outputs that exist are skipped (a stopped run resumes) unless `force`. `leave_out`:
     (files -> the ones this command must not take, what they are, how to include them)."""
-    from ..batch import jobs as batch
-
     if output is None:
         raise CodecError("several inputs: name an output folder with -o DIR")
     if output.exists() and not output.is_dir():
@@ -213,8 +231,6 @@ def _plain_found(files: list[Path], named: set[Path]) -> tuple[list[Path], str, 
 def _check_coded_input(src: Path) -> None:
     """decode's one input must be a JPEG or a packed JPEG XL: say what it is before any output
     is named (a PNG's default output is its own name)."""
-    from ..format.pack import is_jxl
-
     try:
         with open(src, "rb") as f:
             head = f.read(16)
@@ -224,8 +240,6 @@ def _check_coded_input(src: Path) -> None:
         return  # a folder is a batch; not here
     if head[:2] == b"\xff\xd8" or is_jxl(head):
         return
-    from PIL import Image, UnidentifiedImageError
-
     try:
         with Image.open(src) as im:
             kind = im.format
@@ -328,21 +342,14 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
     16-bit reduced to 8 bits, CMYK converted to sRGB: each with a warning. Inputs that are
     regen-codec files already are left out (see --reencode).
     """
-    from ..api import DEFAULT_QUALITY
-    from ..batch.fileops import encode_file
-
     q = quality or DEFAULT_QUALITY
     suffix = ".jxl" if pack else ".jpg"
     target = None
     if any(v is not None for v in (target_msssim, target_psnr, max_bytes)):
-        from ..encoder.target import Target
-
         if quality is not None:
             raise CodecError("--quality and a target (--target-msssim, --target-psnr, "
                              "--max-bytes) exclude each other")
         target = Target(msssim=target_msssim, psnr=target_psnr, max_bytes=max_bytes)
-    from ..registry import DEFAULT_COMREC, DEFAULT_MODEL
-
     mode = mode or DEFAULT_MODE
     if per_image_quality:
         why = ("it needs the strength fit (drop --no-fit)" if not fit else
@@ -352,14 +359,13 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
             raise CodecError(f"--per-image-quality: {why}")
     if mode != "auto":
         model_id = model_id or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
-    work = partial(encode_file, quality=q, model=model_id, subsampling=subsampling, tables=tables,
-                   progressive=progressive, max_pixels=max_pixels, pack=pack, force=force,
-                   target=target, device=device, mode=mode, fit=fit, allocate=per_image_quality,
-                   effort=effort)
+    options = EncodeOptions(quality=q, mode=mode, model=model_id, tables=tables or DEFAULT_TABLES,
+                            subsampling=subsampling, progressive=progressive,
+                            max_pixels=max_pixels, pack=pack, device=device, fit=fit,
+                            allocate=per_image_quality, effort=effort)
+    work = partial(encode_file, options=options, target=target, force=force, report=_note)
     output, as_folder = _output(output)
     if as_folder or _is_batch(inputs, output):
-        from ..registry import find_model
-
         if model_id:
             find_model(model_id)  # fail once, up front, for an unknown model
         _run_batch(inputs, output, IMAGE_SUFFIXES, suffix, work, jobs, "encode", scheduler, force,
@@ -375,13 +381,9 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
         _check_suffix(output, (".jxl",) if pack else (".jpg", ".jpeg"),
                       "JPEG XL (--pack jxl)" if pack else "a JPEG")
     output = output or _default_out(src, ".rc" + suffix)
-    from ..utils import progress
-
     with progress.shown(sys.stderr.isatty()):  # the slow steps' bars, on a terminal only
         n = work(src, output, name_warnings=False)
-    from ..api import info
-
-    i = info(output)
+    i = api_info(output)
     chosen = target or mode == "auto" or (mode == "regen" and fit and per_image_quality)
     packed = f", packed as JPEG XL ({i.bytes} bytes as JPEG)" if i.packed_bytes else ""
     w, h = (i.metadata["width"], i.metadata["height"]) if i.metadata else (i.width, i.height)
@@ -430,8 +432,6 @@ def decode(inputs, output, fmt, device, tile, model_id, no_consistency, ensemble
     --include-plain. INPUTS are files, folders (searched recursively for .jpg/.jpeg/.jxl) or
     globs; several of them need `-o DIR`, which mirrors their tree.
     """
-    from ..batch.fileops import decode_file
-
     work = partial(decode_file, device=device, tile=tile, model=model_id, force=force,
                    consistency=not no_consistency, ensemble=int(ensemble))
     output, as_folder = _output(output)
@@ -446,8 +446,6 @@ def decode(inputs, output, fmt, device, tile, model_id, no_consistency, ensemble
     _check_coded_input(src)
     output = output or _default_out(src, ".png")
     work(src, output, progress=sys.stderr.isatty(), name_warnings=False)
-    from PIL import Image
-
     with Image.open(output) as im:
         click.echo(f"{output}: {im.width}x{im.height}")
 
@@ -457,10 +455,6 @@ def decode(inputs, output, fmt, device, tile, model_id, no_consistency, ensemble
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def info(file, as_json):
     """Show a JPEG's regen-codec metadata, estimated quality, subsampling and sizes."""
-    from dataclasses import asdict
-
-    from ..api import info as api_info
-
     with errors_named(file):
         i = api_info(file)
     if as_json:
@@ -524,11 +518,9 @@ def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality
     Ctrl-C stops the conversion: the estimate from the files done is printed, marked as
     partial (exit code 130).
     """
-    from ..batch.estimate import estimate as run_estimate
+    from ..batch.estimate import estimate as run_estimate  # PyTorch: see the imports above
     from ..batch.estimate import render
     from ..regen.infer import pick_device
-    from ..encoder.target import Target
-
     n_targets = sum(v is not None for v in (target_msssim, target_psnr, match_jpeg_quality))
     if n_targets > 1:
         raise CodecError("give one target: --target-msssim, --target-psnr or --match-jpeg-quality")
@@ -558,9 +550,6 @@ def pack(input, output, force):
     The round trip is verified before anything is written; a JPEG that does not come back
     bit-exact is refused.
     """
-    from ..io.fileio import atomic_write, check_output, read_bytes
-    from ..format.pack import pack as do_pack
-
     output = _file_output(output, input, (".jxl",), "JPEG XL")
     check_output(output, [input], force)
     data = read_bytes(input)
@@ -579,9 +568,6 @@ def pack(input, output, force):
 @click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists (never the input).")
 def unpack(input, output, force):
     """Turn a packed JPEG XL file back into the exact JPEG it was made from."""
-    from ..io.fileio import atomic_write, check_output, read_bytes
-    from ..format.pack import unpack as do_unpack
-
     output = _file_output(output, input, (".jpg", ".jpeg"), "a JPEG")
     check_output(output, [input], force)
     with errors_named(input):
@@ -607,8 +593,6 @@ def models(ctx):
 def models_list(as_json):
     """ID, mode, parameters, multiply-accumulates per pixel, sha256, where from, and role (the
     defaults are marked `default`; --json adds each weight file's own summary)."""
-    from ..registry import DEFAULT_COMREC, DEFAULT_MODEL, list_models, model_role
-
     found = list_models()
     if as_json:
         click.echo(json.dumps([{**m.__dict__, "path": str(m.path), "role": model_role(m),
@@ -633,8 +617,6 @@ def models_list(as_json):
 @click.option("-f", "--force", is_flag=True, help="Replace an installed user model of the same ID.")
 def models_import(file, force):
     """Install a trained model (.safetensors made by `regen-codec train`) for this user."""
-    from ..registry import import_model
-
     m = import_model(file, force=force)
     click.echo(f"installed {m.id} (sha256 {m.sha256[:16]}...) at {m.path}")
 
@@ -642,8 +624,6 @@ def models_import(file, force):
 @models.command("where")
 def models_where():
     """Print the folders searched for models."""
-    from ..registry import BUILTIN_DIR, user_dir
-
     click.echo(f"package: {BUILTIN_DIR}")
     click.echo(f"user:    {user_dir()}  (set REGEN_CODEC_MODELS to change)")
 
@@ -657,7 +637,7 @@ def models_where():
               show_default=True, help="Where the network runs.")
 def demo(quality, out_dir, device):
     """Encode and decode a built-in sample photo and compare plain and regenerated decoding."""
-    from .demo import run_demo
+    from .demo import run_demo  # PyTorch: see the imports above
 
     run_demo(quality=quality, out_dir=out_dir, device=device)
 
@@ -682,7 +662,7 @@ def bench(image_dir, out_dir, methods, qualities, anchors, device):
     bpp, PSNR, MS-SSIM (and in dB), SSIM, encode/decode time and memory per image; BD-rate
     against plain JPEG. Interrupted runs resume from the per-image cache in OUT/cache.
     """
-    from ..bench.measure import run
+    from ..bench.measure import run  # PyTorch: see the imports above
     from ..regen.infer import pick_device
 
     try:

@@ -31,9 +31,13 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from ..utils import metrics, progress
+from ..format.pack import packed_size
 from ..io.imageio import SourceImage
-from ..registry import DEFAULT_COMREC, DEFAULT_MODEL, find_model
+from ..utils import metrics, progress
+from .coefsearch import default_effort
+from .maker import candidate_models, file_maker, regen_file, restored_array
+from .options import EncodeOptions
+from .target import Target, search
 
 # Regen files at or above this rate skip the comparison. Measured on held-out crops
 # (bench/comrec_crossover.py, regen-fast-tuned vs comrec-r7, file format 2): the mean curves
@@ -58,23 +62,10 @@ class Choice:
     psnr: dict[str, float]
 
 
-def candidate_models(model: str | None) -> tuple[str, str]:
-    """(regen model, comrec model): `model` replaces the default of its own mode."""
-    regen, comrec = DEFAULT_MODEL, DEFAULT_COMREC
-    if model:
-        if find_model(model).mode == "comrec":
-            comrec = model
-        else:
-            regen = model
-    return regen, comrec
-
-
 def best_within(make, max_bytes: int, size=len) -> tuple[int, bytes] | None:
     """The highest quality whose file fits in `max_bytes` (as measured by `size`): codec.encoder.target's
     byte-budget search (bisection, then the settings just above the answer, since size is not
     strictly monotonic)."""
-    from .target import Target, search
-
     res = search(None, Target(max_bytes=max_bytes), make, restore=None, size=size)
     return None if res.quality is None else (res.quality, res.data)
 
@@ -94,24 +85,19 @@ def smallest_passing(make, passes, hi: int) -> tuple[int, bytes] | None:
     return hi, files[hi]
 
 
-def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: str,
-           subsampling: str | None = None, progressive: bool = False,
-           device: str = "cpu", max_bpp: float | None = None, for_pack: bool = False,
-           fit: bool = True, allocate: bool = False, effort: int | None = None,
+def choose(src: SourceImage, options: EncodeOptions, *, max_bpp: float | None = None,
            search_comrec: bool = True) -> Choice:
-    """Apply the rule in this module's docstring to one image (`max_bpp` replaces
-    AUTO_MAX_BPP, e.g. inf to always compare, as bench/comrec_crossover.py does).
-    `allocate`: the regen file's quality is chosen per image (codec.encoder.allocate, api.regen_file).
-    `for_pack`: the file will be packed as JPEG XL, so sizes are compared packed.
-    `search_comrec=False` skips step 3 (rule match-0.4; bench/auto_speed.py times both)."""
-    from ..api import file_maker, regen_file, restored_array
-    from .coefsearch import default_effort
-    from ..format.pack import packed_size
-
-    regen_id, comrec_id = candidate_models(model)
-    opts = dict(tables=tables, subsampling=subsampling, progressive=progressive, device=device,
-                for_pack=for_pack, fit=fit, effort=effort)
-    rq, regen = regen_file(src, quality, regen_id, allocate=allocate, **opts)
+    """Apply the rule in this module's docstring to one image at `options.quality` (`options.model`
+    replaces the default of its own mode; `max_bpp` replaces AUTO_MAX_BPP, e.g. inf to always
+    compare, as bench/comrec_crossover.py does).
+    `options.allocate`: the regen file's quality is chosen per image (codec.encoder.allocate,
+    maker.regen_file). `options.pack`: the file will be packed as JPEG XL, so sizes are
+    compared packed. `search_comrec=False` skips step 3 (rule match-0.4; bench/auto_speed.py
+    times both)."""
+    opts = options
+    device, effort, for_pack = opts.device, opts.effort, opts.for_pack
+    regen_id, comrec_id = candidate_models(opts.model)
+    rq, regen = regen_file(src, opts, regen_id)
     if len(regen) * 8 / (src.size[0] * src.size[1]) >= (AUTO_MAX_BPP if max_bpp is None else max_bpp):
         return Choice("regen", rq, regen, {}, {})
     if min(src.size) < metrics.MSSSIM_MIN_SIDE:  # too small to compare by MS-SSIM: keep regen
@@ -119,7 +105,7 @@ def choose(src: SourceImage, quality: int, model: str | None = None, *, tables: 
     size = packed_size if for_pack else len
     # one file per comrec quality: the budget search and the bisection below probe some alike
     with progress.step("auto: making the comrec file"):
-        make = functools.lru_cache(maxsize=None)(file_maker(src, "comrec", comrec_id, **opts))
+        make = functools.lru_cache(maxsize=None)(file_maker(src, "comrec", comrec_id, opts))
         found = best_within(make, size(regen), size)
     if found is None:
         return Choice("regen", rq, regen, {}, {})

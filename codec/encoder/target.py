@@ -14,32 +14,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from ..utils import metrics, progress
-from ..errors import CodecError
-from ..io.imageio import SourceImage
 from ..format.jpeg import decode_jpeg, encode_jpeg
+from ..format.pack import packed_size
+from ..io.imageio import SourceImage
+from ..utils import metrics, progress
+from .maker import candidate_models, file_maker, restored_array
+from .options import EncodeOptions, Target
 
 PROBE_BELOW = 2  # extra settings tried below the bisection's answer
-
-
-@dataclass
-class Target:
-    """What a file must achieve: one of msssim / psnr (minimums) or max_bytes."""
-
-    msssim: float | None = None
-    psnr: float | None = None
-    max_bytes: int | None = None
-
-    def __post_init__(self):
-        if sum(v is not None for v in (self.msssim, self.psnr, self.max_bytes)) != 1:
-            raise CodecError("give exactly one target: MS-SSIM, PSNR or a byte budget")
-
-    def describe(self) -> str:
-        if self.msssim is not None:
-            return f"MS-SSIM >= {self.msssim:.4f}"
-        if self.psnr is not None:
-            return f"PSNR >= {self.psnr:.2f} dB"
-        return f"at most {self.max_bytes} bytes"
 
 
 @dataclass
@@ -144,38 +126,29 @@ def _search(src: SourceImage, target: Target, make_file, restore, size, bar) -> 
     return SearchResult(best.quality, cache[best.quality][1], probes, monotonic)
 
 
-def encode_to_target(src: SourceImage, target: Target, model_id: str | None = None, *,
-                     device: str = "cpu", subsampling: str | None = None,
-                     tables: str | None = None, progressive: bool = False, tile: int = 1024,
-                     mode: str = "regen", for_pack: bool = False, fit: bool = True,
-                     effort: int | None = None) -> SearchResult:
-    """The search above with regen-codec's own encoder and decoder, in one mode; `auto`
-    searches regen and comrec and keeps the smaller passing file (for a byte budget: the
-    one whose restored MS-SSIM is higher). The result's `mode` says which. `fit` and `effort`
-    (None: the default) as in codec.encode: the files searched are the files written.
-    `for_pack`: the file will be packed as JPEG XL, so sizes (the byte budget, "smaller", the
-    probes' bytes) are the packed sizes; the result's data is still the JPEG."""
-    from ..api import file_maker, restored_array
-    from ..format.pack import packed_size
-    from ..format.tables import DEFAULT_TABLES
+def encode_to_target(src: SourceImage, target: Target, options: EncodeOptions, *,
+                     tile: int = 1024) -> SearchResult:
+    """The search above with regen-codec's own encoder and decoder, in `options.mode` (its
+    quality is not read); `auto` searches regen and comrec and keeps the smaller passing file
+    (for a byte budget: the one whose restored MS-SSIM is higher). The result's `mode` says
+    which. `options.model` names the network (with auto, it replaces its own mode's default);
+    the other options are file_maker's: the files searched are the files written.
+    `options.pack`: the file will be packed as JPEG XL, so sizes (the byte budget, "smaller",
+    the probes' bytes) are the packed sizes; the result's data is still the JPEG."""
+    opts = options
+    device, mode, model_id = opts.device, opts.mode, opts.model
 
     def restore(data: bytes) -> np.ndarray:
         return restored_array(data, device=device, tile=tile)
 
-    size = packed_size if for_pack else len
-    opts = dict(tables=tables or DEFAULT_TABLES, subsampling=subsampling,
-                progressive=progressive, device=device, for_pack=for_pack, fit=fit)
-    if effort is not None:
-        opts["effort"] = effort
+    size = packed_size if opts.for_pack else len
     if mode != "auto":
-        res = search(src, target, file_maker(src, mode, model_id, **opts), restore, size)
+        res = search(src, target, file_maker(src, mode, model_id, opts), restore, size)
         res.mode = mode
         return res
-    from .auto import candidate_models
-
     results, tried = [], []
     for m, mid in zip(("regen", "comrec"), candidate_models(model_id)):
-        res = search(src, target, file_maker(src, m, mid, **opts), restore, size)
+        res = search(src, target, file_maker(src, m, mid, opts), restore, size)
         res.mode = m
         tried.append(res)
         if res.quality is not None:

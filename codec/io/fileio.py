@@ -201,3 +201,13 @@ def read_bytes(path: Path) -> bytes:
     if not data:
         raise CodecError(f"{path}: empty file")
     return data
+
+
+def file_bytes(data: str | os.PathLike | bytes | bytearray | memoryview) -> bytes:
+    """A file given by path (str or Path) or as bytes, bytearray or memoryview: its bytes.
+    Anything else is a TypeError: bytes(5) or bytes(array) would be read as a broken JPEG."""
+    if isinstance(data, (str, Path)):
+        return read_bytes(Path(data))
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected a file's path or its bytes, got {type(data).__name__}")
+    return bytes(data)
