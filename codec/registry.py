@@ -16,13 +16,14 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
+import platformdirs
 from safetensors import safe_open
 
 from .errors import CodecError
 from .format.modelid import MODEL_ID_PATTERN, check_model_id, printable, shown
+from .io.imageio import CodecWarning
 
 if TYPE_CHECKING:
     import torch
@@ -172,7 +173,6 @@ def user_dir() -> Path:
     env = os.environ.get(ENV_USER_DIR)
     if env:
         return Path(env).expanduser()
-    import platformdirs
 
     return platformdirs.user_data_path("regen-codec") / "models"
 
@@ -301,8 +301,6 @@ _SKIPPED: set[tuple[str, str]] = set()
 def _skip(path: Path, why: str) -> None:
     """Warn that a file in a model folder is not used, once per file and reason in a process
     (the registry is scanned at every load)."""
-    from .io.imageio import CodecWarning
-
     key = (str(path), why)
     if key not in _SKIPPED:
         _SKIPPED.add(key)

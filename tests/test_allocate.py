@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 import codec
-from codec.encoder import allocate
-from codec.encoder import maker
+from codec.encoder import allocate, maker
 from codec.encoder.options import EncodeOptions
 from codec.format.container import read_meta
 from codec.io.imageio import load_image

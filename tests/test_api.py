@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 import codec
-from codec.format.container import read_meta
 from codec.errors import CodecError
+from codec.format.container import read_meta
 from codec.format.jpeg import cond_vector, decode_jpeg
 from codec.regen.infer import regenerate
 from codec.registry import DEFAULT_MODEL, find_model

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 import codec
-from codec.registry import DEFAULT_MODEL
 from codec.format.container import read_meta, write_meta
+from codec.registry import DEFAULT_MODEL
 
 
 def _listing(d):

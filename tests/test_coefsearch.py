@@ -11,12 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
+from codec.decoder.consistency import read_coefficients
 from codec.encoder import coefsearch
 from codec.encoder.coefsearch import SearchSettings, _Search, _spans, decode_blocks, refine
-from codec.decoder.consistency import read_coefficients
 from codec.format.jpeg import encode_jpeg, open_jpeg, read_info
-from codec.registry import load_model
 from codec.format.tables import get_table_set
+from codec.registry import load_model
 
 
 def _coefs(data: bytes):
@@ -47,8 +47,8 @@ def _search(photo, q=25, rounds=6):
 
 @pytest.mark.parametrize("rate", ["proxy", "huffman"])
 def test_search_keeps_only_rounds_that_lower_the_loss(photo, tmp_path, rate):
-    from codec.format.jpeg import cond_vector
     from codec.encoder.jpegrate import CodeLengths
+    from codec.format.jpeg import cond_vector
 
     data, _, q = _search(photo)
     blocks, qts, factors = _coefs(data)
@@ -175,10 +175,10 @@ def test_comrec_search_sees_what_decode_restores_and_lowers_its_loss(which, requ
     differentiable route (decode, bicubic 2x upscale, RecCNN, no consistency step) restores what
     codec.reccnn.infer.restore does, and rounds only lower the loss."""
     from codec.comcnn.model import downscale
-    from codec.format.jpeg import cond_vector, decode_jpeg
     from codec.encoder.jpegrate import CodeLengths
-    from codec.utils.metrics import psnr
+    from codec.format.jpeg import cond_vector, decode_jpeg
     from codec.reccnn.infer import restore
+    from codec.utils.metrics import psnr
 
     img = request.getfixturevalue(which)
     small = downscale(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255)

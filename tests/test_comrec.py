@@ -12,11 +12,10 @@ from codec.comcnn.infer import compact
 from codec.comcnn.model import ComCNN, downscale
 from codec.comcnn.standin import identity_standin, jpeg_standin
 from codec.format.container import read_meta
-from codec.registry import find_model
 from codec.format.jpeg import decode_jpeg, encode_jpeg
 from codec.reccnn.infer import upscale_image
 from codec.reccnn.model import RecCNN, upscale
-from codec.registry import import_model, save_model
+from codec.registry import find_model, import_model, save_model
 
 
 @pytest.fixture()
@@ -103,8 +102,8 @@ def test_jpeg_standin_tracks_the_real_codec_and_passes_gradients(photo):
 def test_auto_never_spends_more_than_regen_and_keeps_the_better(tiny_comrec, photo, monkeypatch):
     from codec.encoder import auto, maker
     from codec.encoder.options import EncodeOptions
-    from codec.utils import metrics
     from codec.io.imageio import load_image
+    from codec.utils import metrics
 
     monkeypatch.setattr(maker, "DEFAULT_COMREC", tiny_comrec)
     src = load_image(photo)
@@ -144,8 +143,8 @@ def test_auto_spends_comrecs_gain_on_bytes_counted_as_written(photo, monkeypatch
     (0.9, 30 dB) from quality 51."""
     from codec.encoder import auto
     from codec.encoder.options import EncodeOptions
-    from codec.utils import metrics
     from codec.io.imageio import load_image
+    from codec.utils import metrics
 
     src = load_image(photo)
     regen = b"R" * 600
@@ -170,8 +169,8 @@ def test_auto_steps_down_with_searched_comrec_files(photo, monkeypatch):
     the plain file at q + 3 does, in 9q bytes, so it passes from quality 48."""
     from codec.encoder import auto
     from codec.encoder.options import EncodeOptions
-    from codec.utils import metrics
     from codec.io.imageio import load_image
+    from codec.utils import metrics
 
     src = load_image(photo)
     regen = b"R" * 600
@@ -244,9 +243,9 @@ def test_auto_keeps_regen_for_an_image_too_small_for_msssim(tiny_comrec, photo, 
     """A 24-pixel-high strip once reached pytorch_msssim's assertion (a traceback) in auto mode."""
     from codec.encoder import auto, maker
     from codec.encoder.options import EncodeOptions
-    from codec.utils import metrics
     from codec.errors import CodecError
     from codec.io.imageio import load_image
+    from codec.utils import metrics
 
     monkeypatch.setattr(maker, "DEFAULT_COMREC", tiny_comrec)
     strip = np.ascontiguousarray(photo[:24])

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from codec.decoder.consistency import project_batch
+from codec.format.tables import REGEN_T1, REGEN_V1
 from codec.regen.data import sample_batch
 from codec.regen.devicebatch import DeviceBatches
 from codec.regen.loader import step_rng
-from codec.format.tables import REGEN_T1, REGEN_V1
 
 
 @pytest.fixture(scope="module")

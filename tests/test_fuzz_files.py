@@ -34,9 +34,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import codec
-from codec.format.container import (APP_MARKER, SIGNATURE, RegenMeta, _varint, read_meta, segment,
-                             strip_meta)
 from codec.errors import CodecError
+from codec.format.container import APP_MARKER, SIGNATURE, RegenMeta, _varint, read_meta, segment, strip_meta
 
 SCALE = float(os.environ.get("REGEN_CODEC_FUZZ_SCALE", "1"))
 CASE_SECONDS = int(os.environ.get("REGEN_CODEC_FUZZ_SECONDS", "30"))

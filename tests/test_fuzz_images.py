@@ -39,8 +39,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from codec.errors import CodecError
-from codec.io.imageio import CodecWarning, load_image
 from codec.format.jpeg import encode_jpeg
+from codec.io.imageio import CodecWarning, load_image
 
 EXAMPLES = int(os.environ.get("REGEN_CODEC_FUZZ_EXAMPLES", "200"))
 CASE_SECONDS = float(os.environ.get("REGEN_CODEC_FUZZ_CASE_SECONDS", "10"))

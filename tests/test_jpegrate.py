@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from codec.decoder.consistency import read_coefficients
-from codec.format.jpeg import encode_jpeg
 from codec.encoder.jpegrate import CodeLengths, block_bits, move_bits
+from codec.format.jpeg import encode_jpeg
 
 
 def test_move_bits_is_the_change_of_block_bits():

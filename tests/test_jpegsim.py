@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from codec.utils import metrics
 from codec.decoder.consistency import coefficients_of, project_batch, read_coefficients
 from codec.format.jpeg import SUBSAMPLINGS, cond_vector, decode_jpeg, encode_jpeg, open_jpeg, read_info
-from codec.regen import jpegsim as S
 from codec.format.tables import REGEN_V1
+from codec.regen import jpegsim as S
+from codec.utils import metrics
 
 
 def _crops() -> list[np.ndarray]:

@@ -7,8 +7,7 @@ import torch
 
 import codec
 from codec.errors import CodecError
-from codec.registry import (DEFAULT_MODEL, count_macs_per_pixel, create_model, find_model,
-                            list_models, save_model)
+from codec.registry import DEFAULT_MODEL, count_macs_per_pixel, create_model, find_model, list_models, save_model
 
 
 def _tiny(tmp_path, model_id="my-tiny", seed=0):

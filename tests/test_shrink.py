@@ -7,9 +7,8 @@ import pytest
 from PIL import Image
 
 import codec
-from codec.format.container import read_meta, write_meta
+from codec.format.container import header_segments, read_meta, write_meta
 from codec.format.jpeg import decode_jpeg, encode_jpeg
-from codec.format.container import header_segments
 from codec.format.shrink import compact_headers, shrink
 from codec.format.tables import REGEN_V1
 

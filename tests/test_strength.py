@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import codec
+from codec.decoder.strength import apply, fit
 from codec.encoder import maker
 from codec.format.container import read_meta
 from codec.utils.metrics import psnr
-from codec.decoder.strength import apply, fit
 
 
 def _pair(seed=0, shape=(24, 32, 3)):

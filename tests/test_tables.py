@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 import codec
-from codec.format.container import read_meta
 from codec.errors import CodecError
+from codec.format.container import read_meta
 from codec.format.jpeg import encode_jpeg
 from codec.format.tables import STANDARD, TABLE_SETS, TableSet, get_table_set
 

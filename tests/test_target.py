@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 import codec
-from codec.utils import metrics
-from codec.errors import CodecError
-from codec.io.imageio import load_image
 from codec.encoder.options import EncodeOptions
 from codec.encoder.target import Target, encode_to_target
+from codec.errors import CodecError
+from codec.io.imageio import load_image
+from codec.utils import metrics
 
 
 def test_msssim_target_is_met_by_the_smallest_passing_probe(photo):

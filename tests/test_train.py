@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 import pytest
+import torch
 from PIL import Image
 
 TINY = ["--patch", "64", "--batch", "2", "--width1", "8", "--width2", "8", "--depth", "1"]
@@ -70,8 +70,8 @@ def test_two_processes_with_gloo(train_dir, tmp_path):
 def test_batches_mix_in_table_sets(photo):
     """With --tables, part of each batch is coded with the set's tables (seen in the condition)."""
     from codec.format.jpeg import JpegInfo, cond_vector
-    from codec.regen.data import sample_batch
     from codec.format.tables import TableSet
+    from codec.regen.data import sample_batch
 
     ts = TableSet("t", luma_tilt=1.0, subsampling=((100, "4:4:4"),))
     pool = np.stack([photo[:64, :64]] * 4)
@@ -201,9 +201,9 @@ def test_coarse_branch_starts_silent_learns_and_tiles(photo):
     """add_coarse grows an eighth-resolution branch: the same function at first, a branch that
     trains, old configs unchanged, and tiled decoding still equal to a single pass."""
     from codec.format.jpeg import COND_DIM, cond_vector, decode_jpeg
-    from codec.registry import count_macs_per_pixel
     from codec.regen.infer import regenerate
     from codec.regen.model import RegenNet, add_coarse
+    from codec.registry import count_macs_per_pixel
 
     from .conftest import jpeg_bytes
 
@@ -448,9 +448,9 @@ def test_blended_kernels_start_as_the_init_learn_and_cost_no_macs_at_decode(phot
     function at first, kernels that train, a merged single pass for one picture equal to the
     per-picture sum, and the same multiply-accumulates per pixel as the init."""
     from codec.format.jpeg import COND_DIM, cond_vector, decode_jpeg
-    from codec.registry import count_macs_per_pixel
     from codec.regen.infer import regenerate
     from codec.regen.model import RegenNet, add_blend
+    from codec.registry import count_macs_per_pixel
 
     from .conftest import jpeg_bytes
 

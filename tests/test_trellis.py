@@ -9,11 +9,11 @@ from PIL import Image
 
 import codec
 from codec.errors import CodecError
-from codec.format.jpeg import decode_jpeg, encode_jpeg, read_info, open_jpeg
-from codec.utils.metrics import psnr
-from codec.regen.data import jpeg_roundtrip
+from codec.format.jpeg import decode_jpeg, encode_jpeg, open_jpeg, read_info
 from codec.format.tables import TABLE_SETS, get_table_set
 from codec.format.trellis import ICC_CHUNK, encode_trellis
+from codec.regen.data import jpeg_roundtrip
+from codec.utils.metrics import psnr
 
 TRELLIS_SETS = sorted(n for n, ts in TABLE_SETS.items() if ts.trellis)
 

@@ -17,15 +17,15 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from .jobs import cluster_map, collect
 from ..encoder.coefsearch import default_effort
-from ..errors import CodecError
-from ..io.imageio import load_image, no_pillow_pixel_limit
-from ..format.pack import pack as pack_jxl
-from ..registry import DEFAULT_MODEL
-from ..utils.stopsignal import Stopped
 from ..encoder.options import EncodeOptions
 from ..encoder.target import Target, encode_to_target, reference_quality
+from ..errors import CodecError
+from ..format.pack import pack as pack_jxl
+from ..io.imageio import load_image, no_pillow_pixel_limit
+from ..registry import DEFAULT_MODEL
+from ..utils.stopsignal import Stopped
+from .jobs import cluster_map, collect
 
 SOURCE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
 BOOTSTRAP = 2000

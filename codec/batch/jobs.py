@@ -8,14 +8,21 @@ from __future__ import annotations
 import glob
 import os
 import signal
+import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
 from tqdm import tqdm
 
 from ..errors import CodecError
+from ..format.container import has_meta
+from ..format.pack import as_jpeg, is_jxl
 from ..utils.stopsignal import Stopped
+from .fileops import show_warning
+from .threads import set_threads, threads_for
+from .workers import WorkerDied, imap_unordered
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".ppm", ".gif"}
 CODED_SUFFIXES = {".jpg", ".jpeg", ".jxl"}
@@ -71,9 +78,6 @@ def is_regen_file(path: Path) -> bool:
     """Whether `path` is a regen-codec file: a JPEG (or packed JPEG XL) whose header carries the
     regen-codec segment, whatever its name. Reads the header only, unless the file is packed
     or its header is longer than a megabyte; anything unreadable counts as not one."""
-    from ..format.container import has_meta
-    from ..format.pack import as_jpeg, is_jxl
-
     try:
         with open(path, "rb") as f:
             data = f.read(16)
@@ -117,11 +121,6 @@ def plan(inputs: list[tuple[Path, Path]], out_dir: Path, suffix: str) -> list[Jo
 
 
 def _init_worker(threads: int) -> None:
-    import warnings
-
-    from .fileops import show_warning
-    from .threads import set_threads
-
     set_threads(threads)
     warnings.showwarning = show_warning
 
@@ -132,7 +131,8 @@ def cluster_map(fn: Callable, items: list, scheduler: str):
     Workers must see the same file paths (shared storage); each picks its GPU when it has one.
     """
     try:
-        from distributed import Client, as_completed as dask_completed
+        from distributed import Client
+        from distributed import as_completed as dask_completed
     except ImportError:
         raise CodecError("--scheduler needs dask.distributed: pip install 'regen-codec[cluster]'") from None
     try:
@@ -190,8 +190,6 @@ def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
         bar.set_postfix(failed=len(res.failed), refresh=False)
 
     if scheduler:
-        from functools import partial
-
         for job, outcome in cluster_map(partial(_work_job, work=work), todo, scheduler):
             record(job, outcome)
     elif n_jobs <= 1:
@@ -201,15 +199,9 @@ def run(jobs: list[Job], work: Callable[[Path, Path], int], n_jobs: int = 1,
             except (CodecError, OSError) as exc:
                 record(job, exc)
     else:
-        from functools import partial
-
-        from .workers import WorkerDied, imap_unordered
-
         def clean(held: list[int]) -> None:
             for k in held:
                 _remove_partial(todo[k])
-
-        from .threads import threads_for
 
         threads = threads_for(n_jobs)  # the usable cores (affinity, cgroup quota) shared out
         try:

@@ -23,16 +23,14 @@ import numpy as np
 from PIL import Image, features
 from tqdm import tqdm
 
-from .. import __version__
-from ..encoder import allocate
-from .. import api
-from ..encoder import auto, coefsearch
-from ..utils import metrics
-from .report import BASELINE, load_anchor_curves, write_outputs
+from .. import __version__, api
+from ..encoder import allocate, auto, coefsearch
 from ..format.jpeg import decode_jpeg
 from ..format.pack import as_jpeg
-from ..registry import DEFAULT_COMREC, DEFAULT_MODEL, file_sha256, list_models
 from ..format.tables import DEFAULT_TABLES, TABLE_SETS
+from ..registry import DEFAULT_COMREC, DEFAULT_MODEL, file_sha256, list_models
+from ..utils import metrics
+from .report import BASELINE, load_anchor_curves, write_outputs
 
 DEFAULT_QUALITIES = tuple(range(5, 100, 5))
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
@@ -272,8 +270,8 @@ def _load(path: Path) -> np.ndarray:
     """8-bit RGB by codec.io.imageio's rules (16-bit reduced, alpha over white), each conversion a
     warning naming the file; a file whose content is not a lossless format (a JPEG named .png)
     is refused, since its artefacts would be scored as the codec's."""
-    from ..errors import CodecError
     from ..batch.fileops import warnings_named
+    from ..errors import CodecError
     from ..io.imageio import load_image
 
     with warnings_named(path.name):

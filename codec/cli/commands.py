@@ -30,8 +30,17 @@ from ..format.pack import unpack as do_unpack
 from ..format.tables import DEFAULT_TABLES, TABLE_SETS
 from ..io.fileio import atomic_write, check_output, read_bytes
 from ..io.imageio import CodecWarning
-from ..registry import (BUILTIN_DIR, DEFAULT_COMREC, DEFAULT_MODE, DEFAULT_MODEL, find_model,
-                        import_model, list_models, model_role, user_dir)
+from ..registry import (
+    BUILTIN_DIR,
+    DEFAULT_COMREC,
+    DEFAULT_MODE,
+    DEFAULT_MODEL,
+    find_model,
+    import_model,
+    list_models,
+    model_role,
+    user_dir,
+)
 from ..utils import progress
 from ..utils.stopsignal import Stopped
 from .train import train_group

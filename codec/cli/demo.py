@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from .. import api
+from ..io.fileio import atomic_write, image_bytes
 from ..utils import metrics
 
 
@@ -49,8 +50,6 @@ def run_demo(quality: int | None = None, out_dir: Path | None = None, device: st
                f"{metrics.db(res['regen_msssim']) - metrics.db(res['plain_msssim']):+.2f} dB "
                f"MS-SSIM (decode {t_dec * 1000:.0f} ms)")
     if out_dir:
-        from ..io.fileio import atomic_write, image_bytes
-
         out_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(out_dir / "encoded.jpg", data, force=True)
         for name, arr in (("original", original), ("plain", plain), ("regenerated", regen)):

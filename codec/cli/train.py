@@ -6,14 +6,15 @@ from pathlib import Path
 
 import click
 
+from ..errors import CodecError
+from ..format.modelid import check_model_id
+from ..format.tables import get_table_set
+
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "train"
 
 
 def _model_id(ctx, param, value: str) -> str:
     """--id checked before training starts, not when the result is saved hours later."""
-    from ..errors import CodecError
-    from ..format.modelid import check_model_id
-
     try:
         return check_model_id(value, "--id")
     except CodecError as exc:
@@ -112,7 +113,6 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
     Each step's batch depends on the seed, the process rank and the step alone.
     """
     from ..regen.train import TrainConfig, train
-    from ..format.tables import get_table_set
 
     for t in tables:
         get_table_set(t)  # an unknown set fails before any work
@@ -238,7 +238,8 @@ def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience
     Ctrl-C or SIGTERM drops the round under way and exports the best pair so far (exit status
     130 or 143); `--resume` continues.
     """
-    from ..reccnn.train import ComrecConfig, train_comrec as run
+    from ..reccnn.train import ComrecConfig
+    from ..reccnn.train import train_comrec as run
 
     if qmin > qmax:
         raise click.UsageError(f"--qmin {qmin} is above --qmax {qmax}")

@@ -16,7 +16,6 @@ import torch.nn.functional as F
 from ..format.transforms import DCT, RGB2YCC, YCC2RGB
 
 
-
 def st_round(x: torch.Tensor) -> torch.Tensor:
     """Round in the forward pass, identity in the backward pass."""
     return x + (torch.round(x) - x).detach()

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..format.transforms import DCT, RGB2YCC, YCC2RGB
 from ..io.chatter import captured_stderr, library_message
 from ..io.imageio import CodecWarning
-from ..format.transforms import DCT, RGB2YCC, YCC2RGB
 
 # interval kept = min(1, A * step**B) of the quantization step; fitted on held-out crops, not Kodak
 # (0.4, 0.2 until 0.3.0; 0.2, 0.4 was best for regen-fast-proj and for regen-coarse2:

@@ -19,6 +19,7 @@ within WINDOW of Q, then one finer step.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -71,8 +72,6 @@ def _calibrations() -> dict:
 def rule_id(tables: str) -> str:
     """A short digest of the rule and of its calibration for `tables` (part of the benchmark's
     cache key); "none" where that set has none."""
-    import hashlib
-
     cal = _calibrations().get(tables)
     if cal is None:
         return "none"

@@ -36,11 +36,11 @@ import torch
 import torch.nn.functional as F
 
 from ..decoder.consistency import coefficients_of, project_blocks
-from ..format.container import header_segments
 from ..errors import CodecError
-from .jpegrate import CodeLengths, block_bits, move_bits
-from ..utils.metrics import MSSSIM_MIN_SIDE, msssim_window
+from ..format.container import header_segments
 from ..format.transforms import DCT, YCC2RGB
+from ..utils.metrics import MSSSIM_MIN_SIDE, msssim_window
+from .jpegrate import CodeLengths, block_bits, move_bits
 
 #: The restored curve's slope, d[(MS-SSIM dB + PSNR) / 2] / d[bpp], of regen-coarse4 with the
 #: regen-v1 tables on 16 held-out crops of the training pool (bench/try_coefopt.py's anchor),

@@ -31,6 +31,7 @@ import re
 import struct
 from dataclasses import dataclass, field
 
+from .. import __version__
 from ..errors import CodecError
 from .modelid import is_model_id, shown
 
@@ -206,8 +207,6 @@ def _newer_format(body: bytes) -> bool:
     16, for modes added since), and its encoder is newer than this one (a new format comes
     with a new release). A damaged segment
     whose first byte happens to be large is not."""
-    from .. import __version__
-
     if body[0] >= 128:
         return False
     try:

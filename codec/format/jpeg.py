@@ -11,11 +11,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, JpegImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageFile, JpegImagePlugin, UnidentifiedImageError
 
-from ..io.chatter import library_message
 from ..errors import CodecError
+from ..io.chatter import library_message
 from ..io.imageio import DEFAULT_MAX_PIXELS, no_pillow_pixel_limit
+from .trellis import encode_trellis
 
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 _PIL_SUBSAMPLING = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
@@ -50,8 +51,6 @@ class JpegInfo:
 @contextmanager
 def _jpeg_buffer(nbytes: int):
     """Let Pillow's JPEG encoder use an output buffer of at least nbytes while the block runs."""
-    from PIL import ImageFile
-
     old = ImageFile.MAXBLOCK
     ImageFile.MAXBLOCK = max(old, nbytes)
     try:
@@ -77,8 +76,6 @@ def encode_jpeg(img: Image.Image, quality: int, subsampling: str = "4:2:0", *,
     if subsampling not in SUBSAMPLINGS:
         raise CodecError(f"subsampling must be one of {', '.join(SUBSAMPLINGS)}, got {subsampling!r}")
     if trellis:
-        from .trellis import encode_trellis
-
         if qtables is None:
             raise CodecError("trellis coding needs explicit quantization tables")
         return encode_trellis(np.asarray(img.convert("RGB")), subsampling, qtables,

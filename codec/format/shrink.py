@@ -13,8 +13,8 @@ The rewrite is checked: its decode must equal the input's, else the input is kep
 
 from __future__ import annotations
 
-from .container import header_segments, segment
 from ..errors import CodecError
+from .container import header_segments, segment
 from .jpeg import decode_jpeg, open_jpeg
 
 SOS, DQT, DHT, APP0 = 0xDA, 0xDB, 0xC4, 0xE0

@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..errors import CodecError
+
 # IJG (JPEG Annex K) tables in natural (row-major) order, as Pillow reads and writes them.
 STD_LUMA = np.array([
     16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
@@ -96,8 +98,6 @@ DEFAULT_TABLES = "regen-v1"
 
 
 def get_table_set(name: str) -> TableSet:
-    from ..errors import CodecError
-
     try:
         return TABLE_SETS[name]
     except KeyError:

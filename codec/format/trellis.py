@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .container import header_segments, segment
 from ..errors import CodecError
+from .container import header_segments, segment
 
 #: jpeglib's name of the mozjpeg build used; a set that names trellis codes with this one.
 MOZJPEG = "mozjpeg403"

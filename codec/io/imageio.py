@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from .chatter import captured_stderr, library_message
 from ..errors import CodecError
+from .chatter import captured_stderr, library_message
 from .fileio import read_bytes
 
 #: Inputs above this many pixels are refused unless the caller raises the limit.

@@ -27,14 +27,14 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from ..utils import metrics
 from ..comcnn.model import ComCNN
 from ..comcnn.standin import STANDINS, rate_proxy
 from ..format.jpeg import cond_vector, encode_jpeg, open_jpeg, read_info
 from ..regen import data as D
 from ..regen.infer import pick_device
 from ..regen.train import restoration_loss, to_tensor
-from ..registry import save_model
+from ..registry import load_model, save_model
+from ..utils import metrics
 from ..utils.stopsignal import Stopped, StopSignals
 from .model import RecCNN, upscale
 
@@ -138,8 +138,6 @@ def score_at_rates(row: dict, qualities=VAL_QUALITIES, rates=SCORE_BPP) -> float
 
 def _installed(cls, model_id: str) -> torch.nn.Module:
     """A trainable `cls` holding the weights of an installed model (any compatible role)."""
-    from ..registry import load_model
-
     src = load_model(model_id)
     net = cls(**src.config)
     net.load_state_dict(src.state_dict())

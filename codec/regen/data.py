@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
+from ..decoder.consistency import read_coefficients
 from ..format.jpeg import SUBSAMPLINGS, cond_vector, encode_jpeg, open_jpeg, read_info
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
@@ -135,7 +136,5 @@ def sample_batch(pool: np.ndarray, batch: int, rng: np.random.Generator,
         files.append(data)
     coefs = None
     if coefficients:
-        from ..decoder.consistency import read_coefficients
-
         coefs = [read_coefficients(f) for f in files]
     return Batch(np.stack(clean), np.stack(coded), np.stack(cond), files, coefs)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..decoder.consistency import project_blocks
 from ..format.jpeg import SUBSAMPLINGS
 from ..format.tables import STD_CHROMA, STD_LUMA, TableSet, _scaled
 
@@ -344,7 +345,5 @@ def cond_tensor(qtables: torch.Tensor, subsampling: str | list[str]) -> torch.Te
 def project(rgb: torch.Tensor, j: SimJpeg) -> torch.Tensor:
     """codec.decoder.consistency's projection of (N,3,H,W) 0-1 pictures onto the simulated files'
     narrowed quantization intervals, as `decode` applies it to a real file. Differentiable."""
-    from ..decoder.consistency import project_blocks
-
     return project_blocks(rgb, [b.float() for b in j.blocks], [q.float() for q in j.qtables],
                           j.factors)

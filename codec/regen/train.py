@@ -24,13 +24,14 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from pytorch_msssim import ms_ssim
+from safetensors.torch import load_file
 from tqdm import tqdm
 
-from ..utils import metrics
 from ..decoder.consistency import project_batch, read_coefficients
-from ..registry import save_model
-from ..utils.stopsignal import Stopped, StopSignals
 from ..format.tables import get_table_set
+from ..registry import _read_info, find_model, save_model
+from ..utils import metrics
+from ..utils.stopsignal import Stopped, StopSignals
 from . import data as D
 from .croppack import read_pack
 from .devicebatch import DeviceBatches
@@ -105,10 +106,6 @@ def _pool(cfg: TrainConfig, files: list[Path], name: str, patch: int, seed: int,
 
 def _initial_weights(init: str) -> RegenNet:
     """A copy of an installed model (by ID) or of a weight file, to fine-tune from."""
-    from safetensors.torch import load_file
-
-    from ..registry import _read_info, find_model
-
     info = _read_info(Path(init), builtin=False) if init.endswith(".safetensors") else find_model(init)
     model = RegenNet(**info.config)
     model.load_state_dict(load_file(str(info.path)))
