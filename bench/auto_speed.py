@@ -4,8 +4,8 @@ run, alternating which goes first, after a first run (a whole match-0.4 encode) 
 regen file both share (its search is kept by codec.api), at low qualities where comrec wins.
 Pictures: scikit-image's photos (bench/skimage_photos.py), in neither the pool nor Kodak.
 
-    .venv/bin/python bench/skimage_photos.py bench/cache/skimage-photos
-    .venv/bin/python bench/auto_speed.py bench/cache/skimage-photos --qualities 5,10 \
+    .venv/bin/python -m bench.skimage_photos bench/cache/skimage-photos
+    .venv/bin/python -m bench.auto_speed bench/cache/skimage-photos --qualities 5,10 \
         --out bench/results/auto-speed.json
 """
 

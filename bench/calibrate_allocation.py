@@ -7,9 +7,9 @@ quality against log rate: the exchange rates codec.encoder.allocate turns into a
 the rule on the same rows, calibrating on one half of the crops and scoring the other (and the
 other way round): BD-rate of the allocated curve against fixed quality, MS-SSIM dB / PSNR.
 
-    .venv/bin/python bench/calibrate_allocation.py        -> codec/allocation.json (regen-v1)
+    .venv/bin/python -m bench.calibrate_allocation        -> codec/allocation.json (regen-v1)
                                                            + bench/results/allocation-crops.json
-    .venv/bin/python bench/calibrate_allocation.py --plain --out bench/results/allocation-plain-crops.json
+    .venv/bin/python -m bench.calibrate_allocation --plain --out bench/results/allocation-plain-crops.json
 
 --plain calibrates the same rule for plain Pillow JPEG seen by a plain viewer (no network):
 the benchmark's reference row `jpeg-alloc`, which shows how much of the gain any JPEG encoder
@@ -26,17 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import code_and_restore, crop_args, load_crops, root  # noqa: E402
-
-from codec.encoder import allocate  # noqa: E402
-from codec.bench.measure import available_methods  # noqa: E402
-from codec.bench.report import bd_rate  # noqa: E402
-from codec.decoder.consistency import make_consistent  # noqa: E402
-from codec.utils.metrics import db, ms_ssim, psnr  # noqa: E402
-from codec.registry import load_model  # noqa: E402
-from codec.format.shrink import shrink  # noqa: E402
-from codec.format.tables import get_table_set  # noqa: E402
+from bench.tuning import code_and_restore, crop_args, load_crops, root
+from codec.bench.measure import available_methods
+from codec.bench.report import bd_rate
+from codec.decoder.consistency import make_consistent
+from codec.encoder import allocate
+from codec.format.shrink import shrink
+from codec.format.tables import get_table_set
+from codec.registry import load_model
+from codec.utils.metrics import db, ms_ssim, psnr
 
 QUALITIES = list(range(1, 101))
 SCORED = [8, 15, 25, 40, 60, 80, 92]  # the qualities tune_tables scores
@@ -64,8 +62,8 @@ def collect(model, crops, ts) -> dict:
 def held_out_images(shared: Path, max_pixels: int = 1_000_000) -> list[np.ndarray]:
     """The whole held-out files of the training pool (`train regen`'s validation split, as
     `train` loads them: JPEG-sourced ones downscaled), up to `max_pixels` each."""
+    from bench.tuning import DATA
     from codec.regen import data as D
-    from tune_tables import DATA
 
     files = D.list_images([shared / "data/train" / d for d in DATA])
     rng = np.random.default_rng(0)

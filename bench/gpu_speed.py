@@ -23,8 +23,8 @@ where there is no GPU. The device machine needs the codec's dependencies (jpegli
 pytorch-msssim, mozjpeg-lossless-optimization, imagecodecs: carried as wheels, see the device
 notes). Writes one JSON to --out and, where $OUT is set, to $OUT/gpu-speed.json.
 
-    python bench/gpu_speed.py                      # on the GPU machine, under 8 minutes
-    python bench/gpu_speed.py --smoke --out /tmp/gpu-speed-smoke.json
+    python -m bench.gpu_speed                      # on the GPU machine, under 8 minutes
+    python -m bench.gpu_speed --smoke --out /tmp/gpu-speed-smoke.json
 """
 
 from __future__ import annotations
@@ -33,14 +33,12 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 root = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(root))
 
 KODAK_SIZE = (768, 512)  # width, height
 LARGE_SIZE = (4032, 3024)  # 12.2 megapixels, a phone camera's picture
@@ -168,10 +166,10 @@ def main() -> None:
 
     import codec
     import codec.encoder.maker
-    from codec.encoder.coefsearch import default_effort
-    from codec.utils.metrics import ms_ssim, psnr
-    from codec.registry import DEFAULT_MODEL
     from codec.batch.threads import configure
+    from codec.encoder.coefsearch import default_effort
+    from codec.registry import DEFAULT_MODEL
+    from codec.utils.metrics import ms_ssim, psnr
 
     threads = configure()
     dev = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -283,7 +281,7 @@ def main() -> None:
     res["encode_large"] = big_enc
     res["skipped_for_time"] = budget.skipped
     res["seconds_total"] = round(time.perf_counter() - t_start, 1)
-    res["reproduce"] = "python bench/gpu_speed.py" + (" --smoke" if a.smoke else "")
+    res["reproduce"] = "python -m bench.gpu_speed" + (" --smoke" if a.smoke else "")
 
     out = a.out or root / "bench/results" / ("gpu-speed-smoke.json" if a.smoke else "gpu-speed.json")
     out.parent.mkdir(parents=True, exist_ok=True)

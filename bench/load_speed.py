@@ -19,7 +19,7 @@ and reports each pair's mean time over the matching alone time (2.0 = the two jo
 cores perfectly; more = oversubscription). The machine's load average is recorded before and
 after: on a shared machine other work moves every figure.
 
-    .venv/bin/python bench/load_speed.py --image ../shared/data/kodak/kodim05.png
+    .venv/bin/python -m bench.load_speed --image ../shared/data/kodak/kodim05.png
         -> bench/results/load-speed.json
 """
 
@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 
 root = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(root))
 
 
 def worker(image: Path, quality: int, threads: str, start_at: float, crop: int) -> None:
@@ -136,9 +135,9 @@ def write(a, res_cases: dict, ratio, one: str, two: str, load0) -> None:
     """The results so far (written after each case: a run cut short keeps what it measured)."""
     import torch
 
+    from codec.batch.threads import affinity_cores, cgroup_cores, usable_cores
     from codec.encoder.coefsearch import default_effort
     from codec.registry import DEFAULT_MODE
-    from codec.batch.threads import affinity_cores, cgroup_cores, usable_cores
 
     res = {
         "image": a.image.name, "crop": a.crop or None, "quality": a.quality, "mode": DEFAULT_MODE,
@@ -157,7 +156,7 @@ def write(a, res_cases: dict, ratio, one: str, two: str, load0) -> None:
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "shared_machine": a.shared_machine,
         "machine": platform.machine(), "torch": torch.__version__,
-        "reproduce": f".venv/bin/python bench/load_speed.py --image {a.image} --quality {a.quality}"
+        "reproduce": f".venv/bin/python -m bench.load_speed --image {a.image} --quality {a.quality}"
                      f" --crop {a.crop}",
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ The backward pass is one call, so its split between the network, MS-SSIM and the
 measured apart (`backward_split`): forward and forward+backward of each part on the first
 search window, 3 repetitions, on the same machine just after.
 
-    .venv/bin/python bench/profile_encode.py --image ../shared/data/kodak/kodim05.png
+    .venv/bin/python -m bench.profile_encode --image ../shared/data/kodak/kodim05.png
         -> bench/results/encode-profile.json (and encode-profile.md beside it)
 """
 
@@ -40,7 +40,6 @@ from collections import defaultdict
 from pathlib import Path
 
 root = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(root))
 
 
 class Tree:
@@ -246,9 +245,9 @@ def main() -> None:
     import codec
     import codec.api as api
     import codec.encoder.maker as maker
+    from codec.batch.threads import configure
     from codec.encoder.coefsearch import default_effort
     from codec.registry import DEFAULT_MODE
-    from codec.batch.threads import configure
 
     threads = configure()
     load0 = [round(x, 2) for x in os.getloadavg()]
@@ -290,7 +289,7 @@ def main() -> None:
                   "stages); the backward split measured apart on the first search window",
         "machine": platform.machine(), "torch": torch.__version__,
         "shared_machine": "yes: other jobs ran on this 2-core machine meanwhile",
-        "reproduce": f".venv/bin/python bench/profile_encode.py --image {a.image} "
+        "reproduce": f".venv/bin/python -m bench.profile_encode --image {a.image} "
                      f"--qualities {a.qualities}",
     }
     res["load_average_start"], res["load_average_end"] = load0, [round(x, 2) for x in os.getloadavg()]

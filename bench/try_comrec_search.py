@@ -6,7 +6,7 @@ restored output of searched comrec files against the same files as the encoder r
 (BD-rate, MS-SSIM dB and PSNR), both rewritten as `encode` writes them, and prints the anchor
 curve's slopes (the source of codec.encoder.coefsearch.COMREC_SLOPES).
 
-    .venv/bin/python bench/try_comrec_search.py --crops 16 --lam 1.5 --lam 1 \
+    .venv/bin/python -m bench.try_comrec_search --crops 16 --lam 1.5 --lam 1 \
         --out bench/results/comrec-search.json
 
 `--photos bench/cache/skimage-photos` crops scikit-image's photos instead (in neither the pool
@@ -17,22 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from try_coefopt import anchor_slopes, photo_crops, save_anchor  # noqa: E402
-from tune_tables import (COMREC_QUALITIES, compact_crops, crop_args, evaluate,  # noqa: E402
-                         load_crops, save_rows, score)
-
-from codec.encoder.coefsearch import SearchSettings, refine  # noqa: E402
-from codec.format.jpeg import encode_jpeg  # noqa: E402
-from codec.registry import DEFAULT_COMREC, load_model  # noqa: E402
-from codec.format.shrink import shrink  # noqa: E402
-from codec.format.tables import get_table_set  # noqa: E402
+from bench.try_coefopt import anchor_slopes, photo_crops, save_anchor
+from bench.tuning import COMREC_QUALITIES, compact_crops, crop_args, evaluate, load_crops, save_rows, score
+from codec.encoder.coefsearch import SearchSettings, refine
+from codec.format.jpeg import encode_jpeg
+from codec.format.shrink import shrink
+from codec.format.tables import get_table_set
+from codec.registry import DEFAULT_COMREC, load_model
 
 
 def main() -> None:

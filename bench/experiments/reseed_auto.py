@@ -7,7 +7,7 @@ regen file's JPEG bytes beats it in both measures; packed, match-0.4 compares pa
 other rows are left for the benchmark to measure. Timing columns stay those of the run that
 measured them.
 
-    .venv/bin/python bench/reseed_auto.py bench/results/kodak --method auto \
+    .venv/bin/python -m bench.experiments.reseed_auto bench/results/kodak --method auto \
         --regen regen-coarse4@regen-v1 --old match-0.4 --new matchcs-0.4
 """
 

@@ -5,7 +5,7 @@ whole coordinate search: BD-rate of the restored output against standard tables 
 network, on the held-out crops of the training pool (never Kodak), files as `encode` writes
 them (codec/format/shrink.py) and output after decode's consistency step.
 
-    .venv/bin/python bench/score_tables.py --model regen-coarse4 \
+    .venv/bin/python -m bench.experiments.score_tables --model regen-coarse4 \
         --set regen-v1 --set luma_tilt=-0.45,chroma_gain=0.5 --out runs/x.json
 
 A --set is a shipped set's name, or fields of codec.format.tables.TableSet changed from regen-v1
@@ -20,12 +20,10 @@ import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import evaluate, load_crops, root, score  # noqa: E402
-
-from codec.registry import load_model  # noqa: E402
-from codec.format.shrink import shrink  # noqa: E402
-from codec.format.tables import REGEN_V1, STANDARD, TABLE_SETS, TableSet  # noqa: E402
+from bench.tuning import evaluate, load_crops, root, score
+from codec.format.shrink import shrink
+from codec.format.tables import REGEN_V1, STANDARD, TABLE_SETS, TableSet
+from codec.registry import load_model
 
 
 def parse_set(text: str) -> TableSet:

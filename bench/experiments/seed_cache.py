@@ -5,7 +5,7 @@ method. Quality and size figures are deterministic for the same code and weights
 of unchanged methods can be taken back from results.csv; only new methods are then measured.
 Their timing columns stay those of the run that measured them (reports should say so).
 
-    .venv/bin/python bench/seed_cache.py bench/results/kodak --images ../shared/data/kodak \
+    .venv/bin/python -m bench.experiments.seed_cache bench/results/kodak --images ../shared/data/kodak \
         --methods jpeg,webp,regen-fast
 
 Each row gets the content hash of its image in --images (the cache's key with the file name).

@@ -6,22 +6,18 @@ bench/heldout_compare.py on held-out crops of the training pool (never Kodak): B
 the plain decode of standard-table JPEG, with the default table set; the time column is the
 network's wall time on this machine for all crops and qualities.
 
-    .venv/bin/python bench/try_ensemble.py [--members 1,2,4,8]  -> bench/results/ensemble.json
+    .venv/bin/python -m bench.experiments.try_ensemble [--members 1,2,4,8]  -> bench/results/ensemble.json
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import crop_args, evaluate, load_crops, plain_curve, score  # noqa: E402
-
-from codec.regen.ensemble import SelfEnsemble  # noqa: E402
-from codec.registry import load_model  # noqa: E402
-from codec.format.tables import STANDARD, get_table_set  # noqa: E402
+from bench.tuning import crop_args, evaluate, load_crops, plain_curve, score
+from codec.format.tables import STANDARD, get_table_set
+from codec.regen.ensemble import SelfEnsemble
+from codec.registry import load_model
 
 
 class _Timed:
@@ -58,7 +54,7 @@ def main() -> None:
               f"network {timed.seconds:.1f} s", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "reproduce": f".venv/bin/python bench/try_ensemble.py --model {args.model} --tables "
+        "reproduce": f".venv/bin/python -m bench.experiments.try_ensemble --model {args.model} --tables "
                      f"{args.tables} --members {args.members} --crops {args.crops}",
         "model": args.model, "tables": args.tables, "crops": len(crops),
         "crop_size": list(crops[0].shape[:2]), "rows": rows}, indent=1) + "\n")

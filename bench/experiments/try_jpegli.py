@@ -7,7 +7,7 @@ of the regenerated output (regen-fast-tuned) against the default encoder (Pillow
 regen-v1 tables), both files shrunk losslessly (codec/format/shrink.py), plus the same for the plain
 decode.
 
-    .venv/bin/pip install pyjpegli && .venv/bin/python bench/try_jpegli.py
+    .venv/bin/pip install pyjpegli && .venv/bin/python -m bench.experiments.try_jpegli
     -> bench/results/tables/jpegli.json
 """
 
@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import evaluate, load_crops, plain_curve, root, score  # noqa: E402
-
-from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
-from codec.format.shrink import shrink  # noqa: E402
-from codec.format.tables import DEFAULT_TABLES, get_table_set  # noqa: E402
+from bench.tuning import evaluate, load_crops, plain_curve, root, score
+from codec.format.shrink import shrink
+from codec.format.tables import DEFAULT_TABLES, get_table_set
+from codec.registry import DEFAULT_MODEL, load_model
 
 
 def jpegli(rgb: np.ndarray, q: int, _sub, _tables) -> bytes:
@@ -48,7 +45,7 @@ def main() -> None:
     theirs = evaluate(model, crops, ts, encode=jpegli)
     res = {"model": a.model, "tables": ts.name, "crops": len(crops), "ours": ours, "jpegli": theirs,
            "restored": score(ours, theirs), "plain": score(plain_curve(ours), plain_curve(theirs)),
-           "reproduce": ".venv/bin/pip install pyjpegli && .venv/bin/python bench/try_jpegli.py"}
+           "reproduce": ".venv/bin/pip install pyjpegli && .venv/bin/python -m bench.experiments.try_jpegli"}
     a.out.write_text(json.dumps(res, indent=1) + "\n")
     for k in ("restored", "plain"):
         print(f"jpegli against Pillow + {ts.name}, {k}: MS-SSIM dB {res[k]['bd_msssim_db']:+.1f}%, "

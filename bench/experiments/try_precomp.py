@@ -7,27 +7,22 @@ bench/tune_tables.py on held-out crops of the training pool (never Kodak): BD-ra
 restored output (after decode's consistency step) against files of the unchanged source under
 the same network and tables, files as `encode` writes them.
 
-    .venv/bin/python bench/try_precomp.py [--model regen-coarse4] --alpha 0.5 --sigma 0 ...  -> results/precomp.json
+    .venv/bin/python -m bench.experiments.try_precomp [--model regen-coarse4] --alpha 0.5 --sigma 0 ...  -> results/precomp.json
 """
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import crop_args, evaluate, load_crops, save_rows, score  # noqa: E402
-
-from codec.decoder.consistency import make_consistent  # noqa: E402
-from codec.format.jpeg import cond_vector, encode_jpeg, open_jpeg, read_info  # noqa: E402
-from codec.regen.infer import regenerate  # noqa: E402
-from codec.registry import load_model  # noqa: E402
-from codec.format.shrink import shrink  # noqa: E402
-from codec.format.tables import get_table_set  # noqa: E402
+from bench.tuning import crop_args, evaluate, load_crops, save_rows, score
+from codec.decoder.consistency import make_consistent
+from codec.format.jpeg import cond_vector, encode_jpeg, open_jpeg, read_info
+from codec.format.shrink import shrink
+from codec.format.tables import get_table_set
+from codec.regen.infer import regenerate
+from codec.registry import load_model
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ jpeglib (libjpeg, Huffman-optimized), and scores it like bench/tune_tables.py: B
 regenerated output against the unpruned file under the same network, on held-out crops of the
 training pool (never Kodak), plus the plain decode's PSNR change at equal bytes.
 
-    .venv/bin/pip install jpeglib && .venv/bin/python bench/try_rdo.py [--tables SET]
+    .venv/bin/pip install jpeglib && .venv/bin/python -m bench.experiments.try_rdo [--tables SET]
     -> bench/results/tables/rdo.json
 """
 
@@ -15,17 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import evaluate, load_crops, root, score  # noqa: E402
-
-from codec.registry import load_model  # noqa: E402
-from codec.format.tables import get_table_set  # noqa: E402
+from bench.tuning import evaluate, load_crops, root, score
+from codec.format.tables import get_table_set
+from codec.registry import load_model
 
 
 def _zigzag() -> np.ndarray:
@@ -78,7 +75,7 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "rdo.json").write_text(json.dumps({
         "model": a.model, "tables": a.tables, "crops": len(crops), "rows": rows,
-        "reproduce": f".venv/bin/python bench/try_rdo.py --tables {a.tables}"}, indent=1) + "\n")
+        "reproduce": f".venv/bin/python -m bench.experiments.try_rdo --tables {a.tables}"}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -5,24 +5,19 @@ out' = out + k (out - gauss_sigma(out)) on the restored picture, before decode's
 of the training pool (never Kodak), files as `encode` writes them, BD-rate against the plain
 decode of standard-table JPEG, as bench/heldout_compare.py scores models.
 
-    .venv/bin/python bench/try_sharpen.py --k 0.1 --k 0.2 --sigma 1 --sigma 2.5  -> results/sharpen.json
+    .venv/bin/python -m bench.experiments.try_sharpen --k 0.1 --k 0.2 --sigma 1 --sigma 2.5  -> results/sharpen.json
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import QUALITIES, code_and_restore, crop_args, load_crops, mean_quality, save_rows, score  # noqa: E402
-
-from codec.decoder.consistency import make_consistent  # noqa: E402
-from codec.registry import load_model  # noqa: E402
-from codec.format.shrink import shrink  # noqa: E402
-from codec.format.tables import STANDARD, get_table_set  # noqa: E402
+from bench.tuning import QUALITIES, code_and_restore, crop_args, load_crops, mean_quality, save_rows, score
+from codec.decoder.consistency import make_consistent
+from codec.format.shrink import shrink
+from codec.format.tables import STANDARD, get_table_set
+from codec.registry import load_model
 
 
 def sharpen(img: np.ndarray, k: float, sigma: float) -> np.ndarray:

@@ -8,28 +8,24 @@ even that bound is small, per-image side information of this kind is not worth a
 Scored in PSNR gain over the plain decode (network output without the consistency step), on
 held-out crops of the training pool (never Kodak).
 
-    .venv/bin/python bench/try_side_info.py   -> bench/results/side-info.json
+    .venv/bin/python -m bench.experiments.try_side_info   -> bench/results/side-info.json
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import code_and_restore, crop_args, load_crops  # noqa: E402
-
-from codec.decoder import strength  # noqa: E402
-from codec.format.jpeg import cond_vector, open_jpeg, read_info  # noqa: E402
-from codec.utils.metrics import psnr  # noqa: E402
-from codec.registry import load_model  # noqa: E402
-from codec.format.tables import get_table_set  # noqa: E402
+from bench.tuning import code_and_restore, crop_args, load_crops
+from codec.decoder import strength
+from codec.format.jpeg import cond_vector, open_jpeg, read_info
+from codec.format.tables import get_table_set
+from codec.registry import load_model
+from codec.utils.metrics import psnr
 
 QUALITIES = [10, 30, 60]
 
@@ -87,7 +83,7 @@ def main() -> None:
         "note": "mean PSNR gain over the plain decode, dB; network output without the consistency "
                 "step; per-channel fit: one least-squares weight per channel of the last "
                 "convolution, rounded to 1/32, its bytes not counted (an upper bound)",
-        "reproduce": ".venv/bin/python bench/try_side_info.py", "rows": rows,
+        "reproduce": ".venv/bin/python -m bench.experiments.try_side_info", "rows": rows,
         "seconds": round(time.time() - t0)}, indent=1) + "\n")
 
 

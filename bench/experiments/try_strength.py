@@ -5,28 +5,23 @@ network's correction to keep: out = plain + a * (restored - plain), `a` by least
 the source, quantized to 1/16 or 1/64 and kept in [0, 1] (a blend of two consistent pictures stays
 consistent). Variants: one `a` for all channels (as codec.decoder.strength ships it, and without its
 check of the ends), one per RGB or Y/Cb/Cr channel, and ranges up to 1.5. The `a` values travel
-in the file (a byte each, counted in the rate). Scored like bench/try_ensemble.py on
+in the file (a byte each, counted in the rate). Scored like bench/experiments/try_ensemble.py on
 held-out crops of the training pool (never Kodak): BD-rate against plain standard-table JPEG.
 
-    .venv/bin/python bench/try_strength.py   -> bench/results/strength.json
+    .venv/bin/python -m bench.experiments.try_strength   -> bench/results/strength.json
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import (QUALITIES, code_and_restore, crop_args, evaluate, load_crops, mean_quality,  # noqa: E402
-                         plain_curve, score)
-
-from codec.decoder import strength  # noqa: E402
-from codec.decoder.consistency import make_consistent  # noqa: E402
-from codec.registry import load_model  # noqa: E402
-from codec.format.tables import STANDARD, get_table_set  # noqa: E402
+from bench.tuning import QUALITIES, code_and_restore, crop_args, evaluate, load_crops, mean_quality, plain_curve, score
+from codec.decoder import strength
+from codec.decoder.consistency import make_consistent
+from codec.format.tables import STANDARD, get_table_set
+from codec.registry import load_model
 
 STEPS = 16
 
@@ -84,7 +79,7 @@ def main() -> None:
         print(f"{name}: MS-SSIM dB {s['bd_msssim_db']:+.2f}%  PSNR {s['bd_psnr']:+.2f}%", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "reproduce": f".venv/bin/python bench/try_strength.py --model {args.model} --tables "
+        "reproduce": f".venv/bin/python -m bench.experiments.try_strength --model {args.model} --tables "
                      f"{args.tables} --crops {args.crops}",
         "model": args.model, "tables": args.tables, "crops": len(crops), "steps": STEPS,
         "rows": rows}, indent=1) + "\n")

@@ -8,25 +8,21 @@ files shrunk losslessly (codec/format/shrink.py), of the restored output (defaul
 and without decode's consistency step) and of the plain decode. A mozjpeg run without trellis
 is the control: it must score about 0.
 
-    .venv/bin/python bench/try_trellis.py   -> bench/results/tables/trellis.json
+    .venv/bin/python -m bench.experiments.try_trellis   -> bench/results/tables/trellis.json
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import crop_args, evaluate, load_crops, plain_curve, score  # noqa: E402
-
-from codec.registry import load_model  # noqa: E402
-from codec.format.shrink import shrink  # noqa: E402
-from codec.format.tables import TableSet, get_table_set  # noqa: E402
-from codec.format.trellis import MOZJPEG, encode_trellis  # noqa: E402
+from bench.tuning import crop_args, evaluate, load_crops, plain_curve, score
+from codec.format.shrink import shrink
+from codec.format.tables import TableSet, get_table_set
+from codec.format.trellis import MOZJPEG, encode_trellis
+from codec.registry import load_model
 
 VARIANTS = {  # name -> jpeglib flags for mozjpeg (baseline, Huffman-optimized)
     "mozjpeg-no-trellis": ["-TRELLIS_QUANT", "-TRELLIS_QUANT_DC"],
@@ -52,7 +48,7 @@ def main() -> None:
     res = {"model": a.model, "tables": ts.name, "crops": len(crops), "mozjpeg": MOZJPEG,
            "note": "BD-rates (%) against Pillow with the same tables; restored = decoded as "
                    "`decode` does (consistency step), restored-raw = network output alone",
-           "reproduce": ".venv/bin/python bench/try_trellis.py", "results": {}}
+           "reproduce": ".venv/bin/python -m bench.experiments.try_trellis", "results": {}}
     for cons in (True, False):
         ours = evaluate(model, crops, ts, post=lambda data, q: shrink(data), consistency=cons)
         key = "restored" if cons else "restored-raw"
