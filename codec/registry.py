@@ -316,8 +316,11 @@ def find_model(model_id: str) -> ModelInfo:
     if model_id in _REFUSED:
         raise CodecError(f"model {shown(model_id)} is refused: {_REFUSED[model_id]}")
     known = ", ".join(sorted({m.id for m in list_models()})) or "none"
+    where = (f" (a superseded regen-codec model the wheel leaves out: its file is in the source "
+             f"repository's codec/models/, {model_id}-*.safetensors; docs/models.md)"
+             if model_id in ROLES or model_id.removesuffix("-com") in ROLES else "")
     raise CodecError(f"model {model_id!r} is not installed (installed: {known}); "
-                     f"install it with `regen-codec models import FILE.safetensors`")
+                     f"install it with `regen-codec models import FILE.safetensors`{where}")
 
 
 def load_model(model_id: str = DEFAULT_MODEL, sha256: str | None = None,
