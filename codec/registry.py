@@ -161,7 +161,7 @@ def _param_count(arch: str, config: str) -> int:
         return sum(p.numel() for p in architectures()[arch](**json.loads(config)).parameters())
 
 
-def create_model(arch: str, **config) -> torch.nn.Module:
+def create_model(arch: str, **config: int | bool) -> torch.nn.Module:
     """Build an untrained network of a registered architecture (its configuration checked
     first: check_config)."""
     check_config(arch, config)

@@ -84,7 +84,7 @@ class Target:
     psnr: float | None = None
     max_bytes: int | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if sum(v is not None for v in (self.msssim, self.psnr, self.max_bytes)) != 1:
             raise CodecError("give exactly one target: MS-SSIM, PSNR or a byte budget")
 
