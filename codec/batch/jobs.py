@@ -131,7 +131,7 @@ def cluster_map(fn: Callable, items: list, scheduler: str):
     Workers must see the same file paths (shared storage); each picks its GPU when it has one.
     """
     try:
-        from distributed import Client
+        from distributed import Client  # optional dependency (regen-codec[cluster])
         from distributed import as_completed as dask_completed
     except ImportError:
         raise CodecError("--scheduler needs dask.distributed: pip install 'regen-codec[cluster]'") from None

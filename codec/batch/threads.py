@@ -151,7 +151,7 @@ def threads_for(workers: int = 1, env: Mapping[str, str] | None = None, *,
 def set_threads(threads: int) -> None:
     """Use `threads` intra-op and inter-op threads in this process's PyTorch. The inter-op pool
     can only be sized before its first parallel work; where it already runs it stays as it is."""
-    import torch
+    import torch  # the CLI imports this module for every command; only this needs PyTorch
 
     torch.set_num_threads(threads)
     try:

@@ -16,7 +16,7 @@ from ..utils import metrics
 
 def sample_photo() -> np.ndarray:
     """scikit-image's 'astronaut' photo (512x512 RGB), shipped inside that package."""
-    from skimage import data
+    from skimage import data  # scikit-image's sample photos: slow to import, for the demo only
 
     return np.ascontiguousarray(data.astronaut())
 

@@ -112,7 +112,7 @@ def train_regen(data, pack, model_id, steps, batch, patch, lr, seed, msssim_weig
     under `torchrun --nproc_per_node N` (DistributedDataParallel).
     Each step's batch depends on the seed, the process rank and the step alone.
     """
-    from ..regen.train import TrainConfig, train
+    from ..regen.train import TrainConfig, train  # PyTorch: not for `train --help`
 
     for t in tables:
         get_table_set(t)  # an unknown set fails before any work
@@ -166,7 +166,7 @@ def train_pack(data, out, patch, max_mb, seed, val_fraction, shards):
     Crops are cut as `train regen` cuts them, with its train / validation split of the files,
     and stored as lossless WebP (about half the raw size).
     """
-    from ..regen.croppack import shard_paths, write_pack
+    from ..regen.croppack import shard_paths, write_pack  # its data module imports PyTorch
 
     out = Path(out)
     for p in shard_paths(out, shards) if shards > 1 else [out]:
@@ -238,7 +238,7 @@ def train_comrec(data, model_id, standin, rounds, rec_steps, com_steps, patience
     Ctrl-C or SIGTERM drops the round under way and exports the best pair so far (exit status
     130 or 143); `--resume` continues.
     """
-    from ..reccnn.train import ComrecConfig
+    from ..reccnn.train import ComrecConfig  # PyTorch: not for `train --help`
     from ..reccnn.train import train_comrec as run
 
     if qmin > qmax:

@@ -50,7 +50,7 @@ def read_coefficients(data: bytes) -> Coefficients | None:
     """The file's coefficients (via jpeglib), or None where projection does not apply
     (grayscale, CMYK or RGB-coded JPEGs, or a file libjpeg cannot read: a warning says why,
     in place of what libjpeg prints on stderr and of the temporary file's name)."""
-    import jpeglib
+    import jpeglib  # loads libjpeg builds at import: only when coefficients are read
 
     path, said = None, []
     try:  # jpeglib reads files only; a full or missing temp dir skips the step, like a bad file

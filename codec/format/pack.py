@@ -15,7 +15,7 @@ JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
 
 def _codecs():
     try:
-        import imagecodecs
+        import imagecodecs  # heavy (all its codecs load): only when packing or unpacking
     except ImportError:  # pragma: no cover - a declared dependency
         raise CodecError("JPEG XL packing needs the imagecodecs package (pip install imagecodecs)") from None
     if not imagecodecs.JPEGXL.available:  # pragma: no cover

@@ -42,7 +42,7 @@ def compact_headers(data: bytes) -> bytes:
 
 def _mozjpeg(data: bytes) -> bytes | None:
     try:
-        import mozjpeg_lossless_optimization as moz
+        import mozjpeg_lossless_optimization as moz  # a C extension needed for progressive files only
     except ImportError:  # optional at run time: without it only the headers are compacted
         return None
     try:

@@ -57,7 +57,7 @@ def encode_trellis(rgb: np.ndarray, subsampling: str, qtables, flags=TRELLIS_FLA
     """A baseline JPEG of `rgb` (H, W, 3 uint8) coded by mozjpeg with these [luma, chroma]
     tables (natural order) and subsampling, Huffman tables optimized; the ICC profile and Exif
     data go in after the JFIF segment, where Pillow puts them."""
-    import jpeglib
+    import jpeglib  # loads libjpeg builds at import: only for the trellis table set
 
     if subsampling not in SAMPLING:
         raise CodecError(f"subsampling must be one of {', '.join(SAMPLING)}, got {subsampling!r}")

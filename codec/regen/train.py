@@ -169,7 +169,7 @@ def validate(model, val_pool: np.ndarray, device, consistency: bool = False,
 
 def plot(workdir: Path) -> None:
     """Loss and validation gains against steps, from log.csv, into curves.png."""
-    import matplotlib
+    import matplotlib  # plots only: heavy, and training runs without them
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
