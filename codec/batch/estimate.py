@@ -61,7 +61,7 @@ class Estimate:
     seconds_per_megapixel: float = 0.0
     projected_hours_this_machine: float = 0.0
     device: str = "cpu"
-    effort: int | None = None  # search rounds the conversions ran (codec.encoder.coefsearch)
+    effort: int | None = None  # search rounds the conversions ran (codec.coefsearch)
     cpu_seconds_per_megapixel: float = 0.0  # the sample's CPU time, all threads, per megapixel
     projected_cpu_hours: float = 0.0  # that rate over the whole tree: the work, on any machine
     partial: bool = False  # stopped (Ctrl-C) before the whole sample was converted
@@ -107,7 +107,7 @@ def human_bytes(n: float) -> str:
 
 def _pool_map(fn, items: list, jobs: int):
     """Yield (item, fn(item) or its CodecError) from `jobs` local processes as they finish: the
-    batch's pool (codec.batch.workers: workers ignore Ctrl-C and die with this process, a dead one
+    batch's pool (codec.workers: workers ignore Ctrl-C and die with this process, a dead one
     fails its file alone) with the batch's thread share. Ctrl-C raises Stopped here; closing
     the generator stops the workers at once."""
     from .jobs import _init_worker
@@ -121,7 +121,7 @@ def _pool_map(fn, items: list, jobs: int):
 
 def _packed_size(src, res, device: str, effort: int | None = None) -> int:
     """Bytes of what `encode --pack jxl` writes for the chosen file: the same picture and
-    coefficients in the baseline form that packs smaller (codec.format.shrink), packed as JPEG XL.
+    coefficients in the baseline form that packs smaller (codec.shrink), packed as JPEG XL.
     (Packing the progressive JPEG instead could come out larger than that JPEG.)"""
     from ..encoder.maker import file_maker
     from ..format.container import read_meta
@@ -188,7 +188,7 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
                 tqdm.write(f"regen-codec: skipped {path}: {msg}", file=sys.stderr)
             else:
                 rows.append(r)
-    except (KeyboardInterrupt, Stopped):  # Ctrl-C here, or in the local pool (codec.batch.workers)
+    except (KeyboardInterrupt, Stopped):  # Ctrl-C here, or in the local pool (codec.workers)
         stopped = True
         if not rows:
             raise

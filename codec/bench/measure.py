@@ -114,7 +114,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                            *_pil_codec("JPEG", optimize=True, progressive=True)),
     }
     if allocate.tradeoff(allocate.PLAIN_JPEG, 50) is not None:
-        # a reference: plain JPEG with the quality chosen per image by codec.encoder.allocate's rule,
+        # a reference: plain JPEG with the quality chosen per image by codec.allocate's rule,
         # calibrated for plain decodes; how much of that rule's gain any JPEG encoder would get
         def jpeg_alloc(img: np.ndarray, q: int, jpeg: Method = out["jpeg"]) -> bytes:
             return allocate.choose(partial(jpeg.encode, img), jpeg.decode, img, q,
@@ -152,7 +152,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
         desc = f"regen-codec {m.id} (sha256 {m.sha256[:8]}), {m.macs_per_pixel} MACs/pixel"
         plain_ver, ver = ver, f"{ver}-{coefsearch.search_id()}"  # files made with the search
         for ts in TABLE_SETS.values():
-            # `<id>`: standard tables, 4:2:0; `<id>@<set>`: a tuned table set (codec.format.tables)
+            # `<id>`: standard tables, 4:2:0; `<id>@<set>`: a tuned table set (codec.tables)
             name = m.id if ts.name == "standard" else f"{m.id}@{ts.name}"
             tdesc = desc + ("" if ts.name == "standard" else f", table set {ts.name}")
 
@@ -164,7 +164,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                                              ensemble=ensemble))
 
             out[name] = Method(name, tdesc, enc, dec, restores_jpeg=True, version=ver)
-            # the same files decoded without codec.decoder.consistency's last step: that step's share
+            # the same files decoded without codec.consistency's last step: that step's share
             out[f"{name}-raw"] = Method(f"{name}-raw", tdesc + ", decoded without the DCT "
                                         "consistency step", enc, partial(dec, consistency=False),
                                         restores_jpeg=True, version=ver)
@@ -181,18 +181,18 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                 out[f"{b.name}-x8"] = Method(f"{b.name}-x8", b.description + ", decoded with an "
                                              "8-member self-ensemble", b.encode,
                                              partial(dec, ensemble=8), restores_jpeg=True, version=ver)
-                # encoded without the restoration strength (codec.decoder.strength): that step's share
+                # encoded without the restoration strength (codec.strength): that step's share
                 out[f"{b.name}-nofit"] = Method(f"{b.name}-nofit", b.description + ", encoded "
                                                 "with --no-fit", partial(b.encode, fit=False), dec,
                                                 restores_jpeg=True, version=ver)
-                # the JPEG quality chosen per image (codec.encoder.allocate, --per-image-quality)
+                # the JPEG quality chosen per image (codec.allocate, --per-image-quality)
                 out[f"{b.name}-alloc"] = Method(f"{b.name}-alloc", b.description + ", encoded "
                                                 "with --per-image-quality", partial(b.encode, allocate=True),
                                                 dec, restores_jpeg=True,
                                                 version=f"{ver}-{allocate.rule_id(ts.name)}")
     shas = {m.id: m.sha256[:8] for m in models}
     if DEFAULT_COMREC in shas and DEFAULT_MODEL in out:
-        # the default pipeline with `--mode auto`: regen or comrec per image (codec.encoder.auto)
+        # the default pipeline with `--mode auto`: regen or comrec per image (codec.auto)
         def auto_enc(img, q, **kw):
             return api.encode(img, quality=q, mode="auto", tables=DEFAULT_TABLES, **kw)
 
@@ -267,7 +267,7 @@ def measure(method: Method, img: np.ndarray, q: int) -> dict:
 
 
 def _load(path: Path) -> np.ndarray:
-    """8-bit RGB by codec.io.imageio's rules (16-bit reduced, alpha over white), each conversion a
+    """8-bit RGB by codec.imageio's rules (16-bit reduced, alpha over white), each conversion a
     warning naming the file; a file whose content is not a lossless format (a JPEG named .png)
     is refused, since its artefacts would be scored as the codec's."""
     from ..batch.fileops import warnings_named

@@ -14,7 +14,7 @@ step up or down would do (the gradient, a curvature estimate, and the exact chan
 cost), applies the most promising moves and keeps the round only if the loss really fell.
 slope(Q) is the regenerated curve's dB per bit per pixel at quality Q, so lam = 1 trades quality
 for bytes at the rate the curve does. The bits are counted as baseline Huffman coding spends them
-(codec.encoder.jpegrate: runs, end-of-block, the file's own code lengths), with lam 1.5: the default
+(codec.jpegrate: runs, end-of-block, the file's own code lengths), with lam 1.5: the default
 since cs2 (held-out crops and photos, bench/results/FINDINGS.md: 'Coefficient search'); rate="proxy" (a nonzero
 coefficient costs a fixed base plus its magnitude's bits) with lam 1 is cs1's rule.
 Tables, subsampling and metadata stay as they were: any viewer opens the file, and every
@@ -68,7 +68,7 @@ class SearchSettings:
     share: float = 0.01  # share of all coefficients the first round may move
     bit_base: float = 4.0  # "proxy": a nonzero coefficient costs this plus its magnitude's bits
     msssim_weight: float = 0.5  # the quality term: this share MS-SSIM dB, the rest PSNR
-    # bit cost: "proxy" (bits_proxy) or "huffman" (codec.encoder.jpegrate's count; the proxy where a
+    # bit cost: "proxy" (bits_proxy) or "huffman" (codec.jpegrate's count; the proxy where a
     # file's tables cannot be read)
     rate: str = "huffman"
 
@@ -139,7 +139,7 @@ def decode_blocks(blocks: list[torch.Tensor], qtables: list[torch.Tensor],
 
 def quality_db(out: torch.Tensor, ref: torch.Tensor, weight: float = 0.5) -> torch.Tensor:
     """weight * MS-SSIM dB + (1 - weight) * PSNR of two (3, h, w) pictures in 0-1, as
-    codec.utils.metrics measures them; PSNR alone on pictures too small for MS-SSIM."""
+    codec.metrics measures them; PSNR alone on pictures too small for MS-SSIM."""
     from pytorch_msssim import ms_ssim
 
     psnr = -10 * torch.log10(((out - ref) ** 2).mean().clamp_min(1e-12))
