@@ -242,6 +242,7 @@ def test_of_two_simultaneous_writers_exactly_one_wins(tmp_path):
 
 
 def test_cli_loser_of_a_race_exits_2_with_exists(tmp_path, monkeypatch, cli, photo):
+    import codec.cli.commands
     import codec.format.pack
     from tests.conftest import jpeg_bytes
 
@@ -253,7 +254,7 @@ def test_cli_loser_of_a_race_exits_2_with_exists(tmp_path, monkeypatch, cli, pho
         out.write_bytes(b"the winner's file")
         return real(data)
 
-    monkeypatch.setattr(codec.format.pack, "pack", pack_while_another_writes)
+    monkeypatch.setattr(codec.cli.commands, "do_pack", pack_while_another_writes)  # as `pack` calls it
     r = cli("pack", src, "-o", out)
     assert r.exit_code == 2 and "exists" in r.stderr and r.stderr.count("\n") == 1
     assert out.read_bytes() == b"the winner's file"
@@ -351,7 +352,7 @@ def test_batch_reports_the_killed_workers_file_and_does_the_rest(tmp_path):
 _POOL_SCRIPT = """
 import os, sys, time
 from pathlib import Path
-from codec import batch
+from codec.batch import jobs as batch
 
 def work(src, dst):
     (Path(sys.argv[1]) / str(os.getpid())).write_text("")
