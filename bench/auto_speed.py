@@ -1,11 +1,11 @@
-"""What auto's step 3 (codec.auto: the kept comrec file searched, its quality stepped down) costs
+"""What auto's step 3 (codec.encoder.auto: the kept comrec file searched, its quality stepped down) costs
 in encode time and saves in bytes: auto.choose with and without it on the same pictures in one
 run, alternating which goes first, after a first run (a whole match-0.4 encode) that makes the
 regen file both share (its search is kept by codec.api), at low qualities where comrec wins.
 Pictures: scikit-image's photos (bench/skimage_photos.py), in neither the pool nor Kodak.
 
-    .venv/bin/python bench/skimage_photos.py bench/cache/skimage-photos
-    .venv/bin/python bench/auto_speed.py bench/cache/skimage-photos --qualities 5,10 \
+    .venv/bin/python -m bench.skimage_photos bench/cache/skimage-photos
+    .venv/bin/python -m bench.auto_speed bench/cache/skimage-photos --qualities 5,10 \
         --out bench/results/auto-speed.json
 """
 
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from codec import auto
-from codec.imageio import load_image
-from codec.tables import DEFAULT_TABLES
+from codec.encoder import auto
+from codec.encoder.options import EncodeOptions
+from codec.io.imageio import load_image
 
 
 def main() -> None:
@@ -36,15 +36,15 @@ def main() -> None:
         src = load_image(p)
         for q in map(int, a.qualities.split(",")):
             r = {"image": p.name, "quality": q, "megapixels": src.size[0] * src.size[1] / 1e6}
-            # first: the regen file and its search, which both share (codec.api keeps it); its
+            # first: the regen file and its search, which both share (codec.encoder.maker keeps it); its
             # time is a whole match-0.4 encode, to which step 3 adds step3_s - match_s
             t = time.perf_counter()
-            auto.choose(src, q, tables=DEFAULT_TABLES, search_comrec=False)
+            auto.choose(src, EncodeOptions(quality=q), search_comrec=False)
             r["first_s"] = time.perf_counter() - t
             order = (True, False) if i % 2 == 0 else (False, True)
             for step3 in order:
                 t = time.perf_counter()
-                c = auto.choose(src, q, tables=DEFAULT_TABLES, search_comrec=step3)
+                c = auto.choose(src, EncodeOptions(quality=q), search_comrec=step3)
                 k = "step3" if step3 else "match"
                 r[f"{k}_s"], r[f"{k}_bytes"], r[f"{k}_mode"] = time.perf_counter() - t, len(c.data), c.mode
             rows.append(r)

@@ -1,15 +1,15 @@
-"""Calibrate the encoder's per-image quality choice (codec/allocate.py) for one table set.
+"""Calibrate the encoder's per-image quality choice (codec/encoder/allocate.py) for one table set.
 
 On held-out crops of the training pool (never Kodak) this codes every crop at every quality
 1-100 with the table set, restores it with the model (consistency step included, as `decode`
 does), and writes, per quality, the mean bits per pixel and the slopes of the mean restored
-quality against log rate: the exchange rates codec.allocate turns into a cost. Then it checks
+quality against log rate: the exchange rates codec.encoder.allocate turns into a cost. Then it checks
 the rule on the same rows, calibrating on one half of the crops and scoring the other (and the
 other way round): BD-rate of the allocated curve against fixed quality, MS-SSIM dB / PSNR.
 
-    .venv/bin/python bench/calibrate_allocation.py        -> codec/allocation.json (regen-v1)
+    .venv/bin/python -m bench.calibrate_allocation        -> codec/allocation.json (regen-v1)
                                                            + bench/results/allocation-crops.json
-    .venv/bin/python bench/calibrate_allocation.py --plain --out bench/results/allocation-plain-crops.json
+    .venv/bin/python -m bench.calibrate_allocation --plain --out bench/results/allocation-plain-crops.json
 
 --plain calibrates the same rule for plain Pillow JPEG seen by a plain viewer (no network):
 the benchmark's reference row `jpeg-alloc`, which shows how much of the gain any JPEG encoder
@@ -26,17 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import code_and_restore, crop_args, load_crops, root  # noqa: E402
-
-from codec import allocate  # noqa: E402
-from codec.bench import available_methods  # noqa: E402
-from codec.bench_report import bd_rate  # noqa: E402
-from codec.consistency import make_consistent  # noqa: E402
-from codec.metrics import db, ms_ssim, psnr  # noqa: E402
-from codec.registry import load_model  # noqa: E402
-from codec.shrink import shrink  # noqa: E402
-from codec.tables import get_table_set  # noqa: E402
+from bench.tuning import code_and_restore, crop_args, load_crops, root
+from codec.bench.measure import available_methods
+from codec.bench.report import bd_rate
+from codec.decoder.consistency import make_consistent
+from codec.encoder import allocate
+from codec.format.shrink import shrink
+from codec.format.tables import get_table_set
+from codec.registry import load_model
+from codec.utils.metrics import db, ms_ssim, psnr
 
 QUALITIES = list(range(1, 101))
 SCORED = [8, 15, 25, 40, 60, 80, 92]  # the qualities tune_tables scores
@@ -64,8 +62,8 @@ def collect(model, crops, ts) -> dict:
 def held_out_images(shared: Path, max_pixels: int = 1_000_000) -> list[np.ndarray]:
     """The whole held-out files of the training pool (`train regen`'s validation split, as
     `train` loads them: JPEG-sourced ones downscaled), up to `max_pixels` each."""
+    from bench.tuning import DATA
     from codec.regen import data as D
-    from tune_tables import DATA
 
     files = D.list_images([shared / "data/train" / d for d in DATA])
     rng = np.random.default_rng(0)
@@ -77,9 +75,11 @@ def collect_whole(model_id: str, images, tables: str) -> dict:
     """collect() for pictures of different sizes: each coded as `encode --no-fit` writes it and
     restored as `decode` does."""
     from codec import api
-    from codec.imageio import load_image
+    from codec.encoder.maker import file_maker
+    from codec.encoder.options import EncodeOptions
+    from codec.io.imageio import load_image
 
-    makers = [api.file_maker(load_image(im), "regen", model_id, tables=tables, fit=False)
+    makers = [file_maker(load_image(im), "regen", model_id, EncodeOptions(tables=tables, fit=False))
               for im in images]
     rows, t = {}, time.time()
     for q in QUALITIES:
@@ -106,7 +106,7 @@ def mean_curve(rows, crops: list[int], qualities, pick=None) -> dict:
 
 
 def exchange_rates(rows, crops: list[int], span: int = 4) -> dict:
-    """Per quality: mean bpp, and the Lagrange weights of MS-SSIM and PSNR (codec.allocate)."""
+    """Per quality: mean bpp, and the Lagrange weights of MS-SSIM and PSNR (codec.encoder.allocate)."""
     c = mean_curve(rows, crops, QUALITIES)
     lb = np.log(c["bpp"])
     out = {"quality": QUALITIES, "bpp": c["bpp"], "msssim_weight": [], "psnr_weight": []}
@@ -122,7 +122,7 @@ def exchange_rates(rows, crops: list[int], span: int = 4) -> dict:
 
 
 def check(rows, n: int) -> dict:
-    """The hill climb of codec.allocate on the collected rows, calibrated on one half of the
+    """The hill climb of codec.encoder.allocate on the collected rows, calibrated on one half of the
     crops and scored on the other: BD-rate of the allocated curve against fixed quality."""
     halves = [list(range(0, n, 2)), list(range(1, n, 2))]
     res, evals = [], []

@@ -3,9 +3,9 @@
 Rate-quality curves of both modes (and of the no-network half-size route) on held-out crops of
 the training pool (the files `train regen` keeps aside; never Kodak), through the real
 `codec.encode` / `codec.decode`. Reports the crossover rate (bpp) in MS-SSIM dB, from which
-codec.auto.AUTO_MAX_BPP is set, and how often auto mode picks comrec per quality.
+codec.encoder.auto.AUTO_MAX_BPP is set, and how often auto mode picks comrec per quality.
 
-    .venv/bin/python bench/comrec_crossover.py [--regen ID] [--comrec ID]  (default: the defaults)
+    .venv/bin/python -m bench.comrec_crossover [--regen ID] [--comrec ID]  (default: the defaults)
     -> bench/results/comrec/crossover.json
 """
 
@@ -13,22 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import load_crops, root  # noqa: E402
-
-import codec  # noqa: E402
-from codec import metrics  # noqa: E402
-from codec.auto import AUTO_MAX_BPP, choose  # noqa: E402
-from codec.imageio import load_image  # noqa: E402
-from codec.registry import DEFAULT_COMREC, DEFAULT_MODEL  # noqa: E402
-from codec.tables import DEFAULT_TABLES  # noqa: E402
+import codec
+from bench.tuning import load_crops, root
+from codec.encoder.auto import AUTO_MAX_BPP, choose
+from codec.encoder.options import EncodeOptions
+from codec.format.tables import DEFAULT_TABLES
+from codec.io.imageio import load_image
+from codec.registry import DEFAULT_COMREC, DEFAULT_MODEL
+from codec.utils import metrics
 
 QUALITIES = [5, 10, 15, 20, 30, 40, 50, 60, 75, 90]
 
@@ -77,7 +75,7 @@ def main() -> None:
     picks, picks_free, won_at = {}, {}, []
     for q in tqdm(QUALITIES, desc="auto", leave=False):
         won = [bpp for c, bpp in zip(crops, regen_rates[q])
-               if choose(load_image(c), q, a.regen, tables=DEFAULT_TABLES,
+               if choose(load_image(c), EncodeOptions(quality=q, model=a.regen, tables=DEFAULT_TABLES),
                          max_bpp=float("inf")).mode == "comrec"]
         picks[q] = sum(b < threshold for b in won) / len(crops)
         picks_free[q] = len(won) / len(crops)
@@ -89,7 +87,7 @@ def main() -> None:
            "auto_max_bpp": threshold, "auto_comrec_share_per_quality": picks,
            "comrec_share_without_threshold": picks_free,
            "max_regen_bpp_where_comrec_won": max(won_at, default=None), "seconds": round(time.time() - t0),
-           "reproduce": ".venv/bin/python bench/comrec_crossover.py"}
+           "reproduce": ".venv/bin/python -m bench.comrec_crossover"}
     (a.out / "crossover.json").write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps({k: res[k] for k in ("crossover_bpp_msssim_db", "crossover_bpp_psnr",
                                           "auto_comrec_share_per_quality",

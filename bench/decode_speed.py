@@ -4,7 +4,7 @@ Each Kodak image is encoded once (regen mode, default tables) and decoded by eac
 turn (`decode(..., model=ID)`, CPU, the consistency step included), after one warm-up decode;
 reports megapixels per second per model and each model's time relative to the first.
 
-    .venv/bin/python bench/decode_speed.py --models regen-fast-proj,regen-coarse
+    .venv/bin/python -m bench.decode_speed --models regen-fast-proj,regen-coarse
         -> bench/results/decode-speed.json
 """
 
@@ -21,10 +21,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-root = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(root))
+import codec
 
-import codec  # noqa: E402
+root = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -53,7 +52,7 @@ def main() -> None:
            "threads": torch.get_num_threads(), "machine": platform.machine(),
            "models": {m: {"seconds": round(t, 2), "mpx_per_s": round(mpx / t, 3),
                           f"time_vs_{first}": round(t / times[first], 3)} for m, t in times.items()},
-           "reproduce": f".venv/bin/python bench/decode_speed.py --models {a.models}"}
+           "reproduce": f".venv/bin/python -m bench.decode_speed --models {a.models}"}
     a.out.write_text(json.dumps(res, indent=1) + "\n")
     for m, r in res["models"].items():
         print(f"{m}: {r['mpx_per_s']:.2f} MP/s ({r[f'time_vs_{first}']:.2f}x the time of {first})")

@@ -16,7 +16,7 @@ mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -m pytest -q -p no:cacheprovider tests/test_jpegsim.py tests/test_devicebatch.py 2>&1 \
   | tail -n 15 | tee "$out/tests.log"
-python3 bench/jpegsim_speed.py --pack "$pack" --out "$out/speed.json"
+python3 -m bench.jpegsim_speed --pack "$pack" --out "$out/speed.json"
 OUT="$out/train" bin/train-on-gpu /tmp/none regen-speed "$pack" --call-limit 150 \
   --init codec/models/regen-coarse4-*.safetensors --tables regen-v1 --consistency --amp \
   --batch 128 --patch 128 --steps 100000 --val-every 100000 2>&1 \

@@ -7,8 +7,8 @@ For each picture and quality the methods run in turn, the order rotated from one
 next, after one untimed warm-up call of each; codec.api's caches of searched and fitted files are cleared before every regen-codec
 encode, so each one pays for its whole work. Pictures are read once, outside the timing.
 
-    .venv/bin/python bench/skimage_photos.py bench/cache/skimage-photos
-    .venv/bin/python bench/encode_speed.py ../shared/data/kodak/kodim05.png \
+    .venv/bin/python -m bench.skimage_photos bench/cache/skimage-photos
+    .venv/bin/python -m bench.encode_speed ../shared/data/kodak/kodim05.png \
         ../shared/data/kodak/kodim23.png bench/cache/skimage-photos/astronaut.png \
         bench/cache/skimage-photos/coffee.png --qualities 10,40 --efforts 0,20 \
         --out bench/results/encode-speed.json
@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, features
 
 import codec
-from codec import api
+from codec.encoder import maker
 
 
 def _pillow_encoder(fmt: str):
@@ -60,8 +60,8 @@ def plain_methods() -> dict:
 
 def _regen_encoder(effort: int):
     def enc(rgb: np.ndarray, quality: int) -> bytes:
-        api._search_memo.clear()  # each encode pays for its own search and fit
-        api._fitted.clear()
+        maker._search_memo.clear()  # each encode pays for its own search and fit
+        maker._fitted.clear()
         return codec.encode(rgb, quality=quality, effort=effort)
     return enc
 

@@ -2,7 +2,7 @@
 
 For each folder: the estimate from a seeded 50-file sample (with its 95% interval) and the
 true saving from converting all files (the same search, on every file), same target.
-Run: .venv/bin/python bench/estimate_accuracy.py [--target-msssim X] FOLDER ...
+Run: .venv/bin/python -m bench.estimate_accuracy [--target-msssim X] FOLDER ...
      -> bench/results/estimate-accuracy.json
 """
 
@@ -10,8 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from codec.estimate import estimate
-from codec.target import Target
+from codec.batch.estimate import estimate
+from codec.encoder.target import Target
 
 
 def main() -> None:

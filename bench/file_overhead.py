@@ -2,10 +2,10 @@
 
 For each image and quality, the same JPEG three ways: as format 1 wrote it (Pillow's file plus
 the JSON metadata segment with full hashes), with format 2's binary segment, and as `encode`
-writes it now (format 2, then codec/shrink.py). Decoded pixels are the same in all three
+writes it now (format 2, then codec/format/shrink.py). Decoded pixels are the same in all three
 (checked), so the byte change is the whole rate change.
 
-    .venv/bin/python bench/file_overhead.py [IMAGE_DIR]   (default ../shared/data/kodak)
+    .venv/bin/python -m bench.file_overhead [IMAGE_DIR]   (default ../shared/data/kodak)
     -> bench/results/file-overhead.json
 """
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,16 +20,15 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-root = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(root))
+from codec.comcnn.infer import compact
+from codec.encoder.maker import file_maker
+from codec.format.container import SIGNATURE, read_meta, write_meta
+from codec.format.jpeg import decode_jpeg, encode_jpeg
+from codec.format.tables import get_table_set
+from codec.io.imageio import load_image
+from codec.registry import DEFAULT_COMREC, find_model, load_model
 
-from codec import api  # noqa: E402
-from codec.comcnn.infer import compact  # noqa: E402
-from codec.container import SIGNATURE, read_meta, write_meta  # noqa: E402
-from codec.imageio import load_image  # noqa: E402
-from codec.jpeg import decode_jpeg, encode_jpeg  # noqa: E402
-from codec.registry import DEFAULT_COMREC, find_model, load_model  # noqa: E402
-from codec.tables import get_table_set  # noqa: E402
+root = Path(__file__).resolve().parents[1]
 
 QUALITIES = {"regen": [5, 10, 20, 40, 60, 80, 95], "comrec": [1, 3, 5, 10, 15, 20]}
 
@@ -60,7 +58,7 @@ def main() -> None:
         src = load_image(path)
         coded = {"regen": src.rgb, "comrec": compact(com, src.rgb)}  # what each mode JPEG-codes
         for mode, qs in QUALITIES.items():
-            make = api.file_maker(src, mode)
+            make = file_maker(src, mode)
             for q in qs:
                 now = make(q)
                 meta = read_meta(now)

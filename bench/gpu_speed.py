@@ -23,8 +23,8 @@ where there is no GPU. The device machine needs the codec's dependencies (jpegli
 pytorch-msssim, mozjpeg-lossless-optimization, imagecodecs: carried as wheels, see the device
 notes). Writes one JSON to --out and, where $OUT is set, to $OUT/gpu-speed.json.
 
-    python bench/gpu_speed.py                      # on the GPU machine, under 8 minutes
-    python bench/gpu_speed.py --smoke --out /tmp/gpu-speed-smoke.json
+    python -m bench.gpu_speed                      # on the GPU machine, under 8 minutes
+    python -m bench.gpu_speed --smoke --out /tmp/gpu-speed-smoke.json
 """
 
 from __future__ import annotations
@@ -33,14 +33,12 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 root = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(root))
 
 KODAK_SIZE = (768, 512)  # width, height
 LARGE_SIZE = (4032, 3024)  # 12.2 megapixels, a phone camera's picture
@@ -129,10 +127,9 @@ class HalfNetwork:
     network object itself is patched, so codec.decode picks it up), its output back in float32."""
 
     def __init__(self, dev: str, dtype) -> None:
-        import codec.api as api
-        from codec.registry import DEFAULT_MODEL
+        from codec.registry import DEFAULT_MODEL, load_model
 
-        self.net = api._registry_load(DEFAULT_MODEL, device=dev)
+        self.net = load_model(DEFAULT_MODEL, device=dev)
         self.dev, self.dtype = dev, dtype
 
     def __enter__(self):
@@ -168,10 +165,11 @@ def main() -> None:
     import torch
 
     import codec
-    from codec.coefsearch import default_effort
-    from codec.metrics import ms_ssim, psnr
+    import codec.encoder.maker
+    from codec.batch.threads import configure
+    from codec.encoder.coefsearch import default_effort
     from codec.registry import DEFAULT_MODEL
-    from codec.threads import configure
+    from codec.utils.metrics import ms_ssim, psnr
 
     threads = configure()
     dev = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -255,7 +253,7 @@ def main() -> None:
             step = f"encode effort {e} quality {q}"
             if not budget.ok(step):
                 continue
-            codec.api._search_memo.clear()
+            codec.encoder.maker._search_memo.clear()
             reset_peak(dev)
             out, t = timed(lambda: [codec.encode(p, q, effort=e, device=dev) for _, p in kodak],
                            dev)
@@ -283,7 +281,7 @@ def main() -> None:
     res["encode_large"] = big_enc
     res["skipped_for_time"] = budget.skipped
     res["seconds_total"] = round(time.perf_counter() - t_start, 1)
-    res["reproduce"] = "python bench/gpu_speed.py" + (" --smoke" if a.smoke else "")
+    res["reproduce"] = "python -m bench.gpu_speed" + (" --smoke" if a.smoke else "")
 
     out = a.out or root / "bench/results" / ("gpu-speed-smoke.json" if a.smoke else "gpu-speed.json")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 decode (default model, regen-v1 tables, no coefficient search, no strength fit), on three
 256x256 grayscale crops of scikit-image photos at qualities 15 and 40.
 
-    .venv/bin/python bench/gray_components.py
+    .venv/bin/python -m bench.gray_components
 """
 import io
 
@@ -11,10 +11,10 @@ from PIL import Image
 from skimage import data
 
 import codec
-from codec.jpeg import cond_vector, decode_jpeg
+from codec.format.jpeg import cond_vector, decode_jpeg
+from codec.format.tables import get_table_set
 from codec.regen.infer import regenerate
 from codec.registry import DEFAULT_MODEL, load_model
-from codec.tables import get_table_set
 
 
 def psnr(a, b):

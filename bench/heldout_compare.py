@@ -5,7 +5,7 @@ plain decode of standard-table JPEG at the same qualities (the Kodak baseline's 
 crops `train regen` keeps aside). Used to decide which model is the default before Kodak is
 measured, so the choice is not tuned on the benchmark.
 
-    .venv/bin/python bench/heldout_compare.py --models regen-fast,regen-fast-tuned \
+    .venv/bin/python -m bench.heldout_compare --models regen-fast,regen-fast-tuned \
         --tables standard,regen-v1 [--consistency]  -> bench/results/tables/heldout-compare.json
 """
 
@@ -14,14 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import QUALITIES, evaluate, load_crops, plain_curve, root, score  # noqa: E402
-
-from codec.registry import load_model  # noqa: E402
-from codec.tables import STANDARD, get_table_set  # noqa: E402
+from bench.tuning import QUALITIES, evaluate, load_crops, plain_curve, root, score
+from codec.format.tables import STANDARD, get_table_set
+from codec.registry import load_model
 
 
 def main() -> None:
@@ -32,7 +29,7 @@ def main() -> None:
     ap.add_argument("--shared", type=Path, default=root.parent / "shared")
     ap.add_argument("--out", type=Path, default=root / "bench/results/tables/heldout-compare.json")
     ap.add_argument("--consistency", action="store_true",
-                    help="restored outputs go through decode's consistency step (codec/consistency.py)")
+                    help="restored outputs go through decode's consistency step (codec/decoder/consistency.py)")
     args = ap.parse_args()
     crops = load_crops(args.shared, args.crops)
     models = args.models.split(",")
@@ -55,7 +52,7 @@ def main() -> None:
                   f"{s['bd_msssim_db']:+.1f}%  PSNR {s['bd_psnr']:+.1f}%")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "reproduce": f".venv/bin/python bench/heldout_compare.py --models {args.models} "
+        "reproduce": f".venv/bin/python -m bench.heldout_compare --models {args.models} "
                      f"--tables {args.tables} --crops {args.crops}"
                      + (" --consistency" if args.consistency else "")
                      + f" --out {os.path.relpath(args.out, root)}",

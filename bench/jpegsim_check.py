@@ -3,7 +3,7 @@ training pool: decoded pixels and quantized coefficients of the real file (Pillo
 default network's score (consistency step included) on simulated and on real input, and the
 time to code a training batch each way.
 
-    .venv/bin/python bench/jpegsim_check.py [--data DIR ...] [--crops 48] [--qualities 5,10,...]
+    .venv/bin/python -m bench.jpegsim_check [--data DIR ...] [--crops 48] [--qualities 5,10,...]
         [--out FILE]
 
 The crops come from the files data.split holds out for validation (never Kodak).
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,15 +22,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from codec import metrics  # noqa: E402
-from codec.consistency import coefficients_of, project_batch, read_coefficients  # noqa: E402
-from codec.jpeg import SUBSAMPLINGS, cond_vector, decode_jpeg, encode_jpeg  # noqa: E402
-from codec.regen import data as D  # noqa: E402
-from codec.regen import jpegsim as S  # noqa: E402
-from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
-from codec.tables import get_table_set  # noqa: E402
+from codec.decoder.consistency import coefficients_of, project_batch, read_coefficients
+from codec.format.jpeg import SUBSAMPLINGS, cond_vector, decode_jpeg, encode_jpeg
+from codec.format.tables import get_table_set
+from codec.regen import data as D
+from codec.regen import jpegsim as S
+from codec.registry import DEFAULT_MODEL, load_model
+from codec.utils import metrics
 
 QUALITIES = (5, 10, 20, 30, 50, 70, 90, 95)
 

@@ -2,7 +2,7 @@
 (codec/regen/jpegsim.py) and whole batches (codec/regen/devicebatch.py), batch 128 of 128-px
 crops, against Pillow coding the same batch in this one process.
 
-    python bench/jpegsim_speed.py [--pack PACK] [--out FILE]
+    python -m bench.jpegsim_speed [--pack PACK] [--out FILE]
 
 Without a pack the crops are scikit-image's photos, cut.
 """
@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from codec.regen import data as D  # noqa: E402
-from codec.regen import jpegsim as S  # noqa: E402
-from codec.regen.devicebatch import DeviceBatches  # noqa: E402
-from codec.tables import REGEN_V1  # noqa: E402
+from codec.format.tables import REGEN_V1
+from codec.regen import data as D
+from codec.regen import jpegsim as S
+from codec.regen.devicebatch import DeviceBatches
 
 
 def _sync(dev: torch.device) -> None:

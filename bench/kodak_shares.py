@@ -3,18 +3,17 @@ bench/results/kodak/results.csv after bench/run_kodak.sh: each searched pipeline
 against plain JPEG and against its `-e0` twin (--effort 0), mean encode seconds, and the plain
 decode's BD-PSNR against a standard-table JPEG at equal bytes (searched and not).
 
-    .venv/bin/python bench/kodak_shares.py
+    .venv/bin/python -m bench.kodak_shares
 """
 import csv
 import json
-import sys
 from pathlib import Path
 
 import bjontegaard as bd
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from codec.bench_report import bd_rate, curve  # noqa: E402
+from codec.bench.report import bd_rate, curve
+
 rows = list(csv.DictReader(open(Path(__file__).resolve().parent / 'results/kodak/results.csv')))
 for r in rows:
     for k in ('bpp', 'psnr', 'msssim', 'msssim_db', 'ssim', 'encode_s', 'decode_s', 'plain_psnr', 'plain_msssim', 'plain_msssim_db'):

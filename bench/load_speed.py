@@ -1,12 +1,12 @@
 """Behaviour under load: one default encode alone and beside a second identical encode, with
-PyTorch's own thread count ("before") and with codec.threads' count ("after"), in one run.
+PyTorch's own thread count ("before") and with codec.batch.threads' count ("after"), in one run.
 
 Each encode runs in its own process (as two users' commands would): the process imports the
 codec, sets its threads, waits for a common start time and times `codec.encode(image, quality)`
 at the defaults (auto mode, the default effort; $REGEN_CODEC_EFFORT is cleared). Cases:
 
     alone/torch-default   one encode, PyTorch's default threads (before)
-    alone/codec           one encode, codec.threads.threads_for(1) (after; one thread where the
+    alone/codec           one encode, codec.batch.threads.threads_for(1) (after; one thread where the
                           machine is saturated)
     pair/torch-default    two at once, each with PyTorch's default threads (before; also what two
                           independent commands still do where no quota limits them)
@@ -19,7 +19,7 @@ and reports each pair's mean time over the matching alone time (2.0 = the two jo
 cores perfectly; more = oversubscription). The machine's load average is recorded before and
 after: on a shared machine other work moves every figure.
 
-    .venv/bin/python bench/load_speed.py --image ../shared/data/kodak/kodim05.png
+    .venv/bin/python -m bench.load_speed --image ../shared/data/kodak/kodim05.png
         -> bench/results/load-speed.json
 """
 
@@ -35,7 +35,6 @@ import time
 from pathlib import Path
 
 root = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(root))
 
 
 def worker(image: Path, quality: int, threads: str, start_at: float, crop: int) -> None:
@@ -45,7 +44,7 @@ def worker(image: Path, quality: int, threads: str, start_at: float, crop: int) 
     from PIL import Image
 
     import codec
-    from codec.threads import set_threads
+    from codec.batch.threads import set_threads
 
     if threads != "torch-default":
         set_threads(int(threads))
@@ -99,7 +98,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=root / "bench/results/load-speed.json")
     a = ap.parse_args()
 
-    from codec.threads import threads_for
+    from codec.batch.threads import threads_for
 
     os.environ.pop("REGEN_CODEC_THREADS", None)
     one, two = str(threads_for(1)), str(threads_for(2))
@@ -136,9 +135,9 @@ def write(a, res_cases: dict, ratio, one: str, two: str, load0) -> None:
     """The results so far (written after each case: a run cut short keeps what it measured)."""
     import torch
 
-    from codec.coefsearch import default_effort
+    from codec.batch.threads import affinity_cores, cgroup_cores, usable_cores
+    from codec.encoder.coefsearch import default_effort
     from codec.registry import DEFAULT_MODE
-    from codec.threads import affinity_cores, cgroup_cores, usable_cores
 
     res = {
         "image": a.image.name, "crop": a.crop or None, "quality": a.quality, "mode": DEFAULT_MODE,
@@ -157,7 +156,7 @@ def write(a, res_cases: dict, ratio, one: str, two: str, load0) -> None:
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "shared_machine": a.shared_machine,
         "machine": platform.machine(), "torch": torch.__version__,
-        "reproduce": f".venv/bin/python bench/load_speed.py --image {a.image} --quality {a.quality}"
+        "reproduce": f".venv/bin/python -m bench.load_speed --image {a.image} --quality {a.quality}"
                      f" --crop {a.crop}",
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,8 @@ The comrec targets compare curves below 0.35 bpp over their overlapping range; t
 report covers all qualities. Reads the CompressAI-format JSONs of a bench results folder and
 writes report-lowrate.md and lowrate.json beside them.
 
-    .venv/bin/python bench/lowrate_report.py bench/results/kodak-lowrate [--max-bpp 0.35]
-    .venv/bin/python bench/lowrate_report.py bench/results/kodak --max-bpp 5 --name pairs
+    .venv/bin/python -m bench.lowrate_report bench/results/kodak-lowrate [--max-bpp 0.35]
+    .venv/bin/python -m bench.lowrate_report bench/results/kodak --max-bpp 5 --name pairs
       (the same pairs over all rates: report-pairs.md, pairs.json)
 """
 
@@ -14,20 +14,18 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from codec.bench_report import bd_rate  # noqa: E402
-from codec.registry import DEFAULT_MODEL  # noqa: E402
-from codec.tables import DEFAULT_TABLES  # noqa: E402
+from codec.bench.report import bd_rate
+from codec.format.tables import DEFAULT_TABLES
+from codec.registry import DEFAULT_MODEL
 
 ANCHORS = ("half-bicubic", "regen-fast", "jpeg")  # what every comrec model is compared with
 AUTO_REGEN = f"{DEFAULT_MODEL}@{DEFAULT_TABLES}"  # the bench method of auto's regen candidate
 PAIRS = [("half-bicubic", "regen-fast"), ("regen-fast", "jpeg"),
          ("auto", AUTO_REGEN), ("auto", "half-bicubic"), ("auto", "jpeg"),
          ("auto+jxl", f"{AUTO_REGEN}+jxl"),
-         # the JPEG quality chosen per image (codec.allocate) against the quality asked for
+         # the JPEG quality chosen per image (codec.encoder.allocate) against the quality asked for
          (f"{AUTO_REGEN}-alloc", AUTO_REGEN), ("jpeg-alloc", "jpeg")]
 
 
@@ -98,7 +96,7 @@ def main() -> None:
                f"{picks['regen']} file): {per_q}; the largest regen file it replaced was "
                f"{picks['max_regen_bpp_where_comrec_kept']:.3f} bpp."]
     md += ["", f"Reproduce: {a.reproduce}" if a.reproduce
-           else f"Reproduce: `.venv/bin/python bench/lowrate_report.py {a.results} "
+           else f"Reproduce: `.venv/bin/python -m bench.lowrate_report {a.results} "
                 f"--max-bpp {a.max_bpp} --name {a.name}`.", ""]
     (a.results / f"report-{a.name}.md").write_text("\n".join(md))
     out = {"max_bpp": a.max_bpp, "rows": rows, "auto_picks": picks}

@@ -2,7 +2,7 @@
 
 A mosaic of scikit-image's sample photos (8192x6144) is encoded at quality 40, then decoded by
 the real command in a child process whose peak resident memory is read from the kernel.
-Run: .venv/bin/python bench/memory_large.py  ->  bench/results/memory-50mp.json
+Run: .venv/bin/python -m bench.memory_large  ->  bench/results/memory-50mp.json
 """
 
 import json
@@ -52,7 +52,7 @@ def main() -> None:
            "wall_s": round(wall, 1), "megapixels_per_s": round(W * H / 1e6 / wall, 2),
            "target_peak_mb": 4096, "meets_target": peak_mb < 4096,
            "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores",
-           "reproduce": ".venv/bin/python bench/memory_large.py"}
+           "reproduce": ".venv/bin/python -m bench.memory_large"}
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))

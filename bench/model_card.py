@@ -6,7 +6,7 @@ curves.png, into bench/results/training/<id>/ so they are kept), the weights' ow
 the summary.json of each bench results folder named with --results. Run after training and
 benchmarking:
 
-    .venv/bin/python bench/model_card.py regen-fast --results bench/results/kodak
+    .venv/bin/python -m bench.model_card regen-fast --results bench/results/kodak
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ import shutil
 import sys
 from pathlib import Path
 
-root = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(root))
+from codec.reccnn.train import score_at_rates
+from codec.registry import find_model
 
-from codec.reccnn.train import score_at_rates  # noqa: E402
-from codec.registry import find_model  # noqa: E402
+root = Path(__file__).resolve().parents[1]
 
 
 def _pct(v) -> str:
@@ -118,7 +117,7 @@ def main() -> None:
              + (f"; table sets mixed in: {', '.join(cfg['tables'])}" if cfg.get("tables") else ""),
              f"- {rec['steps']:,} steps of batch {cfg['batch']}, Adam, peak lr {cfg['lr']}, 500-step "
              f"warm-up then cosine; loss L1 + {cfg['msssim_weight']} (1 - MS-SSIM)"
-             + (" of the output after decode's DCT consistency step (codec/consistency.py)"
+             + (" of the output after decode's DCT consistency step (codec/decoder/consistency.py)"
                 if cfg.get("consistency") else "") + f"; seed {cfg['seed']}"
              + ("; bfloat16 autocast in the training steps (`--amp`; validation and weights float32)"
                 if cfg.get("amp") else ""),
@@ -170,7 +169,7 @@ def main() -> None:
     L += a.note
     args = [f'"(note {a.note.index(v) + 1} above)"' if prev == "--note" else v
             for prev, v in zip([""] + sys.argv[1:], sys.argv[1:])]  # the notes are printed above
-    L += ["", "Card written by `.venv/bin/python bench/model_card.py "
+    L += ["", "Card written by `.venv/bin/python -m bench.model_card "
           + " ".join(args).replace(str(root) + "/", "") + "`.", ""]
     (info.path.parent / f"{a.id}.md").write_text("\n".join(L))
     print(f"wrote {info.path.parent / f'{a.id}.md'}")

@@ -2,7 +2,7 @@
 
 Every image of a folder (default: Kodak) is encoded at qualities 20, 50 and 80, packed and
 unpacked (bit-exact, checked); speeds are JPEG megabytes per second on this machine.
-Run: .venv/bin/python bench/pack_speed.py [IMAGE_DIR]  ->  bench/results/pack-speed.json
+Run: .venv/bin/python -m bench.pack_speed [IMAGE_DIR]  ->  bench/results/pack-speed.json
 """
 
 import json
@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 import codec
-from codec.pack import pack, unpack
+from codec.format.pack import pack, unpack
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
         pack_mb_s=round(jb / 1e6 / sum(r[3] for r in rows), 1),
         unpack_mb_s=round(jb / 1e6 / sum(r[4] for r in rows), 1),
         bit_exact=True, machine=f"{platform.machine()}, {__import__('os').cpu_count()} cores",
-        reproduce=".venv/bin/python bench/pack_speed.py")
+        reproduce=".venv/bin/python -m bench.pack_speed")
     out = root / "bench" / "results" / "pack-speed.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")

@@ -8,7 +8,7 @@ stages that called it, so the shares add up to the whole encode. Stages:
     load models                    registry loads (weights from disk; cached after the first)
     JPEG coding                    the encoder's JPEG, mozjpeg's rewrite (shrink), metadata
     ComCNN                         auto's half-size picture (once per image)
-    search (regen) / search (comrec)   codec.coefsearch.refine, split into
+    search (regen) / search (comrec)   codec.encoder.coefsearch.refine, split into
         network forward            the restoration network, forward
         backward (all)             one backward pass through everything below
         differentiable decode      dequantize, IDCT, upsample, colour
@@ -16,14 +16,14 @@ stages that called it, so the shares add up to the whole encode. Stages:
         quality loss               MS-SSIM dB + PSNR against the source
         bit counting               the Huffman bit count and each move's bit change
         (refine's own time)        move choice, top-k, JPEG read/write via libjpeg
-    strength fit                   api.fit_strength: a regen decode (network + consistency) + fit
+    strength fit                   maker.fit_strength: a regen decode (network + consistency) + fit
     auto: comrec byte budget / bisection / comparisons   auto's extra comrec files and decodes
 
 The backward pass is one call, so its split between the network, MS-SSIM and the projection is
 measured apart (`backward_split`): forward and forward+backward of each part on the first
 search window, 3 repetitions, on the same machine just after.
 
-    .venv/bin/python bench/profile_encode.py --image ../shared/data/kodak/kodim05.png
+    .venv/bin/python -m bench.profile_encode --image ../shared/data/kodak/kodim05.png
         -> bench/results/encode-profile.json (and encode-profile.md beside it)
 """
 
@@ -40,7 +40,6 @@ from collections import defaultdict
 from pathlib import Path
 
 root = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(root))
 
 
 class Tree:
@@ -78,35 +77,36 @@ def instrument(tree: Tree) -> dict:
     """Wrap the encoder's stages; returns a holder that receives the first search object."""
     import torch
 
+    # each function is wrapped where it is called from: the modules import it by name
     import codec.api as api
-    import codec.auto as auto
-    import codec.comcnn.infer as comcnn
-    import codec.coefsearch as cs
-    import codec.consistency as consistency
-    import codec.metrics as metrics
-    import codec.reccnn.infer as reccnn
-    import codec.regen.infer as infer
-    import codec.strength as strength
+    import codec.decoder.restore as restore
+    import codec.encoder.auto as auto
+    import codec.encoder.coefsearch as cs
+    import codec.encoder.maker as maker
+    import codec.encoder.target as target
+    import codec.utils.metrics as metrics
 
     held: dict = {}
     w = tree.wrap
     api.encode = w(api.encode, "encode: reading the picture, the rest")
-    api._registry_load = w(api._registry_load, "load models")
-    api.encode_jpeg = w(api.encode_jpeg, "JPEG coding")
-    api.shrink = w(api.shrink, "JPEG coding")
-    api.write_meta = w(api.write_meta, "JPEG coding")
-    api.fit_strength = w(api.fit_strength, "strength fit")
-    infer.regenerate = w(infer.regenerate, "network (decode)")
-    api.restored_array = w(api.restored_array, "auto: comparison decodes")
-    strength.fit = w(strength.fit, "strength fit: the least-squares fit")
-    consistency.make_consistent = w(consistency.make_consistent, "consistency (decode)")
-    reccnn.restore = w(reccnn.restore, "network (RecCNN decode)")
-    comcnn.compact = w(comcnn.compact, "ComCNN")
+    maker._registry_load = w(maker._registry_load, "load models")
+    restore._registry_load = w(restore._registry_load, "load models")
+    maker.encode_jpeg = w(maker.encode_jpeg, "JPEG coding")
+    maker.shrink = w(maker.shrink, "JPEG coding")
+    maker.write_meta = w(maker.write_meta, "JPEG coding")
+    maker.fit_strength = w(maker.fit_strength, "strength fit")
+    restore.regenerate = w(restore.regenerate, "network (decode)")
+    auto.restored_array = w(auto.restored_array, "auto: comparison decodes")
+    target.restored_array = w(target.restored_array, "auto: comparison decodes")
+    maker.fit = w(maker.fit, "strength fit: the least-squares fit")
+    restore.make_consistent = w(restore.make_consistent, "consistency (decode)")
+    restore.restore_comrec = w(restore.restore_comrec, "network (RecCNN decode)")
+    maker.compact = w(maker.compact, "ComCNN")
     metrics.ms_ssim = w(metrics.ms_ssim, "metrics")
     metrics.psnr = w(metrics.psnr, "metrics")
     auto.best_within = w(auto.best_within, "auto: comrec byte budget")
     auto.smallest_passing = w(auto.smallest_passing, "auto: comrec bisection")
-    cs.refine = w(cs.refine, lambda *a, **k: "search (comrec)" if k.get("comrec") else "search (regen)")
+    maker.refine = w(maker.refine, lambda *a, **k: "search (comrec)" if k.get("comrec") else "search (regen)")
     cs.decode_blocks = w(cs.decode_blocks, "differentiable decode")
     cs.project_blocks = w(cs.project_blocks, "consistency/project")
     cs.quality_db = w(cs.quality_db, "quality loss (MS-SSIM, PSNR)")
@@ -130,8 +130,8 @@ def backward_split(search, net, reps: int = 3) -> dict:
     window of `search` (the first tile with its context)."""
     import torch
 
-    import codec.coefsearch as cs
-    from codec.consistency import project_blocks
+    import codec.encoder.coefsearch as cs
+    from codec.decoder.consistency import project_blocks
 
     for p in net.parameters():  # as refine() runs it: no gradients for the weights
         p.requires_grad_(False)
@@ -244,9 +244,10 @@ def main() -> None:
 
     import codec
     import codec.api as api
-    from codec.coefsearch import default_effort
+    import codec.encoder.maker as maker
+    from codec.batch.threads import configure
+    from codec.encoder.coefsearch import default_effort
     from codec.registry import DEFAULT_MODE
-    from codec.threads import configure
 
     threads = configure()
     load0 = [round(x, 2) for x in os.getloadavg()]
@@ -256,8 +257,8 @@ def main() -> None:
     mpx = rgb.shape[0] * rgb.shape[1] / 1e6
     runs = {}
     for q in [int(v) for v in a.qualities.split(",")]:
-        api._search_memo.clear()
-        api._fitted.clear()
+        maker._search_memo.clear()
+        maker._fitted.clear()
         tree.reset()
         t0 = time.perf_counter()
         data = api.encode(rgb, q)
@@ -288,7 +289,7 @@ def main() -> None:
                   "stages); the backward split measured apart on the first search window",
         "machine": platform.machine(), "torch": torch.__version__,
         "shared_machine": "yes: other jobs ran on this 2-core machine meanwhile",
-        "reproduce": f".venv/bin/python bench/profile_encode.py --image {a.image} "
+        "reproduce": f".venv/bin/python -m bench.profile_encode --image {a.image} "
                      f"--qualities {a.qualities}",
     }
     res["load_average_start"], res["load_average_end"] = load0, [round(x, 2) for x in os.getloadavg()]

@@ -1,11 +1,11 @@
 """Encode time of the coefficient search under two settings, compared in one run on one machine.
 
 Each image is coded at each quality with the default table set, then searched once per setting
-(codec.coefsearch.refine, default rounds, the default model) in alternating order, so that a
+(codec.encoder.coefsearch.refine, default rounds, the default model) in alternating order, so that a
 machine getting slower or faster during the run weighs on both alike. Reports seconds and
 searched bytes per file and setting, and the mean time of each setting relative to the first.
 
-    .venv/bin/python bench/search_speed.py --images ../shared/data/kodak \
+    .venv/bin/python -m bench.search_speed --images ../shared/data/kodak \
         --pick kodim01,kodim05,kodim13,kodim23 -> bench/results/search-speed.json
 """
 
@@ -22,13 +22,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-root = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(root))
+from codec.encoder.coefsearch import SearchSettings, refine, search_id
+from codec.format.jpeg import encode_jpeg
+from codec.format.tables import DEFAULT_TABLES, get_table_set
+from codec.registry import DEFAULT_MODEL, load_model
 
-from codec.coefsearch import SearchSettings, refine, search_id  # noqa: E402
-from codec.jpeg import encode_jpeg  # noqa: E402
-from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
-from codec.tables import DEFAULT_TABLES, get_table_set  # noqa: E402
+root = Path(__file__).resolve().parents[1]
 
 #: The settings compared: cs1 (the proxy bit cost, lam 1) and the current default.
 SETTINGS = {"cs1": SearchSettings(lam=1.0, rate="proxy"), "default": SearchSettings()}

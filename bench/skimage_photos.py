@@ -3,7 +3,7 @@
 astronaut, chelsea, coffee, rocket, hubble_deep_field, immunohistochemistry, and a 1024px centre
 crop of retina: a check that models chosen on held-out crops of the pool are not tuned to it.
 
-    .venv/bin/python bench/skimage_photos.py DIR
+    .venv/bin/python -m bench.skimage_photos DIR
 """
 
 import sys

@@ -6,7 +6,7 @@ consistency step; what `--workers` moves to other processes) and the network's f
 projection, loss, backward and optimizer step.
 
     regen-codec train pack --data ../shared/data/train/bsds432 ... --out packs/regen-160.npz
-    .venv/bin/python bench/train_speed.py [--pack packs/regen-160.npz]  -> bench/results/train-speed.json
+    .venv/bin/python -m bench.train_speed [--pack packs/regen-160.npz]  -> bench/results/train-speed.json
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ from pathlib import Path
 
 import torch
 
-root = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(root))
+from codec.format.tables import DEFAULT_TABLES, get_table_set
+from codec.regen.croppack import read_pack
+from codec.regen.loader import batch_maker
+from codec.regen.train import restoration_loss, restore, to_tensor
+from codec.registry import DEFAULT_MODEL, load_model
 
-from codec.registry import DEFAULT_MODEL, load_model  # noqa: E402
-from codec.regen.croppack import read_pack  # noqa: E402
-from codec.regen.loader import batch_maker  # noqa: E402
-from codec.regen.train import restoration_loss, restore, to_tensor  # noqa: E402
-from codec.tables import DEFAULT_TABLES, get_table_set  # noqa: E402
+root = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -72,7 +71,7 @@ def main() -> None:
            "network_speedup_amp": round(ratio, 3), "torch": torch.__version__,
            "threads": torch.get_num_threads(), "machine": platform.machine(),
            "processor": platform.processor(),
-           "reproduce": ".venv/bin/python bench/train_speed.py"}
+           "reproduce": ".venv/bin/python -m bench.train_speed"}
     a.out.write_text(json.dumps(out, indent=1) + "\n")
     print(f"batch making {make_s * 1000:.0f} ms; bf16 autocast network step {ratio:.2f}x faster; "
           f"wrote {a.out}")

@@ -1,13 +1,13 @@
-r"""Does choosing the coefficients through the decoder pay? (codec/coefsearch.py, issue 7's
+r"""Does choosing the coefficients through the decoder pay? (codec/encoder/coefsearch.py, issue 7's
 coefficient-level RDO with the regeneration network in the loop)
 
 Scored like bench/tune_tables.py on held-out crops of the training pool (never Kodak): BD-rate of
 the restored output (after decode's consistency step) of files whose coefficients were searched
-(`--rounds`, `--lam`, `--rate`, `--msssim-weight`: codec.coefsearch.SearchSettings) against the
+(`--rounds`, `--lam`, `--rate`, `--msssim-weight`: codec.encoder.coefsearch.SearchSettings) against the
 same files as the encoder rounds them, under the same network and tables, both rewritten as
-`encode` writes them. Also prints the anchor curve's slopes, the source of codec.coefsearch.SLOPES.
+`encode` writes them. Also prints the anchor curve's slopes, the source of codec.encoder.coefsearch.SLOPES.
 
-    .venv/bin/python bench/try_coefopt.py --rounds 20 --lam 1 --lam 1.5 --rate proxy \
+    .venv/bin/python -m bench.try_coefopt --rounds 20 --lam 1 --lam 1.5 --rate proxy \
         --rate huffman --crops 16 --out bench/results/coefsearch.json
 """
 
@@ -15,22 +15,18 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import (centre_tiles, crop_args, evaluate, load_crops, save_rows,  # noqa: E402
-                         score)
-
-from codec.coefsearch import SearchSettings, refine  # noqa: E402
-from codec.jpeg import encode_jpeg  # noqa: E402
-from codec.registry import load_model  # noqa: E402
-from codec.shrink import shrink  # noqa: E402
-from codec.tables import get_table_set  # noqa: E402
+from bench.tuning import centre_tiles, crop_args, evaluate, load_crops, save_rows, score
+from codec.encoder.coefsearch import SearchSettings, refine
+from codec.format.jpeg import encode_jpeg
+from codec.format.shrink import shrink
+from codec.format.tables import get_table_set
+from codec.registry import load_model
 
 
 def photo_crops(folder: Path, n: int, size: int = 176) -> list[np.ndarray]:

@@ -1,12 +1,12 @@
-r"""Does the decoder-aware coefficient search (codec/coefsearch.py) pay on comrec files too?
+r"""Does the decoder-aware coefficient search (codec/encoder/coefsearch.py) pay on comrec files too?
 
 comrec files (codec.comcnn's half-size picture, restored by RecCNN after a bicubic 2x upscale) are
 what auto keeps at low rates. On held-out crops of the training pool (never Kodak), this scores the
 restored output of searched comrec files against the same files as the encoder rounds them
 (BD-rate, MS-SSIM dB and PSNR), both rewritten as `encode` writes them, and prints the anchor
-curve's slopes (the source of codec.coefsearch.COMREC_SLOPES).
+curve's slopes (the source of codec.encoder.coefsearch.COMREC_SLOPES).
 
-    .venv/bin/python bench/try_comrec_search.py --crops 16 --lam 1.5 --lam 1 \
+    .venv/bin/python -m bench.try_comrec_search --crops 16 --lam 1.5 --lam 1 \
         --out bench/results/comrec-search.json
 
 `--photos bench/cache/skimage-photos` crops scikit-image's photos instead (in neither the pool
@@ -17,22 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from try_coefopt import anchor_slopes, photo_crops, save_anchor  # noqa: E402
-from tune_tables import (COMREC_QUALITIES, compact_crops, crop_args, evaluate,  # noqa: E402
-                         load_crops, save_rows, score)
-
-from codec.coefsearch import SearchSettings, refine  # noqa: E402
-from codec.jpeg import encode_jpeg  # noqa: E402
-from codec.registry import DEFAULT_COMREC, load_model  # noqa: E402
-from codec.shrink import shrink  # noqa: E402
-from codec.tables import get_table_set  # noqa: E402
+from bench.try_coefopt import anchor_slopes, photo_crops, save_anchor
+from bench.tuning import COMREC_QUALITIES, compact_crops, crop_args, evaluate, load_crops, save_rows, score
+from codec.encoder.coefsearch import SearchSettings, refine
+from codec.format.jpeg import encode_jpeg
+from codec.format.shrink import shrink
+from codec.format.tables import get_table_set
+from codec.registry import DEFAULT_COMREC, load_model
 
 
 def main() -> None:
@@ -59,7 +55,7 @@ def main() -> None:
     print("anchor:", {k: [round(v, 3) for v in vs] for k, vs in anchor.items()}, flush=True)
     print("anchor slopes, dB per bpp:", slopes, flush=True)
     if a.slopes:
-        import codec.coefsearch as cs
+        import codec.encoder.coefsearch as cs
 
         cs.COMREC_SLOPES = {int(k): float(v) for k, v in json.loads(a.slopes).items()}
     rows = []

@@ -1,30 +1,26 @@
-"""How much does the DCT consistency step (codec/consistency.py) pay, and how narrow should its
+"""How much does the DCT consistency step (codec/decoder/consistency.py) pay, and how narrow should its
 intervals be?
 
 Encodes held-out crops of the training pool (the files `train regen` keeps aside; never Kodak)
 with the default table set, restores them with the default model, and scores the restored
 output with and without the projection, for each rule "keep min(1, A * step**B) of each
 quantization interval": BD-rate (MS-SSIM dB, PSNR) against the unprojected output, and the gain
-per quality setting. Picks codec.consistency's FRACTION_A, FRACTION_B.
+per quality setting. Picks codec.decoder.consistency's FRACTION_A, FRACTION_B.
 
-    .venv/bin/python bench/tune_consistency.py   -> bench/results/consistency.json
+    .venv/bin/python -m bench.tune_consistency   -> bench/results/consistency.json
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tune_tables import QUALITIES, code_and_restore, crop_args, load_crops, mean_quality, score  # noqa: E402
-
-import codec.consistency as C  # noqa: E402
-from codec.registry import load_model  # noqa: E402
-from codec.tables import get_table_set  # noqa: E402
+import codec.decoder.consistency as C
+from bench.tuning import QUALITIES, code_and_restore, crop_args, load_crops, mean_quality, score
+from codec.format.tables import get_table_set
+from codec.registry import load_model
 
 RULES = [(a, b) for b in (0.0, 0.1, 0.2, 0.3, 0.4) for a in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)]
 

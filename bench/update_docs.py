@@ -10,7 +10,7 @@
 
 Run after `bench/run_kodak.sh` or `bench/run_heldout_photos.sh`:
 
-    .venv/bin/python bench/update_docs.py
+    .venv/bin/python -m bench.update_docs
 """
 
 from __future__ import annotations

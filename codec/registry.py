@@ -16,13 +16,14 @@ import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
+import platformdirs
 from safetensors import safe_open
 
 from .errors import CodecError
-from .modelid import MODEL_ID_PATTERN, check_model_id, printable, shown
+from .format.modelid import MODEL_ID_PATTERN, check_model_id, printable, shown
+from .io.imageio import CodecWarning
 
 if TYPE_CHECKING:
     import torch
@@ -49,7 +50,7 @@ DEFAULT_MODEL = "regen-coarse4"
 # 1e-4, RecCNN at 5e-5): validation (held-out crops) MS-SSIM dB at 0.12/0.2/0.3/0.45 bpp 11.315
 # vs 11.204 (bench/results/training/comrec-r7/NOTE.md)
 DEFAULT_COMREC = "comrec-r7"
-# encode's mode. auto is never worse than regen per image (codec.auto); on Kodak (decoder 0.2.2)
+# encode's mode. auto is never worse than regen per image (codec.encoder.auto); on Kodak (decoder 0.2.2)
 # it saves 1.0% / 0.6% (MS-SSIM dB / PSNR BD-rate) over all rates and 16.1% / 8.7% below 0.35 bpp
 # (against regen-fast-proj)
 # (bench/results/kodak/report-pairs.md, bench/results/kodak-lowrate/report-lowrate.md)
@@ -160,7 +161,7 @@ def _param_count(arch: str, config: str) -> int:
         return sum(p.numel() for p in architectures()[arch](**json.loads(config)).parameters())
 
 
-def create_model(arch: str, **config) -> torch.nn.Module:
+def create_model(arch: str, **config: int | bool) -> torch.nn.Module:
     """Build an untrained network of a registered architecture (its configuration checked
     first: check_config)."""
     check_config(arch, config)
@@ -172,7 +173,6 @@ def user_dir() -> Path:
     env = os.environ.get(ENV_USER_DIR)
     if env:
         return Path(env).expanduser()
-    import platformdirs
 
     return platformdirs.user_data_path("regen-codec") / "models"
 
@@ -219,7 +219,7 @@ def count_macs_per_pixel(model: torch.nn.Module, size: int = 64) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
     from .comcnn.model import ComCNN
-    from .jpeg import COND_DIM
+    from .format.jpeg import COND_DIM
 
     x = torch.zeros(1, 3, size, size)
     args = (x,) if isinstance(model, ComCNN) else (x, torch.zeros(1, COND_DIM))
@@ -301,8 +301,6 @@ _SKIPPED: set[tuple[str, str]] = set()
 def _skip(path: Path, why: str) -> None:
     """Warn that a file in a model folder is not used, once per file and reason in a process
     (the registry is scanned at every load)."""
-    from .imageio import CodecWarning
-
     key = (str(path), why)
     if key not in _SKIPPED:
         _SKIPPED.add(key)
@@ -318,8 +316,11 @@ def find_model(model_id: str) -> ModelInfo:
     if model_id in _REFUSED:
         raise CodecError(f"model {shown(model_id)} is refused: {_REFUSED[model_id]}")
     known = ", ".join(sorted({m.id for m in list_models()})) or "none"
+    where = (f" (a superseded regen-codec model the wheel leaves out: its file is in the source "
+             f"repository's codec/models/, {model_id}-*.safetensors; docs/models.md)"
+             if model_id in ROLES or model_id.removesuffix("-com") in ROLES else "")
     raise CodecError(f"model {model_id!r} is not installed (installed: {known}); "
-                     f"install it with `regen-codec models import FILE.safetensors`")
+                     f"install it with `regen-codec models import FILE.safetensors`{where}")
 
 
 def load_model(model_id: str = DEFAULT_MODEL, sha256: str | None = None,

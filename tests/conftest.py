@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-# encode runs the decoder-aware coefficient search (codec.coefsearch) by default, 20 rounds of
+# encode runs the decoder-aware coefficient search (codec.encoder.coefsearch) by default, 20 rounds of
 # the network forwards and backwards; tests not about it run 2 (test_coefsearch checks the default)
 os.environ.setdefault("REGEN_CODEC_EFFORT", "2")
 
@@ -41,7 +41,7 @@ def png_file(tmp_path, photo):
 @pytest.fixture()
 def cli():
     """Invoke `regen-codec` in-process; result.stdout / result.stderr / result.exit_code."""
-    from codec.cli import cli as group
+    from codec.cli.commands import cli as group
 
     runner = CliRunner()
 

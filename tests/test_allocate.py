@@ -1,12 +1,13 @@
-"""The encoder's per-image choice of JPEG quality (codec.allocate)."""
+"""The encoder's per-image choice of JPEG quality (codec.encoder.allocate)."""
 
 import numpy as np
 import pytest
 
 import codec
-from codec import allocate, api
-from codec.container import read_meta
-from codec.imageio import load_image
+from codec.encoder import allocate, maker
+from codec.encoder.options import EncodeOptions
+from codec.format.container import read_meta
+from codec.io.imageio import load_image
 
 
 def test_climb_finds_the_minimum_of_a_valley():
@@ -43,7 +44,7 @@ def test_calibration_is_sane():
 
 
 def _cost(src, data, quality):
-    ms, ps = allocate.measure(src, api.restored_array(data))
+    ms, ps = allocate.measure(src, maker.restored_array(data))
     return allocate.tradeoff("regen-v1", quality).cost(len(data) * 8 / (src.shape[0] * src.shape[1]),
                                                         ms, ps)
 
@@ -54,21 +55,21 @@ def test_chosen_file_costs_no_more_than_the_requested_quality(photo, quality):
     fixed = codec.encode(photo, quality=quality, mode="regen")
     assert _cost(photo, chosen, quality) <= _cost(photo, fixed, quality) + 1e-9
     src = load_image(photo)
-    kept, data = api.regen_file(src, quality, tables="regen-v1", allocate=True)
+    kept, data = maker.regen_file(src, EncodeOptions(quality=quality, tables="regen-v1", allocate=True))
     assert data == chosen and abs(kept - quality) <= allocate.WINDOW
-    assert data == api.file_maker(src, "regen", tables="regen-v1")(kept)
+    assert data == maker.file_maker(src, "regen", None, EncodeOptions(tables="regen-v1"))(kept)
 
 
 def test_default_unfitted_and_uncalibrated_files_keep_the_quality(photo):
     src = load_image(photo)
-    make = api.file_maker(src, "regen", tables="regen-v1")
+    make = maker.file_maker(src, "regen", None, EncodeOptions(tables="regen-v1"))
     assert codec.encode(photo, quality=40, mode="regen") == make(40)
     assert codec.encode(photo, quality=40, mode="auto") == make(40)  # above auto's threshold
     unfitted = codec.encode(photo, quality=40, mode="regen", fit=False, allocate=True)
-    assert unfitted == api.file_maker(src, "regen", tables="regen-v1", fit=False)(40)
+    assert unfitted == maker.file_maker(src, "regen", None, EncodeOptions(tables="regen-v1", fit=False))(40)
     assert read_meta(unfitted).strength is None
     std = codec.encode(photo, quality=40, mode="regen", tables="standard", allocate=True)
-    assert std == api.file_maker(src, "regen", tables="standard")(40)  # no calibration
+    assert std == maker.file_maker(src, "regen", None, EncodeOptions(tables="standard"))(40)  # no calibration
 
 
 def test_measure_tiles_large_pictures():
@@ -76,7 +77,7 @@ def test_measure_tiles_large_pictures():
     a = rng.integers(0, 256, (2100, 2100, 3), dtype=np.uint8)
     b = np.clip(a.astype(int) + rng.integers(-3, 4, a.shape), 0, 255).astype(np.uint8)
     ms, ps = allocate.measure(a, b)
-    assert 0.9 < ms <= 1 and ps == pytest.approx(codec.metrics.psnr(a, b), abs=1e-3)
+    assert 0.9 < ms <= 1 and ps == pytest.approx(codec.utils.metrics.psnr(a, b), abs=1e-3)
 
 
 def test_cli_per_image_quality(cli, png_file, tmp_path):
@@ -84,14 +85,14 @@ def test_cli_per_image_quality(cli, png_file, tmp_path):
     r = cli("encode", png_file, "-o", out_a, "--mode", "regen", "-q", "40")
     assert r.exit_code == 0 and "quality 40," in r.stdout
     r = cli("encode", png_file, "-o", out_b, "--mode", "regen", "-q", "40", "--per-image-quality")
-    kept, data = api.regen_file(load_image(png_file), 40, tables="regen-v1", allocate=True)
+    kept, data = maker.regen_file(load_image(png_file), EncodeOptions(quality=40, tables="regen-v1", allocate=True))
     assert r.exit_code == 0 and f"quality {kept}," in r.stdout  # the quality it chose
     assert out_a.read_bytes() == codec.encode(png_file, quality=40, mode="regen")
     assert out_b.read_bytes() == data
 
 
 def test_plain_jpeg_reference_row(photo):
-    from codec.bench import available_methods
+    from codec.bench.measure import available_methods
 
     m, jpeg = available_methods()["jpeg-alloc"], available_methods()["jpeg"]
     data = m.encode(photo, 40)

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 import codec
-from codec.container import read_meta
 from codec.errors import CodecError
-from codec.jpeg import cond_vector, decode_jpeg
+from codec.format.container import read_meta
+from codec.format.jpeg import cond_vector, decode_jpeg
 from codec.regen.infer import regenerate
 from codec.registry import DEFAULT_MODEL, find_model
 
@@ -126,7 +126,7 @@ def test_format_1_file_decodes_like_format_2(photo):
     import struct
     from dataclasses import asdict
 
-    from codec.container import APP_MARKER, SIGNATURE, strip_meta
+    from codec.format.container import APP_MARKER, SIGNATURE, strip_meta
 
     data = codec.encode(photo, quality=30, mode="regen")
     fields = asdict(read_meta(data))

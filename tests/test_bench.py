@@ -150,7 +150,7 @@ def test_bench_corrupt_cache_lines_are_measured_again(cli, tmp_path):
 
     from skimage import data
 
-    from codec.bench import available_methods
+    from codec.bench.measure import available_methods
 
     (tmp_path / "i").mkdir()
     Image.fromarray(data.astronaut()[:64, :64]).save(tmp_path / "i" / "a.png")
@@ -192,7 +192,7 @@ def test_report_says_why_a_bd_rate_is_missing(tmp_path):
     import warnings
     from types import SimpleNamespace
 
-    from codec.bench_report import write_outputs
+    from codec.bench.report import write_outputs
 
     def row(method, q, bpp, psnr):
         return {"method": method, "image": "a.png", "quality": q, "bytes": int(bpp * 128),
@@ -252,7 +252,7 @@ def test_cache_key_names_the_pillow_version():
     libjpeg, libwebp) are measured again, not passed off under the new description."""
     import PIL
 
-    from codec.bench import available_methods
+    from codec.bench.measure import available_methods
 
     for m in available_methods().values():
         assert m.cache_key.endswith(f"-pil{PIL.__version__}"), m.cache_key

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 import codec
+from codec.format.container import read_meta, write_meta
 from codec.registry import DEFAULT_MODEL
-from codec.container import read_meta, write_meta
 
 
 def _listing(d):
@@ -144,7 +144,7 @@ def test_existing_output_needs_force(cli, png_file, tmp_path):
 def test_outputs_get_the_permissions_a_plain_write_gives(cli, png_file, tmp_path):
     """Not mkstemp's 0600: other users and services read what encode and decode write; a file
     replaced with --force keeps its permissions."""
-    from codec.fileio import _UMASK  # the process's umask, read once
+    from codec.io.fileio import _UMASK  # the process's umask, read once
 
     assert cli("encode", png_file, "-o", tmp_path / "a.jpg").exit_code == 0
     assert cli("decode", tmp_path / "a.jpg", "-o", tmp_path / "a.png").exit_code == 0
@@ -327,7 +327,7 @@ def test_demo_at_the_lowest_quality(cli, tmp_path):
 
 def test_a_closed_pipe_ends_quietly():
     """`regen-codec ... | head -1`: no 'error: Broken pipe', exit status 141 like a shell's."""
-    script = ("import click\nfrom codec.cli import cli\n"
+    script = ("import click\nfrom codec.cli.commands import cli\n"
               "@cli.command('spam')\ndef spam():\n"
               "    for _ in range(200000):\n        click.echo('x' * 99)\n"
               "cli(['spam'], prog_name='regen-codec')\n")

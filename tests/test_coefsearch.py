@@ -1,4 +1,4 @@
-"""The decoder-aware coefficient search (codec.coefsearch): its differentiable decode matches
+"""The decoder-aware coefficient search (codec.encoder.coefsearch): its differentiable decode matches
 libjpeg's, the search only keeps rounds that lower its loss, and the files stay the same JPEGs
 in every other respect (tables, size, subsampling, Exif and ICC segments)."""
 
@@ -11,12 +11,12 @@ import pytest
 import torch
 from PIL import Image
 
-from codec import coefsearch
-from codec.coefsearch import SearchSettings, _Search, _spans, decode_blocks, refine
-from codec.consistency import read_coefficients
-from codec.jpeg import encode_jpeg, open_jpeg, read_info
+from codec.decoder.consistency import read_coefficients
+from codec.encoder import coefsearch
+from codec.encoder.coefsearch import SearchSettings, _Search, _spans, decode_blocks, refine
+from codec.format.jpeg import encode_jpeg, open_jpeg, read_info
+from codec.format.tables import get_table_set
 from codec.registry import load_model
-from codec.tables import get_table_set
 
 
 def _coefs(data: bytes):
@@ -47,8 +47,8 @@ def _search(photo, q=25, rounds=6):
 
 @pytest.mark.parametrize("rate", ["proxy", "huffman"])
 def test_search_keeps_only_rounds_that_lower_the_loss(photo, tmp_path, rate):
-    from codec.jpeg import cond_vector
-    from codec.jpegrate import CodeLengths
+    from codec.encoder.jpegrate import CodeLengths
+    from codec.format.jpeg import cond_vector
 
     data, _, q = _search(photo)
     blocks, qts, factors = _coefs(data)
@@ -134,7 +134,7 @@ def test_encode_effort(photo, tmp_path):
 
 
 def test_default_effort(monkeypatch):
-    from codec.coefsearch import DEFAULT_EFFORT, default_effort, search_id
+    from codec.encoder.coefsearch import DEFAULT_EFFORT, default_effort, search_id
     from codec.errors import CodecError
 
     monkeypatch.delenv("REGEN_CODEC_EFFORT")
@@ -175,10 +175,10 @@ def test_comrec_search_sees_what_decode_restores_and_lowers_its_loss(which, requ
     differentiable route (decode, bicubic 2x upscale, RecCNN, no consistency step) restores what
     codec.reccnn.infer.restore does, and rounds only lower the loss."""
     from codec.comcnn.model import downscale
-    from codec.jpeg import cond_vector, decode_jpeg
-    from codec.jpegrate import CodeLengths
-    from codec.metrics import psnr
+    from codec.encoder.jpegrate import CodeLengths
+    from codec.format.jpeg import cond_vector, decode_jpeg
     from codec.reccnn.infer import restore
+    from codec.utils.metrics import psnr
 
     img = request.getfixturevalue(which)
     small = downscale(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255)
@@ -220,7 +220,7 @@ def test_refine_comrec_file(photo, tiny_rec):
 
 
 def test_comrec_slope():
-    from codec.coefsearch import COMREC_SLOPES, comrec_slope
+    from codec.encoder.coefsearch import COMREC_SLOPES, comrec_slope
 
     lo, hi = min(COMREC_SLOPES), max(COMREC_SLOPES)
     assert comrec_slope(1) == COMREC_SLOPES[lo] and comrec_slope(99) == COMREC_SLOPES[hi]
@@ -233,8 +233,8 @@ def test_quality_ref_matches_pytorch_msssim(size):
     value and gradient (sizes that take the 11, 7 and 3 windows, and one too small for it)."""
     from pytorch_msssim import ms_ssim
 
-    from codec.coefsearch import QualityRef, quality_db
-    from codec.metrics import MSSSIM_MIN_SIDE, msssim_window
+    from codec.encoder.coefsearch import QualityRef, quality_db
+    from codec.utils.metrics import MSSSIM_MIN_SIDE, msssim_window
 
     g = torch.Generator().manual_seed(0)
     ref = torch.rand(3, *size, generator=g)

@@ -24,7 +24,7 @@ def tree(tmp_path, photo):
 
 
 def test_compare_json_every_alternative_meets_the_same_target(cli, tree):
-    from codec.compare import alternatives
+    from codec.batch.compare import alternatives
 
     r = cli("estimate", tree, "--sample", 3, "--target-psnr", TARGET_PSNR, "--compare", "--json")
     assert r.exit_code == 0, r.output
@@ -71,7 +71,7 @@ def test_compare_summary_comes_first_in_three_lines(cli, tree):
 
 
 def test_missing_libraries_and_failing_codecs_are_notes_not_crashes(cli, tree, monkeypatch):
-    import codec.compare as compare
+    import codec.batch.compare as compare
 
     monkeypatch.setitem(sys.modules, "pyjpegli", None)  # import fails: not installed
     monkeypatch.setitem(sys.modules, "pillow_jxl", None)
@@ -102,7 +102,7 @@ def test_missing_libraries_and_failing_codecs_are_notes_not_crashes(cli, tree, m
 
 
 def test_html_is_refused_over_an_existing_file_before_any_work(cli, tree, tmp_path, monkeypatch):
-    import codec.estimate
+    import codec.batch.estimate
 
     page = tmp_path / "report.html"
     page.write_text("keep me")
@@ -110,7 +110,7 @@ def test_html_is_refused_over_an_existing_file_before_any_work(cli, tree, tmp_pa
     def never(*a, **k):
         raise AssertionError("converted before refusing the output")
 
-    monkeypatch.setattr(codec.estimate, "estimate_file", never)
+    monkeypatch.setattr(codec.batch.estimate, "estimate_file", never)
     r = cli("estimate", tree, "--html", page)
     assert r.exit_code == 2 and "already exists" in r.stderr
     assert page.read_text() == "keep me"
@@ -128,7 +128,7 @@ def test_html_with_force_replaces_it(cli, tree, tmp_path):
 
 
 def test_bench_headline():
-    from codec.bench_report import headline
+    from codec.bench.report import headline
 
     methods = dict.fromkeys(["jpeg", "avif", "ours", "odd"])
     summary = {"bd_rate": {"avif": {"msssim_db": -30.0, "psnr": -35.0},
@@ -146,7 +146,7 @@ def test_bench_headline():
 def test_crops_show_the_most_detailed_square():
     import numpy as np
 
-    from codec.compare import CROP, crop_box
+    from codec.batch.compare import CROP, crop_box
 
     rng = np.random.default_rng(0)
     img = np.full((300, 500, 3), 90, np.uint8)
@@ -162,8 +162,8 @@ def test_partial_comparison_from_the_files_done(cli, tmp_path, photo, monkeypatc
     savings are the sample's arithmetic (stand-in conversions of known sizes)."""
     from pathlib import Path
 
-    import codec.estimate as E
-    from codec.estimate import FileEstimate
+    import codec.batch.estimate as E
+    from codec.batch.estimate import FileEstimate
 
     for k in range(4):
         Image.fromarray(photo[k:k + 40, :50]).save(tmp_path / f"{k}.png")

@@ -11,12 +11,11 @@ import codec
 from codec.comcnn.infer import compact
 from codec.comcnn.model import ComCNN, downscale
 from codec.comcnn.standin import identity_standin, jpeg_standin
-from codec.container import read_meta
-from codec.registry import find_model
-from codec.jpeg import decode_jpeg, encode_jpeg
+from codec.format.container import read_meta
+from codec.format.jpeg import decode_jpeg, encode_jpeg
 from codec.reccnn.infer import upscale_image
 from codec.reccnn.model import RecCNN, upscale
-from codec.registry import import_model, save_model
+from codec.registry import find_model, import_model, save_model
 
 
 @pytest.fixture()
@@ -101,13 +100,15 @@ def test_jpeg_standin_tracks_the_real_codec_and_passes_gradients(photo):
 
 
 def test_auto_never_spends_more_than_regen_and_keeps_the_better(tiny_comrec, photo, monkeypatch):
-    from codec import auto, metrics
-    from codec.imageio import load_image
+    from codec.encoder import auto, maker
+    from codec.encoder.options import EncodeOptions
+    from codec.io.imageio import load_image
+    from codec.utils import metrics
 
-    monkeypatch.setattr(auto, "DEFAULT_COMREC", tiny_comrec)
+    monkeypatch.setattr(maker, "DEFAULT_COMREC", tiny_comrec)
     src = load_image(photo)
     regen = codec.encode(photo, quality=10, mode="regen", tables="standard")
-    c = auto.choose(src, 10, tables="standard", max_bpp=float("inf"))  # the tiny photo is dense
+    c = auto.choose(src, EncodeOptions(quality=10, tables="standard"), max_bpp=float("inf"))  # the tiny photo is dense
     assert len(c.data) <= len(regen)
     assert set(c.msssim) == {"regen", "comrec"}  # no threshold: both compared
     wins = c.msssim["comrec"] > c.msssim["regen"] and c.psnr["comrec"] > c.psnr["regen"]
@@ -120,13 +121,13 @@ def test_auto_never_spends_more_than_regen_and_keeps_the_better(tiny_comrec, pho
         if other != c.mode:
             assert not (c.msssim[other] > c.msssim[c.mode] and c.psnr[other] > c.psnr[c.mode])
     # above the rate threshold auto is plain regen, without decoding anything
-    hi = auto.choose(src, 95, tables="standard")
+    hi = auto.choose(src, EncodeOptions(quality=95, tables="standard"))
     assert hi.mode == "regen" and hi.msssim == {} == hi.psnr
     assert hi.data == codec.encode(photo, 95, mode="regen", tables="standard")
 
 
 def test_auto_fits_comrec_within_the_regen_bytes():
-    from codec.auto import best_within
+    from codec.encoder.auto import best_within
 
     sizes = {q: 100 + 10 * q for q in range(1, 101)}
     assert best_within(lambda q: b"x" * sizes[q], 650) == (55, b"x" * 650)
@@ -136,26 +137,28 @@ def test_auto_fits_comrec_within_the_regen_bytes():
 
 
 def test_auto_spends_comrecs_gain_on_bytes_counted_as_written(photo, monkeypatch):
-    """Rule (codec.auto): the smallest comrec file that beats the regen file in both measures and
+    """Rule (codec.encoder.auto): the smallest comrec file that beats the regen file in both measures and
     is no larger, sizes counted packed when packing. Stand-ins: comrec's file at quality q has
     10q bytes (20q packed) and scores 0.85 + q/1000 in MS-SSIM, 25 + q/5 dB: it beats regen's
     (0.9, 30 dB) from quality 51."""
-    from codec import api, auto, metrics, pack
-    from codec.imageio import load_image
+    from codec.encoder import auto
+    from codec.encoder.options import EncodeOptions
+    from codec.io.imageio import load_image
+    from codec.utils import metrics
 
     src = load_image(photo)
     regen = b"R" * 600
-    monkeypatch.setattr(api, "regen_file", lambda src, q, m, allocate=False, **o: (q, regen))
-    monkeypatch.setattr(api, "file_maker", lambda src, mode, m, **o: lambda q, **k: bytes([q]) * (10 * q))
-    monkeypatch.setattr(api, "restored_array", lambda d, device="cpu": d)
+    monkeypatch.setattr(auto, "regen_file", lambda src, o, m: (o.quality, regen))
+    monkeypatch.setattr(auto, "file_maker", lambda src, mode, m, o: lambda q, **k: bytes([q]) * (10 * q))
+    monkeypatch.setattr(auto, "restored_array", lambda d, device="cpu": d)
     monkeypatch.setattr(metrics, "ms_ssim", lambda a, d: 0.9 if d == regen else 0.85 + d[0] / 1000)
     monkeypatch.setattr(metrics, "psnr", lambda a, d: 30.0 if d == regen else 25 + d[0] / 5)
-    monkeypatch.setattr(pack, "packed_size", lambda d: len(d) if d == regen else 20 * d[0])
-    c = auto.choose(src, 10, tables="standard", max_bpp=float("inf"))
+    monkeypatch.setattr(auto, "packed_size", lambda d: len(d) if d == regen else 20 * d[0])
+    c = auto.choose(src, EncodeOptions(quality=10, tables="standard"), max_bpp=float("inf"))
     assert (c.mode, c.quality, c.data) == ("comrec", 51, bytes([51]) * 510)  # not 60, the largest that fits
     assert c.msssim == {"regen": 0.9, "comrec": pytest.approx(0.901)}
     # packed, comrec's files fit only up to quality 30, which loses: regen is kept
-    c = auto.choose(src, 10, tables="standard", max_bpp=float("inf"), for_pack=True)
+    c = auto.choose(src, EncodeOptions(quality=10, tables="standard", pack="jxl"), max_bpp=float("inf"))
     assert (c.mode, c.data) == ("regen", regen)
     assert c.psnr == {"regen": 30.0, "comrec": pytest.approx(31.0)}  # quality 30's file, compared
 
@@ -164,35 +167,37 @@ def test_auto_steps_down_with_searched_comrec_files(photo, monkeypatch):
     """Step 3 of the rule: the kept comrec file's searched form, and the searched files below it
     while they still pass and fit. Stand-ins as above; a searched file at quality q restores as
     the plain file at q + 3 does, in 9q bytes, so it passes from quality 48."""
-    from codec import api, auto, metrics
-    from codec.imageio import load_image
+    from codec.encoder import auto
+    from codec.encoder.options import EncodeOptions
+    from codec.io.imageio import load_image
+    from codec.utils import metrics
 
     src = load_image(photo)
     regen = b"R" * 600
     searched = []
 
-    def maker(src, mode, m, effort=None, **o):
+    def make_files(src, mode, m, o):
         def make(q, search_comrec=False):
-            if search_comrec and effort != 0:
+            if search_comrec and o.effort != 0:
                 return searched.append(q) or bytes([q + 3]) * (9 * q)
             return bytes([q]) * (10 * q)
         return make
 
-    monkeypatch.setattr(api, "regen_file", lambda src, q, m, allocate=False, **o: (q, regen))
-    monkeypatch.setattr(api, "file_maker", maker)
-    monkeypatch.setattr(api, "restored_array", lambda d, device="cpu": d)
+    monkeypatch.setattr(auto, "regen_file", lambda src, o, m: (o.quality, regen))
+    monkeypatch.setattr(auto, "file_maker", make_files)
+    monkeypatch.setattr(auto, "restored_array", lambda d, device="cpu": d)
     monkeypatch.setattr(metrics, "ms_ssim", lambda a, d: 0.9 if d == regen else 0.85 + d[0] / 1000)
     monkeypatch.setattr(metrics, "psnr", lambda a, d: 30.0 if d == regen else 25 + d[0] / 5)
-    c = auto.choose(src, 10, tables="standard", max_bpp=float("inf"))
+    c = auto.choose(src, EncodeOptions(quality=10, tables="standard"), max_bpp=float("inf"))
     assert (c.mode, c.quality, c.data) == ("comrec", 48, bytes([51]) * 432)
     assert searched == [51, 50, 49, 48, 47]  # down from the bisection's answer to the first miss
     searched.clear()
-    c = auto.choose(src, 10, tables="standard", max_bpp=float("inf"), effort=0)
+    c = auto.choose(src, EncodeOptions(quality=10, tables="standard", effort=0), max_bpp=float("inf"))
     assert (c.quality, c.data, searched) == (51, bytes([51]) * 510, [])
 
 
 def test_smallest_passing_bisects_below_the_budgets_answer():
-    from codec.auto import smallest_passing
+    from codec.encoder.auto import smallest_passing
 
     made = []
 
@@ -236,13 +241,15 @@ def test_rate_proxy_follows_the_real_file_size_and_passes_gradients(photo):
 
 def test_auto_keeps_regen_for_an_image_too_small_for_msssim(tiny_comrec, photo, monkeypatch):
     """A 24-pixel-high strip once reached pytorch_msssim's assertion (a traceback) in auto mode."""
-    from codec import auto, metrics
+    from codec.encoder import auto, maker
+    from codec.encoder.options import EncodeOptions
     from codec.errors import CodecError
-    from codec.imageio import load_image
+    from codec.io.imageio import load_image
+    from codec.utils import metrics
 
-    monkeypatch.setattr(auto, "DEFAULT_COMREC", tiny_comrec)
+    monkeypatch.setattr(maker, "DEFAULT_COMREC", tiny_comrec)
     strip = np.ascontiguousarray(photo[:24])
     with pytest.raises(CodecError, match="too small for MS-SSIM"):
         metrics.ms_ssim(strip, strip)
-    c = auto.choose(load_image(strip), 10, tables="standard", max_bpp=float("inf"))
+    c = auto.choose(load_image(strip), EncodeOptions(quality=10, tables="standard"), max_bpp=float("inf"))
     assert c.mode == "regen" and read_meta(c.data).mode == "regen"

@@ -9,12 +9,12 @@ import torch
 from PIL import Image
 
 import codec
-import codec.consistency as C
-from codec.jpeg import cond_vector, decode_jpeg, encode_jpeg
-from codec.metrics import psnr
+import codec.decoder.consistency as C
+from codec.format.jpeg import cond_vector, decode_jpeg, encode_jpeg
+from codec.format.tables import get_table_set
 from codec.regen.infer import regenerate
 from codec.registry import DEFAULT_MODEL
-from codec.tables import get_table_set
+from codec.utils.metrics import psnr
 
 
 def _file(img, sub, q=30):

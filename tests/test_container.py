@@ -6,8 +6,8 @@ import struct
 import pytest
 from PIL import Image
 
-from codec.container import APP_MARKER, SIGNATURE, RegenMeta, read_meta, strip_meta, write_meta
 from codec.errors import CodecError
+from codec.format.container import APP_MARKER, SIGNATURE, RegenMeta, read_meta, strip_meta, write_meta
 
 from .conftest import jpeg_bytes
 

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from codec.consistency import project_batch
+from codec.decoder.consistency import project_batch
+from codec.format.tables import REGEN_T1, REGEN_V1
 from codec.regen.data import sample_batch
 from codec.regen.devicebatch import DeviceBatches
 from codec.regen.loader import step_rng
-from codec.tables import REGEN_T1, REGEN_V1
 
 
 @pytest.fixture(scope="module")

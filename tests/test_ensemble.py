@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from codec.jpeg import SUBSAMPLINGS
+from codec.format.jpeg import SUBSAMPLINGS
 from codec.regen.ensemble import SelfEnsemble
 from codec.regen.model import RegenNet
 

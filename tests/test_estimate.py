@@ -57,7 +57,7 @@ def test_tree_size_counts_pictures_above_pillows_bomb_limit(tmp_path):
     import struct
     import zlib
 
-    from codec.estimate import _megapixels
+    from codec.batch.estimate import _megapixels
 
     w, h = 20000, 10000
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
@@ -74,7 +74,7 @@ def test_estimate_reports_effort_time_per_megapixel_and_cpu_hours(cli, tmp_path,
     import time
     from types import SimpleNamespace
 
-    import codec.estimate
+    import codec.batch.estimate
 
     def convert(*args, **kwargs):
         t = time.process_time()
@@ -82,7 +82,7 @@ def test_estimate_reports_effort_time_per_megapixel_and_cpu_hours(cli, tmp_path,
             pass
         return SimpleNamespace(best=None, data=None, quality=None, mode="regen")
 
-    monkeypatch.setattr(codec.estimate, "encode_to_target", convert)
+    monkeypatch.setattr(codec.batch.estimate, "encode_to_target", convert)
     Image.fromarray(photo).save(tmp_path / "a.png")
     Image.fromarray(photo).save(tmp_path / "b.png")
     r = cli("estimate", tmp_path, "--sample", 1, "--target-psnr", 28, "--json")

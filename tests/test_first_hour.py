@@ -22,7 +22,7 @@ def _run_without_torch(commands: list[list[str]], cwd: Path) -> dict:
     """Run each CLI command in one fresh interpreter; {command: (exit code, torch loaded)}."""
     script = (
         "import json, sys\n"
-        "from codec.cli import cli\n"
+        "from codec.cli.commands import cli\n"
         "seen = {}\n"
         f"for args in {commands!r}:\n"
         "    try:\n"
@@ -57,7 +57,7 @@ def cli():
     """Invoke `regen-codec` in-process; result.stdout / result.stderr / result.exit_code."""
     from click.testing import CliRunner
 
-    from codec.cli import cli as group
+    from codec.cli.commands import cli as group
 
     runner = CliRunner()
     return lambda *args: runner.invoke(group, [str(a) for a in args], catch_exceptions=True)
@@ -135,8 +135,8 @@ def test_decoding_a_png_says_what_it_is(cli, tree):
 @pytest.mark.slow
 def test_encode_steps_show_progress_only_when_asked(photo, capsys):
     """A single encode printed nothing for minutes; the CLI turns the steps' bars on for a
-    terminal (codec.progress.shown), and they stay off otherwise."""
-    from codec import progress
+    terminal (codec.utils.progress.shown), and they stay off otherwise."""
+    from codec.utils import progress
 
     small = photo[:64, :96]
     codec.encode(small, quality=5, effort=1)  # off by default: the library is silent
@@ -159,7 +159,7 @@ def test_cli_encode_shows_no_bars_when_not_on_a_terminal(cli, tree, tmp_path):
 
 def test_sizes_in_human_units():
     """A small tree printed `current size of the tree: 0.001 GB`, `projected size: 0.000 GB`."""
-    from codec.estimate import human_bytes
+    from codec.batch.estimate import human_bytes
 
     assert [human_bytes(n) for n in (0, 950, 1234, 45_600, 12_345_678, 7.89e9, 1.5e12)] == [
         "0 B", "950 B", "1.23 kB", "45.6 kB", "12.3 MB", "7.89 GB", "1.50 TB"]
@@ -167,7 +167,7 @@ def test_sizes_in_human_units():
 
 def fake_estimate_file(path, *, stop_at: str | None = None, **_):
     """estimate_file without the conversion: half the bytes, 0.1 s per file; Ctrl-C at `stop_at`."""
-    from codec.estimate import FileEstimate
+    from codec.batch.estimate import FileEstimate
 
     if stop_at is not None and Path(path).name == stop_at:
         raise KeyboardInterrupt
@@ -188,7 +188,7 @@ def test_estimate_interrupted_reports_what_was_done(cli, png_tree, monkeypatch):
     """Ctrl-C threw away the files already converted."""
     from functools import partial
 
-    import codec.estimate as E
+    import codec.batch.estimate as E
 
     monkeypatch.setattr(E, "estimate_file", partial(fake_estimate_file, stop_at="3.png"))
     r = cli("estimate", png_tree, "--sample", 6)
@@ -206,7 +206,7 @@ def test_estimate_interrupted_reports_what_was_done(cli, png_tree, monkeypatch):
 
 
 def test_estimate_has_jobs_and_effort(cli, png_tree, monkeypatch):
-    import codec.estimate as E
+    import codec.batch.estimate as E
 
     text = cli("estimate", "--help").stdout
     assert "--jobs" in text and "--effort" in text and "REGEN_CODEC_EFFORT" in text
@@ -329,8 +329,8 @@ def test_grayscale_stays_one_component(photo, tmp_path):
 
 
 def test_is_regen_file_reads_the_header_whatever_the_name(photo, tmp_path):
-    from codec.batch import is_regen_file
-    from codec.pack import pack
+    from codec.batch.jobs import is_regen_file
+    from codec.format.pack import pack
 
     data = codec.encode(photo, effort=0, fit=False, mode="regen")
     files = {"a.jpg": data, "packed.jxl": pack(data), "head-only.bin": data[:700],

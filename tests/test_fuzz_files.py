@@ -34,9 +34,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import codec
-from codec.container import (APP_MARKER, SIGNATURE, RegenMeta, _varint, read_meta, segment,
-                             strip_meta)
 from codec.errors import CodecError
+from codec.format.container import APP_MARKER, SIGNATURE, RegenMeta, _varint, read_meta, segment, strip_meta
 
 SCALE = float(os.environ.get("REGEN_CODEC_FUZZ_SCALE", "1"))
 CASE_SECONDS = int(os.environ.get("REGEN_CODEC_FUZZ_SECONDS", "30"))
@@ -113,7 +112,7 @@ def seeds() -> dict[str, bytes]:
     payload = SIGNATURE + json.dumps(fields, separators=(",", ":")).encode()
     plain = strip_meta(regen)
     json_file = plain[:2] + segment(APP_MARKER, payload) + plain[2:]
-    from codec.pack import pack
+    from codec.format.pack import pack
 
     return {"regen": regen, "comrec": comrec, "json": json_file, "jxl": pack(regen)}
 
@@ -169,7 +168,7 @@ def _valid(meta: RegenMeta) -> bool:
     checks, spelled out here so that the property does not trust the code under test)."""
     import math
 
-    from codec.modelid import is_model_id
+    from codec.format.modelid import is_model_id
 
     return (meta.mode in ("regen", "comrec") and is_model_id(meta.model_id)
             and isinstance(meta.model_sha256, str) and len(meta.model_sha256) in (16, 64)
@@ -185,8 +184,8 @@ def _valid(meta: RegenMeta) -> bool:
 def _declared_size(data: bytes) -> tuple[int, int] | None:
     """The size the file declares: its metadata's, else its JPEG frame's (None if neither can
     be read: then any successful result is suspect)."""
-    from codec.jpeg import open_jpeg
-    from codec.pack import as_jpeg
+    from codec.format.jpeg import open_jpeg
+    from codec.format.pack import as_jpeg
 
     try:
         jpeg = as_jpeg(data)
@@ -242,7 +241,7 @@ def _agrees_with_frame(data: bytes) -> bool:
     same size, or for comrec the compact size): a file that decodes must pass this, or part
     of its picture came from nowhere."""
     from codec.comcnn.model import compact_size
-    from codec.pack import as_jpeg
+    from codec.format.pack import as_jpeg
 
     meta = read_meta(as_jpeg(data))
     if meta is None:
@@ -254,8 +253,8 @@ def _agrees_with_frame(data: bytes) -> bool:
 
 
 def _jpeg_frame(data: bytes) -> tuple[int, int]:
-    from codec.jpeg import open_jpeg
-    from codec.pack import as_jpeg
+    from codec.format.jpeg import open_jpeg
+    from codec.format.pack import as_jpeg
 
     return open_jpeg(as_jpeg(data)).size
 
@@ -277,7 +276,7 @@ def test_decode(case):
 @fuzz_settings(30)
 @given(case=mutated(("jxl",)))
 def test_unpack(case):
-    from codec.pack import unpack
+    from codec.format.pack import unpack
 
     _, data = case
     with case_limit():

@@ -1,4 +1,4 @@
-"""Property-based fuzzing of the image reader (codec.imageio.load_image) on mutated PNG, GIF,
+"""Property-based fuzzing of the image reader (codec.io.imageio.load_image) on mutated PNG, GIF,
 TIFF, WebP and JPEG files: truncations, byte flips, overwritten header fields, inserted and
 deleted runs, PNG chunks with their CRCs made right again so the damage reaches the decoder.
 
@@ -39,8 +39,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from codec.errors import CodecError
-from codec.imageio import CodecWarning, load_image
-from codec.jpeg import encode_jpeg
+from codec.format.jpeg import encode_jpeg
+from codec.io.imageio import CodecWarning, load_image
 
 EXAMPLES = int(os.environ.get("REGEN_CODEC_FUZZ_EXAMPLES", "200"))
 CASE_SECONDS = float(os.environ.get("REGEN_CODEC_FUZZ_CASE_SECONDS", "10"))

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from codec.errors import CodecError
-from codec.imageio import CodecWarning, load_image
+from codec.io.imageio import CodecWarning, load_image
 
 
 def _save(im: Image.Image, fmt: str, **kw) -> bytes:
@@ -181,7 +181,7 @@ def test_a_single_frame_gives_no_frame_warning(photo, recwarn):
 # --- outputs: a file that appears meanwhile is kept; --force replaces regular files only -------
 
 def _no_renameat2(monkeypatch):
-    import codec.fileio as fileio
+    import codec.io.fileio as fileio
 
     monkeypatch.setattr(fileio, "_rename_noreplace", lambda tmp, out: False)
 
@@ -201,7 +201,7 @@ def _no_links_either(monkeypatch):
 @pytest.mark.parametrize("limit", [None, _no_renameat2, _no_links_either],
                          ids=["renameat2", "link", "exclusive-create"])
 def test_a_file_that_appeared_before_the_final_step_is_kept(tmp_path, monkeypatch, limit):
-    from codec.fileio import atomic_write, check_output
+    from codec.io.fileio import atomic_write, check_output
 
     if limit is not None:
         limit(monkeypatch)
@@ -219,7 +219,7 @@ def test_a_file_that_appeared_before_the_final_step_is_kept(tmp_path, monkeypatc
 def test_of_two_simultaneous_writers_exactly_one_wins(tmp_path):
     import threading
 
-    from codec.fileio import atomic_write
+    from codec.io.fileio import atomic_write
 
     for trial in range(20):
         out = tmp_path / f"out{trial}.jpg"
@@ -242,18 +242,19 @@ def test_of_two_simultaneous_writers_exactly_one_wins(tmp_path):
 
 
 def test_cli_loser_of_a_race_exits_2_with_exists(tmp_path, monkeypatch, cli, photo):
-    import codec.pack
+    import codec.cli.commands
+    import codec.format.pack
     from tests.conftest import jpeg_bytes
 
     src, out = tmp_path / "in.jpg", tmp_path / "out.jxl"
     src.write_bytes(jpeg_bytes(photo))
-    real = codec.pack.pack
+    real = codec.format.pack.pack
 
     def pack_while_another_writes(data: bytes) -> bytes:
         out.write_bytes(b"the winner's file")
         return real(data)
 
-    monkeypatch.setattr(codec.pack, "pack", pack_while_another_writes)
+    monkeypatch.setattr(codec.cli.commands, "do_pack", pack_while_another_writes)  # as `pack` calls it
     r = cli("pack", src, "-o", out)
     assert r.exit_code == 2 and "exists" in r.stderr and r.stderr.count("\n") == 1
     assert out.read_bytes() == b"the winner's file"
@@ -312,7 +313,7 @@ def _double_or_die(item: int) -> int:
 
 
 def test_a_dead_workers_task_alone_fails_and_the_pool_goes_on():
-    from codec.workers import WorkerDied, imap_unordered
+    from codec.batch.workers import WorkerDied, imap_unordered
 
     got = dict(imap_unordered(_double_or_die, range(8), 2))
     assert sorted(got) == list(range(8))
@@ -332,7 +333,7 @@ def _write_or_die(src, dst) -> int:
 
 
 def test_batch_reports_the_killed_workers_file_and_does_the_rest(tmp_path):
-    from codec import batch
+    from codec.batch import jobs as batch
 
     srcs = []
     for name in "abcde":
@@ -351,7 +352,7 @@ def test_batch_reports_the_killed_workers_file_and_does_the_rest(tmp_path):
 _POOL_SCRIPT = """
 import os, sys, time
 from pathlib import Path
-from codec import batch
+from codec.batch import jobs as batch
 
 def work(src, dst):
     (Path(sys.argv[1]) / str(os.getpid())).write_text("")

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 import codec
-from codec.container import (APP_MARKER, SIGNATURE, RegenMeta, read_meta, segment, strip_meta,
-                             write_meta)
 from codec.errors import CodecError
+from codec.format.container import APP_MARKER, SIGNATURE, RegenMeta, read_meta, segment, strip_meta, write_meta
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,7 @@ import torch
 from safetensors.torch import save_file
 
 from codec.errors import CodecError
-from codec.registry import (check_config, create_model, find_model, import_model, list_models,
-                            save_model)
+from codec.registry import check_config, create_model, find_model, import_model, list_models, save_model
 
 BAD_IDS = ["../../escaped-rel", "/tmp/regen-codec-abs-id", "esc\x1b[31mred", "two\nlines",
            "Upper", "", "-lead", "a" * 65, "sub/dir", "..", "nul\x00"]

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from codec.errors import CodecError
-from codec.imageio import CodecWarning, load_image
+from codec.io.imageio import CodecWarning, load_image
 
 
 def _save(im, fmt="PNG", **kw):
@@ -154,7 +154,7 @@ def _png_header_only(w: int, h: int) -> bytes:
 def test_pixel_limit_is_ours_not_pillows():
     """Pillow refuses above 179 megapixels on its own; the documented limit is 250 (raisable):
     an image between the two gets to our size check, and bombs are refused by it in one line."""
-    from codec.imageio import DEFAULT_MAX_PIXELS
+    from codec.io.imageio import DEFAULT_MAX_PIXELS
 
     with pytest.raises(CodecError, match="truncated|damaged"):  # 195 MP: past the size check
         load_image(_png_header_only(15000, 13000))

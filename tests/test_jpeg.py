@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import codec
-from codec.jpeg import COND_DIM, cond_vector, decode_jpeg, encode_jpeg, estimate_quality
+from codec.format.jpeg import COND_DIM, cond_vector, decode_jpeg, encode_jpeg, estimate_quality
 
 
 @pytest.mark.parametrize("progressive", [False, True])

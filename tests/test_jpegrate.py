@@ -1,4 +1,4 @@
-"""codec.jpegrate: its per-move bit changes agree with its block counts, and its block counts
+"""codec.encoder.jpegrate: its per-move bit changes agree with its block counts, and its block counts
 come close to the entropy-coded size libjpeg writes."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from codec.consistency import read_coefficients
-from codec.jpeg import encode_jpeg
-from codec.jpegrate import CodeLengths, block_bits, move_bits
+from codec.decoder.consistency import read_coefficients
+from codec.encoder.jpegrate import CodeLengths, block_bits, move_bits
+from codec.format.jpeg import encode_jpeg
 
 
 def test_move_bits_is_the_change_of_block_bits():

@@ -9,11 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-from codec import metrics
-from codec.consistency import coefficients_of, project_batch, read_coefficients
-from codec.jpeg import SUBSAMPLINGS, cond_vector, decode_jpeg, encode_jpeg, open_jpeg, read_info
+from codec.decoder.consistency import coefficients_of, project_batch, read_coefficients
+from codec.format.jpeg import SUBSAMPLINGS, cond_vector, decode_jpeg, encode_jpeg, open_jpeg, read_info
+from codec.format.tables import REGEN_V1
 from codec.regen import jpegsim as S
-from codec.tables import REGEN_V1
+from codec.utils import metrics
 
 
 def _crops() -> list[np.ndarray]:
@@ -114,7 +114,7 @@ def test_tables_and_conditioning_as_the_file_says():
 
 
 def test_consistency_with_simulated_coefficients():
-    """codec.consistency's projection with the simulated coefficients equals the one with the
+    """codec.decoder.consistency's projection with the simulated coefficients equals the one with the
     file's (read as decode reads them)."""
     img = _crops()[2]
     tables, sub, data = _real(img, None, 25, "4:2:0")
@@ -126,9 +126,9 @@ def test_consistency_with_simulated_coefficients():
 
 
 def test_the_float_decode_of_coefsearch_is_near():
-    """codec.coefsearch.decode_blocks (the differentiable float decode) stays near libjpeg's
+    """codec.encoder.coefsearch.decode_blocks (the differentiable float decode) stays near libjpeg's
     integer one that the simulator reproduces: it differs by its rounding only."""
-    from codec.coefsearch import decode_blocks
+    from codec.encoder.coefsearch import decode_blocks
 
     img = _crops()[2]
     tables, sub, _ = _real(img, None, 30, "4:2:0")
@@ -172,7 +172,7 @@ def test_32_bit_arithmetic_is_exact_at_the_extremes(monkeypatch):
     """The simulator computes in int32: on full-swing blocks (each DCT basis function's sign
     pattern at 0 / 255, which drive their coefficient to its extreme), coded at the finest and
     the coarsest quality, it gives what 64-bit arithmetic gives."""
-    from codec.transforms import DCT
+    from codec.format.transforms import DCT
 
     signs = torch.sign(DCT[:, None, :, None] * DCT[None, :, None, :]) > 0  # (8, 8, 8, 8)
     tiles = signs.reshape(64, 8, 8)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import codec
-from codec.container import read_meta
-from codec.registry import DEFAULT_MODEL
 from codec.errors import CodecError
-from codec.pack import is_jxl, pack, unpack
+from codec.format.container import read_meta
+from codec.format.pack import is_jxl, pack, unpack
+from codec.registry import DEFAULT_MODEL
 
 
 def test_pack_unpack_is_bit_exact_with_metadata(cli, png_file, tmp_path):

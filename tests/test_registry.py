@@ -7,8 +7,7 @@ import torch
 
 import codec
 from codec.errors import CodecError
-from codec.registry import (DEFAULT_MODEL, count_macs_per_pixel, create_model, find_model,
-                            list_models, save_model)
+from codec.registry import DEFAULT_MODEL, count_macs_per_pixel, create_model, find_model, list_models, save_model
 
 
 def _tiny(tmp_path, model_id="my-tiny", seed=0):
@@ -120,3 +119,26 @@ def test_import_of_a_folder_says_it_is_a_folder(tmp_path, user_models, cli):
     assert r.exit_code == 2 and "is a directory" in r.stderr and "no such file" not in r.stderr
     r = cli("models", "import", tmp_path / "nope.safetensors")
     assert r.exit_code == 2 and "no such file" in r.stderr
+
+
+def test_the_wheel_ships_the_defaults_and_names_the_rest(monkeypatch):
+    """pyproject's package-data lists the default networks' files by name (the superseded ones
+    stay out of the wheel); a file naming a superseded model that is not installed says where
+    its weights are."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from codec import registry
+
+    root = Path(__file__).resolve().parents[1]
+    shipped = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["codec"]
+    for model_id in (registry.DEFAULT_MODEL, registry.DEFAULT_COMREC, registry.DEFAULT_COMREC + "-com"):
+        path = find_model(model_id).path
+        assert f"models/{path.name}" in shipped and path.exists()
+    assert not any(re.search(r"models/.*\*.*\.safetensors", p) for p in shipped)
+    others = [m for m in list_models() if m.builtin and f"models/{m.path.name}" not in shipped]
+    assert others, "the superseded models stay in the repository"
+    monkeypatch.setattr(registry, "list_models", lambda: [m for m in list_models() if m not in others])
+    with pytest.raises(CodecError, match=f"not installed.*models import.*{others[0].id}-\\*\\.safetensors"):
+        find_model(others[0].id)

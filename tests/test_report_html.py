@@ -119,7 +119,7 @@ def test_estimate_html_in_a_browser(cli, tmp_path, photo, browser):
 def test_the_page_check_catches_a_broken_picture_and_a_blocked_request(tmp_path, browser):
     """The checks above can fail: a picture that does not decode, and a request to the
     network (which the page's policy blocks, and the console reports)."""
-    from codec.report_html import CropSet, View, crops_html, page
+    from codec.bench.report_html import CropSet, View, crops_html, page
 
     bad = "data:image/png;base64,iVBORw0KGgo="  # a PNG signature and nothing else
     views = [View(f"v{k}", bad) for k in range(4)]
@@ -129,7 +129,7 @@ def test_the_page_check_catches_a_broken_picture_and_a_blocked_request(tmp_path,
         _check_page(browser, tmp_path / "bad.html", tmp_path / "bad.png")
     import numpy as np
 
-    from codec.compare import png_data_uri
+    from codec.batch.compare import png_data_uri
 
     good = png_data_uri(np.full((8, 8, 3), 128, np.uint8))
     views = [View(f"v{k}", good) for k in range(4)]
@@ -153,7 +153,7 @@ def test_bench_html_crops_from_the_default_pipeline_or_says_why_none(cli, tmp_pa
             "--qualities", "30,60", "--html", page)
     assert r.exit_code == 0, r.output
     html = page.read_text()
-    from codec.bench import available_methods
+    from codec.bench.measure import available_methods
 
     others = {"jpeg", "avif", "jxl"} & set(available_methods())
     assert html.count('class="crop"') == 2 * (3 + len(others))  # 2 qualities x source, ours x2

@@ -7,11 +7,10 @@ import pytest
 from PIL import Image
 
 import codec
-from codec.container import read_meta, write_meta
-from codec.jpeg import decode_jpeg, encode_jpeg
-from codec.container import header_segments
-from codec.shrink import compact_headers, shrink
-from codec.tables import REGEN_V1
+from codec.format.container import header_segments, read_meta, write_meta
+from codec.format.jpeg import decode_jpeg, encode_jpeg
+from codec.format.shrink import compact_headers, shrink
+from codec.format.tables import REGEN_V1
 
 
 def _markers(data: bytes) -> list[int]:
@@ -53,7 +52,7 @@ def test_encoded_files_are_shrunk(photo):
 
 
 def test_huge_images_skip_the_mozjpeg_rewrite(photo, monkeypatch):
-    import codec.shrink as S
+    import codec.format.shrink as S
 
     data = encode_jpeg(Image.fromarray(photo), 30, "4:2:0")
     monkeypatch.setattr(S, "MOZ_MAX_PIXELS", 100)
@@ -63,7 +62,7 @@ def test_huge_images_skip_the_mozjpeg_rewrite(photo, monkeypatch):
 
 def test_files_meant_for_jpeg_xl_stay_baseline(photo):
     """mozjpeg's progressive rewrite packs 0.2-1% larger, so `--pack jxl` files skip it."""
-    from codec.pack import unpack
+    from codec.format.pack import unpack
 
     data = encode_jpeg(Image.fromarray(photo), 30, "4:2:0")
     assert shrink(data, mozjpeg=False) == compact_headers(data)
@@ -75,7 +74,7 @@ def test_files_meant_for_jpeg_xl_stay_baseline(photo):
 
 def test_mozjpeg_rewrite_is_available(photo):
     """The dependency is installed and rewrites a file (else shrink silently does less)."""
-    from codec.shrink import _mozjpeg
+    from codec.format.shrink import _mozjpeg
 
     data = encode_jpeg(Image.fromarray(photo), 30, "4:2:0")
     out = _mozjpeg(data)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import codec
-from codec import api
-from codec.container import read_meta
-from codec.metrics import psnr
-from codec.strength import apply, fit
+from codec.decoder.strength import apply, fit
+from codec.encoder import maker
+from codec.format.container import read_meta
+from codec.utils.metrics import psnr
 
 
 def _pair(seed=0, shape=(24, 32, 3)):
@@ -74,12 +74,12 @@ def test_another_model_ignores_the_strength(odd_photo):
 
 
 def test_restored_array_of_a_fitted_file_is_its_decode(photo):
-    api._fitted.clear()
+    maker._fitted.clear()
     data = codec.encode(photo, quality=30, mode="regen", device="cpu")
-    assert len(api._fitted) == 1
-    cached = api.restored_array(data)
-    api._fitted.clear()
-    assert np.array_equal(cached, api.restored_array(data))
+    assert len(maker._fitted) == 1
+    cached = maker.restored_array(data)
+    maker._fitted.clear()
+    assert np.array_equal(cached, maker.restored_array(data))
 
 
 def test_cli_fit_and_no_fit(cli, png_file, tmp_path):

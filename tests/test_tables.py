@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 
 import codec
-from codec.container import read_meta
 from codec.errors import CodecError
-from codec.jpeg import encode_jpeg
-from codec.tables import STANDARD, TABLE_SETS, TableSet, get_table_set
+from codec.format.container import read_meta
+from codec.format.jpeg import encode_jpeg
+from codec.format.tables import STANDARD, TABLE_SETS, TableSet, get_table_set
 
 FLAT = TableSet("flat-test")  # no shaping: must give back the IJG tables
 SHAPED = TableSet("shaped-test", luma_tilt=0.8, chroma_tilt=-0.5, chroma_gain=1.3,

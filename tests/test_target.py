@@ -4,14 +4,15 @@ import numpy as np
 import pytest
 
 import codec
-from codec import metrics
+from codec.encoder.options import EncodeOptions
+from codec.encoder.target import Target, encode_to_target
 from codec.errors import CodecError
-from codec.imageio import load_image
-from codec.target import Target, encode_to_target
+from codec.io.imageio import load_image
+from codec.utils import metrics
 
 
 def test_msssim_target_is_met_by_the_smallest_passing_probe(photo):
-    res = encode_to_target(load_image(photo), Target(msssim=0.95), "regen-fast")
+    res = encode_to_target(load_image(photo), Target(msssim=0.95), EncodeOptions(mode="regen", model="regen-fast"))
     assert res.quality is not None and 1 <= res.quality <= 100
     out = np.asarray(codec.decode(res.data, device="cpu"))
     assert metrics.ms_ssim(photo, out) >= 0.95
@@ -22,17 +23,18 @@ def test_msssim_target_is_met_by_the_smallest_passing_probe(photo):
 
 
 def test_byte_budget(photo):
-    res = encode_to_target(load_image(photo), Target(max_bytes=3000), "regen-fast")
+    res = encode_to_target(load_image(photo), Target(max_bytes=3000), EncodeOptions(mode="regen", model="regen-fast"))
     assert len(res.data) <= 3000
     assert all(p.bytes > 3000 for p in res.probes if p.quality > res.quality)
 
 
 def test_byte_budget_counts_the_packed_file_when_packing(photo):
     """With --pack jxl the budget bounds the file written (the packed one), not the JPEG inside."""
-    from codec.pack import packed_size
+    from codec.format.pack import packed_size
 
     src = load_image(photo)
-    packed = encode_to_target(src, Target(max_bytes=3000), "regen-fast", effort=0, for_pack=True)
+    packed = encode_to_target(src, Target(max_bytes=3000),
+                              EncodeOptions(mode="regen", model="regen-fast", effort=0, pack="jxl"))
     assert packed_size(packed.data) <= 3000
     assert all(p.bytes == packed_size(packed.data) for p in packed.probes if p.quality == packed.quality)
     assert all(p.bytes > 3000 for p in packed.probes if p.quality > packed.quality)

@@ -1,4 +1,4 @@
-"""codec.threads: PyTorch's thread count from affinity, cgroup quotas and --jobs (faked files)."""
+"""codec.batch.threads: PyTorch's thread count from affinity, cgroup quotas and --jobs (faked files)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from codec import threads
+from codec.batch import threads
 from codec.errors import CodecError
 
 
@@ -115,7 +115,7 @@ def test_override(tmp_path, cores):
 @pytest.mark.slow  # a new Python process imports torch: about 5 s
 def test_set_threads_in_a_fresh_process():
     """Both pools take the count in a new process (the inter-op pool only before parallel work)."""
-    code = ("import torch; from codec.threads import set_threads; set_threads(1); "
+    code = ("import torch; from codec.batch.threads import set_threads; set_threads(1); "
             "print(torch.get_num_threads(), torch.get_num_interop_threads()); "
             "torch.ones(4).sum(); set_threads(1)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -131,7 +131,7 @@ def _threads_in_worker(src: Path, dst: Path) -> int:
 
 
 def test_batch_workers_take_the_shared_out_count(tmp_path, monkeypatch):
-    from codec import batch
+    from codec.batch import jobs as batch
 
     monkeypatch.setenv("REGEN_CODEC_THREADS", "3")
     jobs = [batch.Job(tmp_path / f"{k}.png", tmp_path / "out" / f"{k}.jpg") for k in range(2)]

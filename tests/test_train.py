@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 import pytest
+import torch
 from PIL import Image
 
 TINY = ["--patch", "64", "--batch", "2", "--width1", "8", "--width2", "8", "--depth", "1"]
@@ -69,9 +69,9 @@ def test_two_processes_with_gloo(train_dir, tmp_path):
 
 def test_batches_mix_in_table_sets(photo):
     """With --tables, part of each batch is coded with the set's tables (seen in the condition)."""
-    from codec.jpeg import JpegInfo, cond_vector
+    from codec.format.jpeg import JpegInfo, cond_vector
+    from codec.format.tables import TableSet
     from codec.regen.data import sample_batch
-    from codec.tables import TableSet
 
     ts = TableSet("t", luma_tilt=1.0, subsampling=((100, "4:4:4"),))
     pool = np.stack([photo[:64, :64]] * 4)
@@ -177,7 +177,7 @@ def test_rate_score_reads_the_curve_at_fixed_rates():
 def test_deepen_starts_as_the_same_function_and_then_learns():
     import torch
 
-    from codec.jpeg import COND_DIM
+    from codec.format.jpeg import COND_DIM
     from codec.regen.model import RegenNet, deepen
 
     torch.manual_seed(1)
@@ -200,10 +200,10 @@ def test_deepen_starts_as_the_same_function_and_then_learns():
 def test_coarse_branch_starts_silent_learns_and_tiles(photo):
     """add_coarse grows an eighth-resolution branch: the same function at first, a branch that
     trains, old configs unchanged, and tiled decoding still equal to a single pass."""
-    from codec.jpeg import COND_DIM, cond_vector, decode_jpeg
-    from codec.registry import count_macs_per_pixel
+    from codec.format.jpeg import COND_DIM, cond_vector, decode_jpeg
     from codec.regen.infer import regenerate
     from codec.regen.model import RegenNet, add_coarse
+    from codec.registry import count_macs_per_pixel
 
     from .conftest import jpeg_bytes
 
@@ -284,8 +284,8 @@ def test_tables_share_reaches_the_config(cli, train_dir, tmp_path):
 
 
 def test_consistency_training_runs_the_decode_projection(cli, train_dir, tmp_path, monkeypatch):
-    """--consistency trains the output after codec.consistency's projection, as `decode` makes it."""
-    import codec.consistency as C
+    """--consistency trains the output after codec.decoder.consistency's projection, as `decode` makes it."""
+    import codec.decoder.consistency as C
 
     calls = []
     real = C.project_batch
@@ -447,10 +447,10 @@ def test_blended_kernels_start_as_the_init_learn_and_cost_no_macs_at_decode(phot
     """add_blend gives the quarter/eighth-res layers second kernels mixed in per picture: the same
     function at first, kernels that train, a merged single pass for one picture equal to the
     per-picture sum, and the same multiply-accumulates per pixel as the init."""
-    from codec.jpeg import COND_DIM, cond_vector, decode_jpeg
-    from codec.registry import count_macs_per_pixel
+    from codec.format.jpeg import COND_DIM, cond_vector, decode_jpeg
     from codec.regen.infer import regenerate
     from codec.regen.model import RegenNet, add_blend
+    from codec.registry import count_macs_per_pixel
 
     from .conftest import jpeg_bytes
 

@@ -1,4 +1,4 @@
-"""Trellis-quantized coding (codec/trellis.py): our tables and subsampling, smaller files, the
+"""Trellis-quantized coding (codec/format/trellis.py): our tables and subsampling, smaller files, the
 source's metadata kept, and the same coding in training as in `encode`."""
 
 import io
@@ -9,11 +9,11 @@ from PIL import Image
 
 import codec
 from codec.errors import CodecError
-from codec.jpeg import decode_jpeg, encode_jpeg, read_info, open_jpeg
-from codec.metrics import psnr
+from codec.format.jpeg import decode_jpeg, encode_jpeg, open_jpeg, read_info
+from codec.format.tables import TABLE_SETS, get_table_set
+from codec.format.trellis import ICC_CHUNK, encode_trellis
 from codec.regen.data import jpeg_roundtrip
-from codec.tables import TABLE_SETS, get_table_set
-from codec.trellis import ICC_CHUNK, encode_trellis
+from codec.utils.metrics import psnr
 
 TRELLIS_SETS = sorted(n for n, ts in TABLE_SETS.items() if ts.trellis)
 

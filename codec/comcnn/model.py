@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..container import compact_size  # noqa: F401  (the format's rule; re-exported for callers)
+from ..format.container import compact_size  # noqa: F401  (the format's rule; re-exported for callers)
 
 
 def pad_even(x: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..transforms import DCT, RGB2YCC, YCC2RGB
-
+from ..format.transforms import DCT, RGB2YCC, YCC2RGB
 
 
 def st_round(x: torch.Tensor) -> torch.Tensor:

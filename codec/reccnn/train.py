@@ -27,15 +27,15 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .. import metrics
 from ..comcnn.model import ComCNN
 from ..comcnn.standin import STANDINS, rate_proxy
-from ..jpeg import cond_vector, encode_jpeg, open_jpeg, read_info
+from ..format.jpeg import cond_vector, encode_jpeg, open_jpeg, read_info
 from ..regen import data as D
 from ..regen.infer import pick_device
 from ..regen.train import restoration_loss, to_tensor
-from ..registry import save_model
-from ..stopsignal import Stopped, StopSignals
+from ..registry import load_model, save_model
+from ..utils import metrics
+from ..utils.stopsignal import Stopped, StopSignals
 from .model import RecCNN, upscale
 
 # Validation qualities and the rates (full-size bpp on the 192px held-out crops) at which the
@@ -138,8 +138,6 @@ def score_at_rates(row: dict, qualities=VAL_QUALITIES, rates=SCORE_BPP) -> float
 
 def _installed(cls, model_id: str) -> torch.nn.Module:
     """A trainable `cls` holding the weights of an installed model (any compatible role)."""
-    from ..registry import load_model
-
     src = load_model(model_id)
     net = cls(**src.config)
     net.load_state_dict(src.state_dict())
@@ -149,7 +147,7 @@ def _installed(cls, model_id: str) -> torch.nn.Module:
 def train_comrec(cfg: ComrecConfig, resume: bool = False) -> tuple[Path, Path]:
     """Alternate until validation stops improving; export the best pair; returns their paths.
     A first SIGINT or SIGTERM drops the round under way, exports the best pair so far and raises
-    codec.stopsignal.Stopped (`result`: their paths, or None before any); a second stops at once."""
+    codec.utils.stopsignal.Stopped (`result`: their paths, or None before any); a second stops at once."""
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     cfg.device = pick_device(cfg.device)  # auto -> cuda or cpu; a missing GPU fails here

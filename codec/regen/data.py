@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from ..jpeg import SUBSAMPLINGS, cond_vector, encode_jpeg, open_jpeg, read_info
+from ..decoder.consistency import read_coefficients
+from ..format.jpeg import SUBSAMPLINGS, cond_vector, encode_jpeg, open_jpeg, read_info
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
@@ -80,7 +81,7 @@ def build_pool(files: list[Path], patch: int, seed: int, max_per_image: int = 48
 def jpeg_roundtrip(img: np.ndarray, quality: int, subsampling: str,
                    qtables=None, trellis: bool = False) -> tuple[np.ndarray, np.ndarray, bytes]:
     """(decoded uint8 image, conditioning vector, the file) of one JPEG coding, exactly as
-    `decode` sees it; `trellis`: coded by mozjpeg's trellis quantization (codec/trellis.py)."""
+    `decode` sees it; `trellis`: coded by mozjpeg's trellis quantization (codec/format/trellis.py)."""
     data = encode_jpeg(Image.fromarray(img), quality, subsampling, optimize=False, qtables=qtables,
                        trellis=trellis)
     im = open_jpeg(data)
@@ -94,7 +95,7 @@ class Batch:
     coded: np.ndarray  # (B,H,W,3) uint8
     cond: np.ndarray  # (B,COND_DIM) float32
     files: list[bytes]  # the JPEG files
-    coefs: list | None = None  # their codec.consistency.Coefficients, when asked for
+    coefs: list | None = None  # their codec.decoder.consistency.Coefficients, when asked for
 
 
 def sample_batch(pool: np.ndarray, batch: int, rng: np.random.Generator,
@@ -104,7 +105,7 @@ def sample_batch(pool: np.ndarray, batch: int, rng: np.random.Generator,
                  coefficients: bool = False) -> Batch:
     """Random crops with flips/rotations, each JPEG-coded at a random quality and subsampling.
 
-    With `table_sets` (codec.tables.TableSet), a `tuned_prob` share of the crops is coded with
+    With `table_sets` (codec.format.tables.TableSet), a `tuned_prob` share of the crops is coded with
     one of those sets instead (its tables, and its subsampling for the quality). With `patch`
     below the pool's crop side, a random `patch`-sized window of each crop is used. With
     `coefficients`, each file's DCT coefficients are read too (for the consistency step).
@@ -135,7 +136,5 @@ def sample_batch(pool: np.ndarray, batch: int, rng: np.random.Generator,
         files.append(data)
     coefs = None
     if coefficients:
-        from ..consistency import read_coefficients
-
         coefs = [read_coefficients(f) for f in files]
     return Batch(np.stack(clean), np.stack(coded), np.stack(cond), files, coefs)

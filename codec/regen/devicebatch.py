@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..jpeg import SUBSAMPLINGS
+from ..format.jpeg import SUBSAMPLINGS
 from . import jpegsim as S
 from .loader import step_rng
 
@@ -24,7 +24,7 @@ from .loader import step_rng
 @dataclass
 class DeviceBatch:
     """One step's crops on the training device; `coefs` projects the network's output onto the
-    files' quantization intervals (codec.consistency), as `decode` does, when asked for."""
+    files' quantization intervals (codec.decoder.consistency), as `decode` does, when asked for."""
 
     clean: torch.Tensor  # (B,H,W,3) uint8
     coded: torch.Tensor  # (B,H,W,3) uint8, the simulated decode

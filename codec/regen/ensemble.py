@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..jpeg import SUBSAMPLINGS
+from ..format.jpeg import SUBSAMPLINGS
 
 MCU = 16  # the largest JPEG block grid (4:2:0 MCU)
 CHOICES = (1, 2, 4, 8)

@@ -14,7 +14,7 @@ simulated files are the real ones:
   tables (jdcolor.c).
 
 Measured against Pillow on crops (tests/test_jpegsim.py): the quantized coefficients and the
-decoded pixels agree with the real file's. codec.coefsearch.decode_blocks is the differentiable
+decoded pixels agree with the real file's. codec.encoder.coefsearch.decode_blocks is the differentiable
 floating-point relative of `decode` (same steps without the integer rounding), used where
 gradients must flow through the decoder.
 """
@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..jpeg import SUBSAMPLINGS
-from ..tables import STD_CHROMA, STD_LUMA, TableSet, _scaled
+from ..decoder.consistency import project_blocks
+from ..format.jpeg import SUBSAMPLINGS
+from ..format.tables import STD_CHROMA, STD_LUMA, TableSet, _scaled
 
 #: (vertical, horizontal) downsampling factor of the chroma planes, per subsampling
 CHROMA_FACTORS = {"4:4:4": (1, 1), "4:2:2": (1, 2), "4:2:0": (2, 2)}
@@ -332,7 +333,7 @@ def tables_for(quality: int, table_set: TableSet | None = None) -> tuple[list[li
 
 
 def cond_tensor(qtables: torch.Tensor, subsampling: str | list[str]) -> torch.Tensor:
-    """codec.jpeg.cond_vector for (N,2,64)-shaped tables (any shape ending in 2 x 64 entries)
+    """codec.format.jpeg.cond_vector for (N,2,64)-shaped tables (any shape ending in 2 x 64 entries)
     and one subsampling or one per picture: (N, COND_DIM) float32."""
     t = qtables.reshape(-1, 128).float()
     subs = [subsampling] * len(t) if isinstance(subsampling, str) else list(subsampling)
@@ -342,9 +343,7 @@ def cond_tensor(qtables: torch.Tensor, subsampling: str | list[str]) -> torch.Te
 
 
 def project(rgb: torch.Tensor, j: SimJpeg) -> torch.Tensor:
-    """codec.consistency's projection of (N,3,H,W) 0-1 pictures onto the simulated files'
+    """codec.decoder.consistency's projection of (N,3,H,W) 0-1 pictures onto the simulated files'
     narrowed quantization intervals, as `decode` applies it to a real file. Differentiable."""
-    from ..consistency import project_blocks
-
     return project_blocks(rgb, [b.float() for b in j.blocks], [q.float() for q in j.qtables],
                           j.factors)

@@ -1,7 +1,7 @@
 """RegenNet: a small quality-aware U-Net that predicts a correction to the JPEG decode.
 
 The input is the decoded RGB image; the file's quantization tables and chroma subsampling
-(see `codec.jpeg.cond_vector`) drive per-layer feature modulation (FiLM), so one model covers
+(see `codec.format.jpeg.cond_vector`) drive per-layer feature modulation (FiLM), so one model covers
 qualities 5 to 95. Work happens at half and quarter resolution (pixel unshuffle), which keeps
 the cost near 20k multiply-accumulates per pixel; the output is the input plus a residual.
 """
@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..jpeg import COND_DIM
+from ..format.jpeg import COND_DIM
 
 #: Height and width are padded to a multiple of this before the network runs.
 ALIGN = 4

@@ -24,13 +24,14 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from pytorch_msssim import ms_ssim
+from safetensors.torch import load_file
 from tqdm import tqdm
 
-from .. import metrics
-from ..consistency import project_batch, read_coefficients
-from ..registry import save_model
-from ..stopsignal import Stopped, StopSignals
-from ..tables import get_table_set
+from ..decoder.consistency import project_batch, read_coefficients
+from ..format.tables import get_table_set
+from ..registry import _read_info, find_model, save_model
+from ..utils import metrics
+from ..utils.stopsignal import Stopped, StopSignals
 from . import data as D
 from .croppack import read_pack
 from .devicebatch import DeviceBatches
@@ -67,7 +68,7 @@ class TrainConfig:
     grow_coarse: int = 0  # add a silent eighth-res branch of this many layers to the init
     width3: int = 128  # its channels
     grow_blend: bool = False  # give the init's quarter/eighth-res layers second, blended kernels
-    consistency: bool = False  # train the output after codec.consistency's projection, as decoded
+    consistency: bool = False  # train the output after codec.decoder.consistency's projection, as decoded
     pack: str = ""  # a crop pack (codec.regen.croppack) instead of the image folders in `data`
     workers: int = 0  # processes that make the batches (0: the training process itself)
     time_limit: float = 0.0  # minutes; the learning rate anneals by time too, and the run ends
@@ -105,10 +106,6 @@ def _pool(cfg: TrainConfig, files: list[Path], name: str, patch: int, seed: int,
 
 def _initial_weights(init: str) -> RegenNet:
     """A copy of an installed model (by ID) or of a weight file, to fine-tune from."""
-    from safetensors.torch import load_file
-
-    from ..registry import _read_info, find_model
-
     info = _read_info(Path(init), builtin=False) if init.endswith(".safetensors") else find_model(init)
     model = RegenNet(**info.config)
     model.load_state_dict(load_file(str(info.path)))
@@ -117,7 +114,7 @@ def _initial_weights(init: str) -> RegenNet:
 
 def restore(net, x: torch.Tensor, c: torch.Tensor, coefs: list | None, amp: bool = False):
     """The network's output as `decode` makes it: projected for consistency with the files
-    whose coefficients `coefs` are given (codec.consistency; or a function that projects, as
+    whose coefficients `coefs` are given (codec.decoder.consistency; or a function that projects, as
     devicebatch.DeviceBatch.coefs), else as it is."""
     with torch.autocast(x.device.type, torch.bfloat16, enabled=amp):
         out = net(x, c)
@@ -172,7 +169,7 @@ def validate(model, val_pool: np.ndarray, device, consistency: bool = False,
 
 def plot(workdir: Path) -> None:
     """Loss and validation gains against steps, from log.csv, into curves.png."""
-    import matplotlib
+    import matplotlib  # plots only: heavy, and training runs without them
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -200,7 +197,7 @@ def plot(workdir: Path) -> None:
 def train(cfg: TrainConfig, resume: bool = False) -> Path | None:
     """Run (or resume) a training; returns the exported weight file on rank 0. The process's
     CPU thread count (see main_threads) is restored afterwards. A first SIGINT or SIGTERM stops
-    it after the current step: it checkpoints, exports, then raises codec.stopsignal.Stopped
+    it after the current step: it checkpoints, exports, then raises codec.utils.stopsignal.Stopped
     (`result`: the weight file); a second one stops at once."""
     threads = torch.get_num_threads()
     try:

@@ -1,0 +1,1 @@
+"""One-off experiments: their findings are in bench/experiments/README.md and bench/results/."""

@@ -1,0 +1,1 @@
+"""`regen-codec bench` (measure, report) and the library of the calibrations behind shipped constants."""
