@@ -7,6 +7,8 @@ searched bytes per file and setting, and the mean time of each setting relative 
 
     .venv/bin/python -m bench.search_speed --images ../shared/data/kodak \
         --pick kodim01,kodim05,kodim13,kodim23 -> bench/results/search-speed.json
+    .venv/bin/python -m bench.search_speed --pair bfloat16 --pick kodim05,kodim23 \
+        --qualities 10,40 --out bench/results/search-speed-bf16.json
 """
 
 from __future__ import annotations
@@ -29,8 +31,12 @@ from codec.registry import DEFAULT_MODEL, load_model
 
 root = Path(__file__).resolve().parents[1]
 
-#: The settings compared: cs1 (the proxy bit cost, lam 1) and the current default.
-SETTINGS = {"cs1": SearchSettings(lam=1.0, rate="proxy"), "default": SearchSettings()}
+#: The pairs of settings this compares (--pair): cs1 (the proxy bit cost, lam 1) against the
+#: current default, and the default against the same search with the network in bfloat16.
+PAIRS = {
+    "cs1": {"cs1": SearchSettings(lam=1.0, rate="proxy"), "default": SearchSettings()},
+    "bfloat16": {"default": SearchSettings(), "bfloat16": SearchSettings(precision="bfloat16")},
+}
 
 
 def main() -> None:
@@ -39,8 +45,11 @@ def main() -> None:
     ap.add_argument("--pick", default="kodim01,kodim05,kodim13,kodim23",
                     help="comma-separated image names without extension ('' = all)")
     ap.add_argument("--qualities", default="10,40,80")
+    ap.add_argument("--pair", choices=sorted(PAIRS), default="cs1",
+                    help="which two settings to compare (the first is the reference)")
     ap.add_argument("--out", type=Path, default=root / "bench/results/search-speed.json")
     a = ap.parse_args()
+    settings = PAIRS[a.pair]
     pick = [s for s in a.pick.split(",") if s]
     files = sorted(p for p in a.images.iterdir() if p.suffix.lower() == ".png"
                    and (not pick or p.stem in pick))
@@ -49,7 +58,7 @@ def main() -> None:
     qs = [int(q) for q in a.qualities.split(",")]
     model = load_model(DEFAULT_MODEL).eval()
     ts = get_table_set(DEFAULT_TABLES)
-    names = list(SETTINGS)
+    names = list(settings)
     rows = []
     for i, p in enumerate(files):
         rgb = np.asarray(Image.open(p).convert("RGB"))
@@ -58,7 +67,7 @@ def main() -> None:
             order = names if (i + j) % 2 == 0 else names[::-1]
             for name in order:
                 t0 = time.perf_counter()
-                out = refine(data, rgb, model, q, SETTINGS[name])
+                out = refine(data, rgb, model, q, settings[name])
                 dt = time.perf_counter() - t0
                 rows.append({"image": p.name, "quality": q, "setting": name, "seconds": dt,
                              "bytes_in": len(data), "bytes_out": len(out)})
@@ -67,9 +76,9 @@ def main() -> None:
     mean = {n: float(np.mean([r["seconds"] for r in rows if r["setting"] == n])) for n in names}
     ratio = "ratio_to_" + names[0]
     summary = {"mean_seconds": mean, ratio: {n: mean[n] / mean[names[0]] for n in names},
-               "default_search": search_id(), "settings": {n: vars(s) for n, s in SETTINGS.items()},
+               "default_search": search_id(), "settings": {n: vars(s) for n, s in settings.items()},
                "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
-               "command": "bench/search_speed.py " + " ".join(sys.argv[1:]), "rows": rows}
+               "command": "python -m bench.search_speed " + " ".join(sys.argv[1:]), "rows": rows}
     a.out.write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps({k: summary[k] for k in ("mean_seconds", ratio)}))
 
