@@ -234,7 +234,7 @@ def evaluate_net(a) -> None:
         print(f"{kind} {v}: MS-SSIM {r['bd_msssim_db']:+.2f}% PSNR {r['bd_psnr']:+.2f}% "
               f"time {r['seconds'] / anchor_s:.2f}x the rounded files' evaluation", flush=True)
     if a.out:
-        a.out.write_text(json.dumps({"command": " ".join(sys.argv), "net": str(a.net),
+        a.out.write_text(json.dumps({"command": "python -m bench.experiments.distill_search " + " ".join(sys.argv[1:]), "net": str(a.net),
                                      "net_meta": meta, "crops": len(crops), "qualities": qs,
                                      "rows": rows}, indent=1) + "\n")
 

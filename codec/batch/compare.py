@@ -25,6 +25,8 @@ import numpy as np
 from PIL import Image
 
 from ..encoder.target import Target, search
+from ..errors import CodecError
+from ..format.pack import pack
 from ..io.imageio import SourceImage
 
 #: the two regen-codec rows, filled from estimate's own conversion (codec.batch.estimate)
@@ -172,8 +174,6 @@ def transcode_available() -> bool:
 def _transcode(path, is_jpeg: bool) -> AltResult:
     """JPEG XL's lossless recompression of the file as it is: the same pixels, so it meets any
     target the source does; the round trip must give the file back bit for bit (codec.format.pack)."""
-    from ..errors import CodecError
-    from ..format.pack import pack
 
     if not is_jpeg:
         return AltResult(None, note="not a JPEG source")

@@ -12,24 +12,28 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from ..encoder.coefsearch import default_effort
+from ..encoder.maker import file_maker, restored_array
 from ..encoder.options import EncodeOptions
 from ..encoder.target import Target, encode_to_target, reference_quality
 from ..errors import CodecError
+from ..format.container import read_meta
+from ..format.jpeg import decode_jpeg
 from ..format.pack import pack as pack_jxl
 from ..io.imageio import load_image, no_pillow_pixel_limit
+from ..regen.infer import pick_device
 from ..registry import DEFAULT_MODEL
 from ..utils.stopsignal import Stopped
-from .jobs import cluster_map, collect
-
-if TYPE_CHECKING:
-    from .compare import Comparison
+from . import compare
+from .compare import Comparison
+from .jobs import _init_worker, cluster_map, collect
+from .threads import threads_for
+from .workers import imap_unordered
 
 SOURCE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}
 BOOTSTRAP = 2000
@@ -122,9 +126,6 @@ def _pool_map(fn, items: list, jobs: int):
     batch's pool (codec.workers: workers ignore Ctrl-C and die with this process, a dead one
     fails its file alone) with the batch's thread share. Ctrl-C raises Stopped here; closing
     the generator stops the workers at once."""
-    from .jobs import _init_worker
-    from .threads import threads_for
-    from .workers import imap_unordered
 
     for k, r in imap_unordered(partial(_catch, fn), items, jobs, _init_worker,
                                (threads_for(jobs),)):
@@ -135,9 +136,6 @@ def _packed_size(src, res, device: str, effort: int | None = None) -> int:
     """Bytes of what `encode --pack jxl` writes for the chosen file: the same picture and
     coefficients in the baseline form that packs smaller (codec.shrink), packed as JPEG XL.
     (Packing the progressive JPEG instead could come out larger than that JPEG.)"""
-    from ..encoder.maker import file_maker
-    from ..format.container import read_meta
-    from ..regen.infer import pick_device
 
     model = read_meta(res.data).model_id
     data = file_maker(src, res.mode, model, EncodeOptions(device=pick_device(device), pack="jxl",
@@ -151,7 +149,6 @@ def estimate_file(path: Path, target: Target | None, match_jpeg_quality: int | N
     """The smallest regen-codec file meeting the target for one source file; with `compare`,
     also each alternative's (codec.batch.compare), and for a file in `crop_paths` the crops the HTML
     report shows."""
-    from ..regen.infer import pick_device
 
     t, cpu = time.perf_counter(), time.process_time()
     src = load_image(path)
@@ -174,10 +171,6 @@ def estimate_file(path: Path, target: Target | None, match_jpeg_quality: int | N
 def _compare_file(row: FileEstimate, path: Path, src, tgt: Target, res, device: str,
                   crops: bool) -> None:
     """Fill `row.alternatives` (and `row.crops`): every alternative at the same target."""
-    from . import compare
-    from ..encoder.maker import restored_array
-    from ..format.jpeg import decode_jpeg
-    from ..regen.infer import pick_device
 
     alts, _ = compare.alternatives()
     pics: dict | None = {} if crops else None
@@ -300,7 +293,6 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
 def _comparison(rows: list[FileEstimate], resamples, proj, packed, target, match_jpeg_quality,
                 model: str):
     """codec.batch.compare's summary, with regen-codec's rows as this estimate counted them."""
-    from . import compare
 
     alts, notes = compare.alternatives()
     labels = {compare.REGEN: (f"regen-codec ({model}), a standard JPEG restored on decode", True)}
@@ -347,7 +339,6 @@ def render(e: Estimate) -> str:
         lines += ["", f"{len(e.cannot_meet)} sampled file(s) cannot meet the target (kept as is):"]
         lines += [f"  {p}" for p in e.cannot_meet]
     if e.comparison is not None:
-        from . import compare
 
         # the three lines a person reads first, then the alternatives in full at the end
         head = compare.headline(e.comparison, e.files_in_tree) + [""]

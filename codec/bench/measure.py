@@ -24,13 +24,21 @@ from PIL import Image, features
 from tqdm import tqdm
 
 from .. import __version__, api
+from ..batch.fileops import warnings_named
+from ..comcnn.model import downscale
 from ..encoder import allocate, auto, coefsearch
-from ..format.jpeg import decode_jpeg
+from ..errors import CodecError
+from ..format.jpeg import decode_jpeg, encode_jpeg
 from ..format.pack import as_jpeg
+from ..format.shrink import shrink
 from ..format.tables import DEFAULT_TABLES, TABLE_SETS
+from ..io.fileio import check_output
+from ..io.imageio import load_image
+from ..reccnn.infer import upscale_image
 from ..registry import DEFAULT_COMREC, DEFAULT_MODEL, file_sha256, list_models
 from ..utils import metrics
-from .report import BASELINE, load_anchor_curves, write_outputs
+from .report import BASELINE, curve, load_anchor_curves, write_outputs
+from .report_html import bench_crops, bench_page, write_page
 
 DEFAULT_QUALITIES = tuple(range(5, 100, 5))
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
@@ -76,9 +84,6 @@ def _pil_codec(fmt: str, **opts) -> tuple[Callable, Callable]:
 def _half_encode(img: np.ndarray, q: int) -> bytes:
     import torch
 
-    from ..comcnn.model import downscale
-    from ..format.jpeg import encode_jpeg
-    from ..format.shrink import shrink
 
     x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255
     small = (downscale(x)[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
@@ -87,7 +92,6 @@ def _half_encode(img: np.ndarray, q: int) -> bytes:
 
 
 def _half_decode(data: bytes) -> np.ndarray:
-    from ..reccnn.infer import upscale_image
 
     i = data.rindex(b"SIZE")
     h, w = map(int, data[i + 4:].decode().split("x"))
@@ -270,9 +274,6 @@ def _load(path: Path) -> np.ndarray:
     """8-bit RGB by codec.io.imageio's rules (16-bit reduced, alpha over white), each conversion a
     warning naming the file; a file whose content is not a lossless format (a JPEG named .png)
     is refused, since its artefacts would be scored as the codec's."""
-    from ..batch.fileops import warnings_named
-    from ..errors import CodecError
-    from ..io.imageio import load_image
 
     with warnings_named(path.name):
         src = load_image(path)
@@ -300,14 +301,12 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
     names = list(dict.fromkeys(methods or avail))  # a name given twice is measured once
     unknown = [n for n in names if n not in avail]
     if unknown:
-        from ..errors import CodecError
 
         raise CodecError(f"unknown method(s) {', '.join(unknown)}; available: {', '.join(avail)}")
     if BASELINE not in names:
         names = [BASELINE] + names
     images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
-        from ..errors import CodecError
 
         raise CodecError(f"{image_dir}: no lossless images (.png, .ppm, .bmp, .tif) to benchmark")
     # cached rows are keyed by the file's content too: another folder (or a re-cropped image)
@@ -316,7 +315,6 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
     if anchors is not None:
         load_anchor_curves(anchors)  # a malformed file is refused now, not after the run
     if html is not None:
-        from ..io.fileio import check_output
 
         check_output(Path(html), [], force)  # refused now, not after the run
     cache_dir = out_dir / "cache"
@@ -379,8 +377,6 @@ def _write_html(out: Path, force: bool, rows: list[dict], methods: dict[str, Met
                 html_crops: tuple[int, int]) -> None:
     """The run's HTML page: our default pipeline if it ran (else the first method that restores
     JPEGs) against plain JPEG, AVIF and JPEG XL at equal bytes, for a few images and rates."""
-    from .report import curve
-    from .report_html import bench_crops, bench_page, write_page
 
     # the default pipeline (auto, with any suffix) first, else any method restoring JPEGs
     ours = next((methods[n] for n in ("auto", "auto+jxl") if n in methods), None) or next(

@@ -18,7 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.fileio import atomic_write
+from ..batch import compare
+from ..batch.compare import crop_box, crop_of, png_data_uri
+from ..batch.estimate import human_bytes, render
+from ..encoder.target import Target, search
+from ..format.jpeg import decode_jpeg
+from ..format.pack import as_jpeg
+from ..io.fileio import atomic_write, check_output
+from ..io.imageio import SourceImage
+from ..utils import metrics
 
 #: the page's policy: images from data: URIs and inline styles only; nothing is fetched
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -50,7 +58,6 @@ def esc(text: object) -> str:
 
 def write_page(out: Path, page: str, force: bool = False) -> None:
     """Write the page atomically; an existing file is kept unless `force` (codec.fileio)."""
-    from ..io.fileio import check_output
 
     check_output(Path(out), [], force)
     atomic_write(Path(out), page.encode("utf-8"), force=force)
@@ -177,7 +184,6 @@ def crops_html(sets: list[CropSet]) -> str:
 
 
 def png_uri(rgb: np.ndarray) -> str:
-    from ..batch.compare import png_data_uri
 
     return png_data_uri(rgb)
 
@@ -187,8 +193,6 @@ def png_uri(rgb: np.ndarray) -> str:
 
 def estimate_page(e) -> str:
     """The page for an estimate with its comparison (codec.batch.estimate.Estimate)."""
-    from ..batch import compare
-    from ..batch.estimate import human_bytes, render
 
     c = e.comparison
     if c is None:
@@ -333,12 +337,6 @@ def bench_crops(images: list[tuple[str, np.ndarray]], ours, others: dict, qualit
     codec.bench.Method that restores JPEGs), its plain view and restored decode, and each of
     `others` (name -> Method; plain JPEG, AVIF, JPEG XL) at the highest setting that fits in
     as many bytes."""
-    from ..batch.compare import crop_box, crop_of
-    from ..encoder.target import Target, search
-    from ..format.jpeg import decode_jpeg
-    from ..format.pack import as_jpeg
-    from ..io.imageio import SourceImage
-    from ..utils import metrics
 
     def caption(img, out, n) -> str:
         h, w = img.shape[:2]

@@ -38,7 +38,9 @@ import torch.nn.functional as F
 from ..decoder.consistency import coefficients_of, project_blocks
 from ..errors import CodecError
 from ..format.container import header_segments
+from ..format.jpeg import cond_vector, open_jpeg, read_info
 from ..format.transforms import DCT, YCC2RGB
+from ..reccnn.model import upscale
 from ..utils.metrics import MSSSIM_MIN_SIDE, msssim_window
 from .jpegrate import CodeLengths, block_bits, move_bits
 
@@ -285,7 +287,6 @@ class _Search:
         dec = decode_blocks(cs, self.q, self.f, wy1 - wy0, wx1 - wx0)
         s = self.scale
         if s > 1:
-            from ..reccnn.model import upscale
 
             dec = upscale(dec[None], (s * (wy1 - wy0), s * (wx1 - wx0)))[0]
         if self.s.precision == "bfloat16":
@@ -410,7 +411,6 @@ def refine(data: bytes, source: np.ndarray, model, quality: int,
     import jpeglib
     from tqdm import tqdm
 
-    from ..format.jpeg import cond_vector, open_jpeg, read_info
 
     if settings.rounds <= 0:
         return data
