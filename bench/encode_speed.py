@@ -112,7 +112,7 @@ def main() -> None:
         for name in names:  # time ratio: how many times AVIF's encode time
             summary[name]["encode_time_vs_avif"] = (summary["avif"]["encode_mpx_s"]
                                                     / summary[name]["encode_mpx_s"])
-    result = {"command": "bench/encode_speed.py " + " ".join(
+    result = {"command": "python -m bench.encode_speed " + " ".join(
                   [str(p) for p in a.images] + ["--qualities", a.qualities, "--efforts", a.efforts]),
               "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "machine": f"{platform.node()} {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores",

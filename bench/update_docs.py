@@ -70,7 +70,7 @@ def speed() -> str:
             continue
         lines.append(f"| {label} | {s['encode_mpx_s']:.3g} | {s['encode_time_vs_avif']:.2g} | "
                      f"{s['decode_mpx_s']:.3g} |")
-    lines += ["", f"One run on {run['machine']} ({run['when']}), CPU only: {', '.join(images)} at "
+    lines += ["", f"One run on {run['machine']}, CPU only: {', '.join(images)} at "
               f"qualities {', '.join(map(str, qualities))}, each codec in turn on each picture "
               f"(`{run['command']}`, [results](bench/results/encode-speed.json)). regen-codec's "
               "decode includes the network, the consistency step and the strength."]
