@@ -12,6 +12,7 @@ import io
 import json
 import os
 import warnings
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -143,6 +144,9 @@ def _decode(data: np.ndarray, offsets: np.ndarray, side: int) -> np.ndarray:
 
 def read_pack(path: Path) -> tuple[np.ndarray, np.ndarray, PackInfo]:
     """(train crops, validation crops, info) of a pack written by write_pack."""
+    if not zipfile.is_zipfile(path):  # numpy's own message would suggest loading it unsafely
+        raise ValueError(f"{path} is not a crop pack (not an .npz archive; `regen-codec train "
+                         "pack` makes one)")
     try:
         with np.load(path, allow_pickle=False) as z:
             info = PackInfo(**json.loads(z["meta"].tobytes()))

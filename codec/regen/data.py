@@ -8,6 +8,7 @@ not learn to reproduce them. A fixed slice of the files is kept aside for valida
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +50,13 @@ def split(files: list[Path], val_fraction: float | None = None) -> tuple[list[Pa
 
 
 def load_clean(path: Path, rng: np.random.Generator) -> np.ndarray:
-    """An RGB uint8 array; JPEG-sourced images are downscaled by a random factor in [1.5, 2]."""
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im).convert("RGB")
+    """An RGB uint8 array; JPEG-sourced images are downscaled by a random factor in [1.5, 2].
+    A file Pillow cannot read (truncated, damaged, not an image) raises ValueError naming it."""
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{path}: cannot read this image ({e})") from None
     if path.suffix.lower() in JPEG_SUFFIXES:
         f = rng.uniform(1.5, 2.0)
         im = im.resize((max(1, round(im.width / f)), max(1, round(im.height / f))),
@@ -61,11 +66,16 @@ def load_clean(path: Path, rng: np.random.Generator) -> np.ndarray:
 
 def build_pool(files: list[Path], patch: int, seed: int, max_per_image: int = 48,
                desc: str = "cutting crops") -> np.ndarray:
-    """Random crops (N, patch, patch, 3) uint8; about two per patch-sized area of each image."""
+    """Random crops (N, patch, patch, 3) uint8; about two per patch-sized area of each image.
+    Unreadable files are left out with a warning that names them."""
     rng = np.random.default_rng(seed)
     crops = []
     for path in tqdm(files, desc=desc, unit="img", leave=False):
-        img = load_clean(path, rng)
+        try:
+            img = load_clean(path, rng)
+        except ValueError as e:  # one damaged file in a pool of thousands: leave it out, say so
+            warnings.warn(f"skipped: {e}", stacklevel=2)
+            continue
         h, w = img.shape[:2]
         if h < patch or w < patch:
             continue
