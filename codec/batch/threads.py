@@ -30,7 +30,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from ..errors import CodecError
+from ..utils.env import whole_number
 
 ENV = "REGEN_CODEC_THREADS"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -132,15 +132,8 @@ def threads_for(workers: int = 1, env: Mapping[str, str] | None = None, *,
     $REGEN_CODEC_THREADS when set; else 1 where the machine is saturated (`load`, the 1-minute
     load average by default, at least the usable cores); else usable_cores() // workers (at
     least 1)."""
-    env = os.environ if env is None else env
-    v = env.get(ENV, "").strip()
-    if v:
-        try:
-            n = int(v)
-        except ValueError:
-            n = 0
-        if n < 1:
-            raise CodecError(f"{ENV} must be a whole number of threads, 1 or more, got {v!r}")
+    n = whole_number(ENV, 1, "threads", env)
+    if n is not None:
         return n
     cores = usable_cores(root, proc_cgroup)
     if (load_average() if load is None else load) >= cores:

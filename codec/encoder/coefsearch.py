@@ -41,6 +41,7 @@ from ..format.container import header_segments
 from ..format.jpeg import cond_vector, open_jpeg, read_info
 from ..format.transforms import DCT, YCC2RGB
 from ..reccnn.model import upscale
+from ..utils.env import whole_number
 from ..utils.metrics import MSSSIM_MIN_SIDE, msssim_window
 from .jpegrate import CodeLengths, block_bits, move_bits
 
@@ -84,16 +85,8 @@ SEARCH_VERSION = "cs2"  # cs1: lam 1 with the proxy bit cost
 
 def default_effort() -> int:
     """The rounds `encode` runs when not told: $REGEN_CODEC_EFFORT if set, else DEFAULT_EFFORT."""
-    v = os.environ.get("REGEN_CODEC_EFFORT")
-    if v is None or v.strip() == "":
-        return DEFAULT_EFFORT
-    try:
-        n = int(v)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise CodecError(f"REGEN_CODEC_EFFORT must be a whole number of rounds, 0 or more, got {v!r}")
-    return n
+    n = whole_number("REGEN_CODEC_EFFORT", 0, "rounds")
+    return DEFAULT_EFFORT if n is None else n
 
 
 def search_id(rounds: int | None = None) -> str:
