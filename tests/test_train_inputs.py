@@ -34,6 +34,6 @@ def test_a_truncated_image_is_named_and_left_out_of_the_pool(tmp_path):
 def test_a_file_that_is_not_a_pack_says_so(tmp_path, content):
     p = tmp_path / "x.npz"
     p.write_bytes(content)
-    with pytest.raises(ValueError, match=r"x.npz is not a crop pack \(not an .npz archive") as e:
+    with pytest.raises(ValueError, match=r"x.npz is not a readable crop pack \(not an .npz archive") as e:
         read_pack(p)
     assert "pickle" not in str(e.value)

@@ -145,7 +145,7 @@ def _decode(data: np.ndarray, offsets: np.ndarray, side: int) -> np.ndarray:
 def read_pack(path: Path) -> tuple[np.ndarray, np.ndarray, PackInfo]:
     """(train crops, validation crops, info) of a pack written by write_pack."""
     if not zipfile.is_zipfile(path):  # numpy's own message would suggest loading it unsafely
-        raise ValueError(f"{path} is not a crop pack (not an .npz archive; `regen-codec train "
+        raise ValueError(f"{path} is not a readable crop pack (not an .npz archive; `regen-codec train "
                          "pack` makes one)")
     try:
         with np.load(path, allow_pickle=False) as z:
