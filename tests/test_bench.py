@@ -256,3 +256,18 @@ def test_cache_key_names_the_pillow_version():
 
     for m in available_methods().values():
         assert m.cache_key.endswith(f"-pil{PIL.__version__}"), m.cache_key
+
+
+def test_bench_jxl_takes_every_setting_a_search_may_ask():
+    """libjxl refuses lossy quality 100; the equal-bytes search of `bench --html` can ask for it."""
+    import numpy as np
+    import pytest
+
+    from codec.bench.measure import available_methods
+
+    methods = available_methods()
+    if "jxl" not in methods:
+        pytest.skip("pillow-jxl-plugin is not installed")
+    flat = np.full((64, 64, 3), 128, np.uint8)
+    m = methods["jxl"]
+    assert m.decode(m.encode(flat, 100)).shape == flat.shape

@@ -30,6 +30,31 @@ from codec.format.transforms import DCT, RGB2YCC
 IN_CHANNELS = 64 * 3 + 1
 
 
+def _read(data: bytes):
+    """(jpeglib's DCT object, codec's Coefficients or None) of JPEG `data`."""
+    import jpeglib
+
+    from codec.decoder.consistency import coefficients_of
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "in.jpg"
+        path.write_bytes(data)
+        j = jpeglib.read_dct(str(path))
+        j.load()
+    return j, coefficients_of(j)
+
+
+def _write(j, planes: list[np.ndarray], original: bytes) -> bytes:
+    """The file of `j` with coefficient `planes`, Huffman-optimized, `original`'s segments kept."""
+    from codec.encoder.coefsearch import carry_segments
+
+    j.Y, j.Cb, j.Cr = planes
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "out.jpg"
+        j.write_dct(str(out), flags=["+OPTIMIZE_CODING"])
+        return carry_segments(original, out.read_bytes())
+
+
 def source_coefficients(rgb: np.ndarray | torch.Tensor, shape: tuple[int, int],
                         factor: tuple[int, int], component: int) -> torch.Tensor:
     """The source's DCT coefficients (by, bx, 8, 8), unquantized, of one YCbCr component as a
@@ -114,28 +139,14 @@ def predict_moves(net: MoveNet, rgb: np.ndarray, blocks: list[np.ndarray],
 def apply(data: bytes, rgb: np.ndarray, net: MoveNet, threshold: float = 0.5) -> bytes:
     """The JPEG `data` (a YCbCr file of `rgb`, HxWx3 uint8) with the coefficients MoveNet moves
     moved; its other segments kept. Files it does not apply to come back unchanged."""
-    import jpeglib
-
-    from codec.decoder.consistency import coefficients_of
-    from codec.encoder.coefsearch import carry_segments
-
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "in.jpg"
-        path.write_bytes(data)
-        j = jpeglib.read_dct(str(path))
-        j.load()
-        coefs = coefficients_of(j)
-        if coefs is None or coefs.size != (rgb.shape[1], rgb.shape[0]):
-            return data
-        moves = predict_moves(net, rgb, coefs.blocks, coefs.qtables, coefs.factors, threshold)
-        if not any(m.any() for m in moves):
-            return data
-        planes = [np.clip(c.astype(np.int32) + m, -2047, 2047).astype(np.int16)
-                  for c, m in zip(coefs.blocks, moves)]
-        j.Y, j.Cb, j.Cr = planes
-        out = Path(d) / "out.jpg"
-        j.write_dct(str(out), flags=["+OPTIMIZE_CODING"])
-        return carry_segments(data, out.read_bytes())
+    j, coefs = _read(data)
+    if coefs is None or coefs.size != (rgb.shape[1], rgb.shape[0]):
+        return data
+    moves = predict_moves(net, rgb, coefs.blocks, coefs.qtables, coefs.factors, threshold)
+    if not any(m.any() for m in moves):
+        return data
+    return _write(j, [np.clip(c.astype(np.int32) + m, -2047, 2047).astype(np.int16)
+                      for c, m in zip(coefs.blocks, moves)], data)
 
 
 def first_round(model, rgb: np.ndarray, data: bytes, quality: int) -> list[torch.Tensor]:
@@ -143,19 +154,11 @@ def first_round(model, rgb: np.ndarray, data: bytes, quality: int) -> list[torch
     loss would change if each coefficient alone moved one step up (0) or down (1): the gradient
     of one forward and backward pass, its curvature estimate and the exact bit change
     (codec.encoder.coefsearch's first round, on a picture small enough to be one tile)."""
-    import jpeglib
-
-    from codec.decoder.consistency import coefficients_of
     from codec.encoder.coefsearch import SearchSettings, _Search
     from codec.encoder.jpegrate import CodeLengths
     from codec.format.jpeg import cond_vector, open_jpeg, read_info
 
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "in.jpg"
-        path.write_bytes(data)
-        j = jpeglib.read_dct(str(path))
-        j.load()
-        coefs = coefficients_of(j)
+    _, coefs = _read(data)
     cond = torch.from_numpy(cond_vector(read_info(open_jpeg(data)))[None])
     for p in model.parameters():
         p.requires_grad_(False)
@@ -191,29 +194,15 @@ def oneshot(model, data: bytes, rgb: np.ndarray, quality: int, per_block: int = 
     """The search's first round taken all at once: in every block, the `per_block` single moves
     whose predicted loss change (first_round) is most negative, beyond `margin`, are made
     together, without the rounds that would check them."""
-    import jpeglib
-
-    from codec.decoder.consistency import coefficients_of
-    from codec.encoder.coefsearch import carry_segments
-
     pred = first_round(model, rgb, data, quality)
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "in.jpg"
-        path.write_bytes(data)
-        j = jpeglib.read_dct(str(path))
-        j.load()
-        coefs = coefficients_of(j)
-        planes = []
-        for c, p in zip(coefs.blocks, pred):
-            best, idx = p.min(0)  # (by, bx, 8, 8): the better direction's change, 0 = up
-            step = torch.where(idx == 0, 1, -1)
-            flat = best.flatten(2)
-            k = min(per_block, 64)
-            thr = flat.topk(k, dim=2, largest=False).values[..., -1:, None]
-            pick = (best <= thr) & (best < -margin)
-            move = torch.where(pick, step, 0).numpy().astype(np.int32)
-            planes.append(np.clip(c.astype(np.int32) + move, -2047, 2047).astype(np.int16))
-        j.Y, j.Cb, j.Cr = planes
-        out = Path(d) / "out.jpg"
-        j.write_dct(str(out), flags=["+OPTIMIZE_CODING"])
-        return carry_segments(data, out.read_bytes())
+    j, coefs = _read(data)
+    planes = []
+    for c, p in zip(coefs.blocks, pred):
+        best, idx = p.min(0)  # (by, bx, 8, 8): the better direction's change, 0 = up
+        step = torch.where(idx == 0, 1, -1)
+        k = min(per_block, 64)
+        thr = best.flatten(2).topk(k, dim=2, largest=False).values[..., -1:, None]
+        pick = (best <= thr) & (best < -margin)
+        move = torch.where(pick, step, 0).numpy().astype(np.int32)
+        planes.append(np.clip(c.astype(np.int32) + move, -2047, 2047).astype(np.int16))
+    return _write(j, planes, data)

@@ -19,6 +19,7 @@ import base64
 import io
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -26,6 +27,7 @@ from PIL import Image
 
 from ..encoder.target import Target, search
 from ..errors import CodecError
+from ..io.fileio import read_bytes
 from ..format.pack import pack
 from ..io.imageio import SourceImage
 
@@ -179,8 +181,8 @@ def _transcode(path, is_jpeg: bool) -> AltResult:
         return AltResult(None, note="not a JPEG source")
     t = time.perf_counter()
     try:
-        n = len(pack(open(path, "rb").read()))
-    except CodecError as exc:
+        n = len(pack(read_bytes(Path(path))))
+    except (CodecError, OSError) as exc:  # damaged, or gone since it was sampled
         return AltResult(None, error=str(exc))
     s = time.perf_counter() - t
     return AltResult(n, search_seconds=s, encode_seconds=s)
@@ -288,7 +290,7 @@ def summarize(rows: list, labels: dict[str, tuple[str, bool]], resamples: list[n
         sizes = [a.get("bytes") if a else None for a in res]
         # a file the alternative cannot meet the target on, or would make larger, stays as is
         proj[name] = np.array([min(b, c) if b else c for b, c in zip(sizes, cur)], float)
-        met[name] = sum(b is not None for b in sizes)
+        met[name] = int(sum(b is not None and b < c for b, c in zip(sizes, cur)))
         conv = [(a, m) for a, m in zip(res, mp) if a and a.get("bytes") is not None]
         cmp = sum(m for _, m in conv)
         enc_s[name] = (sum(a["encode_seconds"] for a, _ in conv) / cmp) if cmp else None
@@ -320,13 +322,22 @@ def summarize(rows: list, labels: dict[str, tuple[str, bool]], resamples: list[n
         best_jpeg_viewer=viewers[0].name if viewers else None, notes=list(notes))
 
 
+def _viewer(m: MethodSummary) -> str:
+    """What a plain JPEG viewer makes of the method's files."""
+    if not m.jpeg_viewer:
+        return "does not open in a plain JPEG viewer"
+    if m.name.startswith(REGEN):  # the target is met by regen-codec's decode, not the plain one
+        return "opens in any JPEG viewer, below the target until regen-codec decodes it"
+    return "opens in any JPEG viewer"
+
+
 def headline(c: Comparison, files_in_tree: int) -> list[str]:
     """Three lines a person reads first: what was compared, who won, by how much."""
     w = c.method(c.winner)
     names = ", ".join(m.name for m in c.methods)
     lines = [f"compared: {len(c.methods)} ways to store {c.files_sampled} sampled files (of "
              f"{files_in_tree}), each file at the same target ({c.target}): {names}"]
-    viewer = "opens in any JPEG viewer" if w.jpeg_viewer else "does not open in a plain JPEG viewer"
+    viewer = _viewer(w)
     lines.append(f"winner: {w.name} saves {w.saving_pct:.1f}% (95% CI {w.saving_ci95[0]:.1f} to "
                  f"{w.saving_ci95[1]:.1f}%); its files: {viewer}")
     if c.runner_up is None:
@@ -337,7 +348,7 @@ def headline(c: Comparison, files_in_tree: int) -> list[str]:
                 f"ahead in {100 * c.lead_share:.0f}% of bootstrap resamples")
         if not w.jpeg_viewer and c.best_jpeg_viewer:
             b = c.method(c.best_jpeg_viewer)
-            lead += f"; best that opens in a JPEG viewer: {b.name}, {b.saving_pct:.1f}%"
+            lead += f"; best that opens in a JPEG viewer: {b.name}, {b.saving_pct:.1f}% ({_viewer(b)})"
         lines.append(lead)
     return lines
 

@@ -286,7 +286,8 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
         device=device, effort=default_effort() if effort is None else effort,
         cpu_seconds_per_megapixel=cpu_per_mp, projected_cpu_hours=tree_mp * cpu_per_mp / 3600,
         partial=stopped, sample_planned=len(picked),
-        comparison=_comparison(rows, resamples, proj, packed if pack else None, target,
+        # compared as every alternative is counted: a file it would make larger stays as it is
+        comparison=_comparison(rows, resamples, np.minimum(proj, cur), packed if pack else None, target,
                                match_jpeg_quality, model) if compare else None)
 
 

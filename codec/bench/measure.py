@@ -135,7 +135,10 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
     try:
         import pillow_jxl  # noqa: F401  (plugin registers the JXL format)
 
-        out["jxl"] = Method("jxl", "JPEG XL (pillow-jxl-plugin)", *_pil_codec("JXL"))
+        jxl_enc, jxl_dec = _pil_codec("JXL")
+        # libjxl refuses lossy quality 100 (the equal-bytes search of --html can ask for it)
+        out["jxl"] = Method("jxl", "JPEG XL (pillow-jxl-plugin)",
+                            lambda img, q: jxl_enc(img, min(q, 99)), jxl_dec)
     except ImportError:
         pass
     out["half-bicubic"] = Method(
@@ -314,11 +317,10 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
     shas = {p: _file_sha(p) for p in images}
     if anchors is not None:
         load_anchor_curves(anchors)  # a malformed file is refused now, not after the run
-    if html is not None:
-
-        check_output(Path(html), [], force)  # refused now, not after the run
     cache_dir = out_dir / "cache"
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir.mkdir(parents=True, exist_ok=True)  # before the check: --html may go into out_dir
+    if html is not None:
+        check_output(Path(html), [], force)  # refused now, not after the run
     rows: list[dict] = []
     todo = []
     for name in names:

@@ -57,7 +57,7 @@ def esc(text: object) -> str:
 
 
 def write_page(out: Path, page: str, force: bool = False) -> None:
-    """Write the page atomically; an existing file is kept unless `force` (codec.fileio)."""
+    """Write the page atomically; an existing file is kept unless `force` (codec.io.fileio)."""
 
     check_output(Path(out), [], force)
     atomic_write(Path(out), page.encode("utf-8"), force=force)

@@ -49,12 +49,12 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None,
     mode and model are not read: auto and target searches make files of both modes).
 
     The expensive part (ComCNN, in comrec mode) runs once, so a quality search is cheap.
-    `for_pack`: the file will be packed as JPEG XL (codec.format.shrink keeps it baseline).
-    `fit`: a regen file stores the restoration strength fitted to `src` (fit_strength: one
-    network run per file made). `effort`: rounds of the decoder-aware coefficient search
-    (codec.encoder.coefsearch) for a regen file, and for a comrec file made with
-    `make(quality, search_comrec=True)` (auto mode searches the comrec file it keeps); 0 keeps
-    the encoder's rounding, None the default."""
+    Of the options: `for_pack` (`pack="jxl"`) means the file will be packed as JPEG XL (codec.format.shrink
+    keeps it baseline); `fit`: a regen file stores the restoration strength fitted to `src`
+    (fit_strength: one network run per file made); `effort`: rounds of the decoder-aware
+    coefficient search (codec.encoder.coefsearch) for a regen file, and for a comrec file made
+    with `make(quality, search_comrec=True)` (auto mode searches the comrec file it keeps); 0
+    keeps the encoder's rounding, None the default."""
     o = options
     device, progressive, subsampling = o.device, o.progressive, o.subsampling
     effort = default_effort() if o.effort is None else o.effort
