@@ -88,19 +88,52 @@ def make_data(a) -> None:
               f"bytes {len(data0)}->{len(data1)}  ({dt / made:.1f} s/crop)", flush=True)
 
 
-def load_items(cache: Path, limit: int | None = None):
+def make_rounds(a) -> None:
+    """The search's first-round predictions (movenet.first_round) of each saved crop, beside it
+    as NNNNN.round.npz (float16), skipping those already made."""
+    from PIL import Image
+
+    from bench.experiments.movenet import first_round
+
+    torch.set_num_threads(a.threads)
+    net = load_model(a.model).eval()
+    ts = get_table_set(a.tables)
+    t0, made = time.time(), 0
+    for f in sorted(a.cache.glob("[0-9]*[0-9].npz"))[:a.n]:
+        out = f.with_suffix(".round.npz")
+        if out.exists():
+            continue
+        z = np.load(f)
+        q, rgb = int(z["quality"]), z["rgb"]
+        data0 = encode_jpeg(Image.fromarray(rgb), q, ts.subsampling_for(q), optimize=True,
+                            qtables=ts.qtables(q), trellis=ts.trellis)
+        pred = first_round(net, rgb, data0, q)
+        np.savez_compressed(out, **{f"r{k}": p.numpy().astype(np.float16) for k, p in enumerate(pred)})
+        made += 1
+        if made % 20 == 0:
+            print(f"{made} crops, {(time.time() - t0) / made:.2f} s each", flush=True)
+
+
+def load_items(cache: Path, limit: int | None = None, rounds: bool = False):
     """(features, targets, sample index) per component plane of every saved crop."""
     from bench.experiments.movenet import features, source_coefficients
 
+    from bench.experiments.movenet import round_features
+
     items = []
-    for f in sorted(cache.glob("*.npz"))[:limit]:
+    for f in sorted(cache.glob("[0-9]*[0-9].npz"))[:limit]:
+        if rounds and not f.with_suffix(".round.npz").exists():
+            continue
         z = np.load(f)
+        r = np.load(f.with_suffix(".round.npz")) if rounds else None
         factors = [tuple(int(v) for v in x) for x in z["factors"]]
         for k in range(3):
             c0 = torch.from_numpy(z[f"c{k}"].astype(np.float32))
             q = torch.from_numpy(z[f"q{k}"].astype(np.float32))
             src = source_coefficients(z["rgb"], c0.shape[:2], factors[k], k)
             x = features(c0, src, q, k > 0)
+            if r is not None:
+                x = torch.cat([x, round_features(torch.from_numpy(r[f"r{k}"].astype(np.float32)))])
             m = torch.from_numpy(z[f"m{k}"].astype(np.int64)).clamp(-1, 1) + 1  # by, bx, 8, 8
             y = m.reshape(*m.shape[:2], 64).permute(2, 0, 1).contiguous()  # 64, by, bx
             items.append((x, y, int(f.stem)))
@@ -114,11 +147,11 @@ def train(a) -> None:
 
     torch.manual_seed(a.seed)
     torch.set_num_threads(a.threads)
-    items = load_items(a.cache)
+    items = load_items(a.cache, rounds=a.with_rounds)
     val = [t for t in items if t[2] % 10 == 0]
     tr = [t for t in items if t[2] % 10 != 0]
     print(f"{len(tr)} training planes, {len(val)} validation planes", flush=True)
-    net = MoveNet(a.width, a.blocks)
+    net = MoveNet(a.width, a.blocks, items[0][0].shape[0])
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     weight = torch.tensor([a.move_weight, 1.0, a.move_weight])
     rng = np.random.default_rng(a.seed)
@@ -173,7 +206,7 @@ def train(a) -> None:
     print(f"final val {vl:.4f} " + " ".join(f"t{t}: P{p:.2f} R{r:.2f}" for t, (p, r) in st.items()))
     a.out.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(a.out),
-              metadata={"width": str(a.width), "blocks": str(a.blocks),
+              metadata={"width": str(a.width), "blocks": str(a.blocks), "inputs": str(net.inputs),
                         "crops": str(len({t[2] for t in items})), "steps": str(step)})
     print("wrote", a.out)
 
@@ -205,7 +238,7 @@ def evaluate_net(a) -> None:
     if a.threshold:
         with safe_open(str(a.net), "pt") as f:
             meta = f.metadata()
-        net = MoveNet(int(meta["width"]), int(meta["blocks"]))
+        net = MoveNet(int(meta["width"]), int(meta["blocks"]), int(meta.get("inputs", 193)))
         net.load_state_dict(load_file(str(a.net)))
         net.eval()
     post = lambda data, q: shrink(data)  # noqa: E731
@@ -220,7 +253,7 @@ def evaluate_net(a) -> None:
         def encode(rgb, q, sub, tables, kind=kind, v=v):
             data = encode_jpeg(Image.fromarray(rgb), q, sub, qtables=tables)
             if kind == "movenet":
-                return apply(data, rgb, net, v)
+                return apply(data, rgb, net, v, model=model, quality=q)
             if kind == "oneshot":
                 return oneshot(model, data, rgb, q, per_block=int(v))
             _, prec, share = kind.split("-")
@@ -385,6 +418,8 @@ def main() -> None:
     t.add_argument("--report", type=int, default=50)
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--with-rounds", action="store_true",
+                   help="also feed the search's first-round predictions (made by `rounds`)")
     e = sub.add_parser("eval", help="BD-rates of MoveNet's files on held-out crops")
     e.add_argument("--net", type=Path, default=root / "bench/cache/movenet.safetensors")
     e.add_argument("--threshold", type=float, action="append", default=[])
@@ -416,8 +451,16 @@ def main() -> None:
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--model", default=DEFAULT_MODEL)
     ft.add_argument("--tables", default=DEFAULT_TABLES)
+    rd = sub.add_parser("rounds", help="the search's first-round predictions of the saved crops")
+    rd.add_argument("--cache", type=Path, default=root / "bench/cache/distill")
+    rd.add_argument("--n", type=int, default=600)
+    rd.add_argument("--threads", type=int, default=2)
+    rd.add_argument("--model", default=DEFAULT_MODEL)
+    rd.add_argument("--tables", default=DEFAULT_TABLES)
     a = ap.parse_args()
-    if a.cmd == "finetune":
+    if a.cmd == "rounds":
+        make_rounds(a)
+    elif a.cmd == "finetune":
         finetune(a)
     elif a.cmd == "eval":
         evaluate_net(a)

@@ -103,10 +103,10 @@ class MoveNet(nn.Module):
     """Block-grid CNN: (N, IN_CHANNELS, by, bx) -> logits (N, 3, 64, by, bx) of moving each
     coefficient down a step, keeping it, or moving it up a step."""
 
-    def __init__(self, width: int = 64, blocks: int = 3):
+    def __init__(self, width: int = 64, blocks: int = 3, inputs: int = IN_CHANNELS):
         super().__init__()
-        self.width, self.blocks = width, blocks
-        self.inp = nn.Conv2d(IN_CHANNELS, width, 1)
+        self.width, self.blocks, self.inputs = width, blocks, inputs
+        self.inp = nn.Conv2d(inputs, width, 1)
         self.body = nn.Sequential(*[_Res(width) for _ in range(blocks)])
         self.out = nn.Conv2d(width, 3 * 64, 1)
 
@@ -118,7 +118,7 @@ class MoveNet(nn.Module):
 
 def predict_moves(net: MoveNet, rgb: np.ndarray, blocks: list[np.ndarray],
                   qtables: list[np.ndarray], factors: list[tuple[int, int]],
-                  threshold: float) -> list[np.ndarray]:
+                  threshold: float, rounds: list[torch.Tensor] | None = None) -> list[np.ndarray]:
     """Per component, the moves (by, bx, 8, 8) in {-1, 0, 1} that MoveNet gives a probability of
     at least `threshold` (the likelier direction where both pass)."""
     out = []
@@ -127,7 +127,10 @@ def predict_moves(net: MoveNet, rgb: np.ndarray, blocks: list[np.ndarray],
             c0 = torch.from_numpy(np.asarray(c, np.float32))
             qt = torch.from_numpy(np.asarray(q, np.float32))
             src = source_coefficients(rgb, c0.shape[:2], f, k)
-            p = net(features(c0, src, qt, k > 0)[None]).softmax(1)[0]  # (3, 64, by, bx)
+            x = features(c0, src, qt, k > 0)
+            if rounds is not None:  # the search's first-round predictions (first_round)
+                x = torch.cat([x, round_features(rounds[k])])
+            p = net(x[None]).softmax(1)[0]  # (3, 64, by, bx)
             down, up = p[0], p[2]
             move = torch.where((up >= down) & (up >= threshold), 1,
                                torch.where((down > up) & (down >= threshold), -1, 0))
@@ -136,13 +139,17 @@ def predict_moves(net: MoveNet, rgb: np.ndarray, blocks: list[np.ndarray],
     return out
 
 
-def apply(data: bytes, rgb: np.ndarray, net: MoveNet, threshold: float = 0.5) -> bytes:
+def apply(data: bytes, rgb: np.ndarray, net: MoveNet, threshold: float = 0.5,
+          model=None, quality: int | None = None) -> bytes:
     """The JPEG `data` (a YCbCr file of `rgb`, HxWx3 uint8) with the coefficients MoveNet moves
-    moved; its other segments kept. Files it does not apply to come back unchanged."""
+    moved; its other segments kept. Files it does not apply to come back unchanged. A MoveNet
+    that reads the search's first round (more inputs than IN_CHANNELS) needs the restoration
+    `model` and the file's `quality` to compute it."""
     j, coefs = _read(data)
     if coefs is None or coefs.size != (rgb.shape[1], rgb.shape[0]):
         return data
-    moves = predict_moves(net, rgb, coefs.blocks, coefs.qtables, coefs.factors, threshold)
+    rounds = first_round(model, rgb, data, quality) if net.inputs > IN_CHANNELS else None
+    moves = predict_moves(net, rgb, coefs.blocks, coefs.qtables, coefs.factors, threshold, rounds)
     if not any(m.any() for m in moves):
         return data
     return _write(j, [np.clip(c.astype(np.int32) + m, -2047, 2047).astype(np.int16)
