@@ -340,7 +340,6 @@ def render(e: Estimate) -> str:
         lines += ["", f"{len(e.cannot_meet)} sampled file(s) cannot meet the target (kept as is):"]
         lines += [f"  {p}" for p in e.cannot_meet]
     if e.comparison is not None:
-
         # the three lines a person reads first, then the alternatives in full at the end
         head = compare.headline(e.comparison, e.files_in_tree) + [""]
         lines = lines[:1] + head + lines[1:] if e.partial else head + lines  # PARTIAL stays first

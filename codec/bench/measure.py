@@ -84,7 +84,6 @@ def _pil_codec(fmt: str, **opts) -> tuple[Callable, Callable]:
 def _half_encode(img: np.ndarray, q: int) -> bytes:
     import torch
 
-
     x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 255
     small = (downscale(x)[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
     data = shrink(encode_jpeg(Image.fromarray(small), q))  # the same JPEG coding as comrec's
@@ -92,7 +91,6 @@ def _half_encode(img: np.ndarray, q: int) -> bytes:
 
 
 def _half_decode(data: bytes) -> np.ndarray:
-
     i = data.rindex(b"SIZE")
     h, w = map(int, data[i + 4:].decode().split("x"))
     return upscale_image(decode_jpeg(data[:i])[0], (h, w))
@@ -304,13 +302,11 @@ def run(image_dir: Path, out_dir: Path, methods: list[str] | None = None,
     names = list(dict.fromkeys(methods or avail))  # a name given twice is measured once
     unknown = [n for n in names if n not in avail]
     if unknown:
-
         raise CodecError(f"unknown method(s) {', '.join(unknown)}; available: {', '.join(avail)}")
     if BASELINE not in names:
         names = [BASELINE] + names
     images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
-
         raise CodecError(f"{image_dir}: no lossless images (.png, .ppm, .bmp, .tif) to benchmark")
     # cached rows are keyed by the file's content too: another folder (or a re-cropped image)
     # with the same names must not be scored with rows measured on other pictures

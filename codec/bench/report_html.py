@@ -183,11 +183,6 @@ def crops_html(sets: list[CropSet]) -> str:
     return "\n".join(out)
 
 
-def png_uri(rgb: np.ndarray) -> str:
-
-    return png_data_uri(rgb)
-
-
 # ---------------------------------------------------------------- estimate --compare
 
 
@@ -353,10 +348,10 @@ def bench_crops(images: list[tuple[str, np.ndarray]], ours, others: dict, qualit
             budget = len(data)
             plain = decode_jpeg(as_jpeg(data))[0]
             restored = ours.decode(data)
-            views = [View("source", png_uri(crop_of(img, box, size)), "lossless"),
-                     View(f"{ours.name} restored", png_uri(crop_of(restored, box, size)),
+            views = [View("source", png_data_uri(crop_of(img, box, size)), "lossless"),
+                     View(f"{ours.name} restored", png_data_uri(crop_of(restored, box, size)),
                           caption(img, restored, budget)),
-                     View(f"{ours.name} plain view", png_uri(crop_of(plain, box, size)),
+                     View(f"{ours.name} plain view", png_data_uri(crop_of(plain, box, size)),
                           ("as a plain JPEG viewer shows the same file; " if plain.shape == img.shape
                            else "as a plain JPEG viewer shows the same file, scaled up to the "
                            "source's size; ") + caption(img, crop_of(plain, (0, 0) + size, size),
@@ -371,7 +366,7 @@ def bench_crops(images: list[tuple[str, np.ndarray]], ours, others: dict, qualit
                 if over:
                     missing.append(f"{oname} (smallest: {len(data_o)} bytes at setting 1, shown)")
                 views.append(View(f"{oname} q{1 if over else res.quality}" + (" (over budget)" if over else ""),
-                                  png_uri(crop_of(out, box, size)), caption(img, out, len(data_o))))
+                                  png_data_uri(crop_of(out, box, size)), caption(img, out, len(data_o))))
             note = (f"no setting fits in {budget} bytes: {', '.join(missing)}" if missing else "")
             sets.append(CropSet(f"{name}, {ours.name} at quality {q}: {budget} bytes", views, note))
             if progress is not None:

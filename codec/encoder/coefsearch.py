@@ -280,14 +280,11 @@ class _Search:
         dec = decode_blocks(cs, self.q, self.f, wy1 - wy0, wx1 - wx0)
         s = self.scale
         if s > 1:
-
             dec = upscale(dec[None], (s * (wy1 - wy0), s * (wx1 - wx0)))[0]
-        if self.s.precision == "bfloat16":
-            with torch.autocast(self.ref.device.type, dtype=torch.bfloat16):
-                out = self.model(dec[None], self.cond)
-            out = out.float()[0].clamp(0, 1)
-        else:
-            out = self.model(dec[None], self.cond)[0].clamp(0, 1)
+        with torch.autocast(self.ref.device.type, dtype=torch.bfloat16,
+                            enabled=self.s.precision == "bfloat16"):
+            out = self.model(dec[None], self.cond)
+        out = out.float()[0].clamp(0, 1)
         if s == 1:
             out = project_blocks(out[None], [t[None] for t in cs], [q[None] for q in self.q],
                                  self.f)[0]
@@ -403,7 +400,6 @@ def refine(data: bytes, source: np.ndarray, model, quality: int,
     `comrec`: `data` is a comrec file (the compact half-size picture) and `model` its RecCNN."""
     import jpeglib
     from tqdm import tqdm
-
 
     if settings.rounds <= 0:
         return data
