@@ -264,6 +264,14 @@ _JOBS = click.option("-j", "--jobs", type=click.IntRange(1, None), default=1, sh
 _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
                           help="Run on an existing Dask cluster (e.g. tcp://host:8786) instead of "
                                "locally; workers must see the same paths and use their GPU if any.")
+# -f/--force, by what a command writes
+_FORCE_BATCH = click.option("-f", "--force", is_flag=True,
+                            help="Overwrite outputs that exist (never an input). Without it, a "
+                                 "batch skips them, so a stopped run resumes.")
+_FORCE_ONE = click.option("-f", "--force", is_flag=True,
+                          help="Overwrite OUTPUT if it exists (never the input).")
+_FORCE_HTML = click.option("-f", "--force", is_flag=True,
+                           help="Overwrite the --html file if it exists.")
 
 
 @cli.command()
@@ -332,8 +340,7 @@ _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
                                       "search).")
 @_JOBS
 @_SCHEDULER
-@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
-              "Without it, a batch skips them, so a stopped run resumes.")
+@_FORCE_BATCH
 @click.option("--reencode", is_flag=True,
               help="Also compress inputs that are regen-codec files already (whatever their "
                    "name); without it a batch leaves them out with a note, and one such file "
@@ -426,8 +433,7 @@ def encode(inputs, output, quality, mode, model_id, tables, subsampling, progres
                    "more quality for N times the network's time (docs/decoding.md).")
 @_JOBS
 @_SCHEDULER
-@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist (never an input). "
-              "Without it, a batch skips them, so a stopped run resumes.")
+@_FORCE_BATCH
 @click.option("--include-plain", is_flag=True,
               help="In folders and globs, also restore plain JPEGs (no regen-codec metadata) "
                    "with the default model; without it only regen-codec files found there are "
@@ -523,7 +529,7 @@ def info(file, as_json):
 @click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write a self-contained HTML report there (implies --compare): the "
                    "savings, and crops of a few sampled files, every method side by side.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite the --html file if it exists.")
+@_FORCE_HTML
 @_JOBS
 @_SCHEDULER
 def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality, model_id,
@@ -572,7 +578,7 @@ def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality
 @click.argument("input", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(), default=None,
               help="Packed file [default: INPUT name with .jxl].")
-@click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists (never the input).")
+@_FORCE_ONE
 def pack(input, output, force):
     """Store a JPEG losslessly as JPEG XL (smaller; `unpack` returns the identical bytes).
 
@@ -594,7 +600,7 @@ def pack(input, output, force):
 @click.argument("input", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(), default=None,
               help="JPEG file [default: INPUT name with .jpg].")
-@click.option("-f", "--force", is_flag=True, help="Overwrite OUTPUT if it exists (never the input).")
+@_FORCE_ONE
 def unpack(input, output, force):
     """Turn a packed JPEG XL file back into the exact JPEG it was made from."""
     output = _file_output(output, input, (".jpg", ".jpeg"), "a JPEG")
@@ -689,7 +695,7 @@ def demo(quality, out_dir, device):
               help="Also write a self-contained HTML report there: rate-quality plots, the "
                    "BD-rate table, and crops at equal bytes (our file, its plain view, plain "
                    "JPEG, AVIF, JPEG XL) for the first 2 images at 2 qualities.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite the --html file if it exists.")
+@_FORCE_HTML
 def bench(image_dir, out_dir, methods, qualities, anchors, device, html_out, force):
     """Rate-quality benchmark of every method on the lossless images in IMAGE_DIR.
 
