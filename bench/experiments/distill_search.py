@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-from codec.decoder.consistency import coefficients_of
+from codec.decoder.consistency import read_coefficients
 from codec.encoder.coefsearch import SearchSettings, refine
 from codec.format.jpeg import encode_jpeg
 from codec.format.tables import DEFAULT_TABLES, get_table_set
@@ -36,20 +36,13 @@ DATA = ["bsds432", "imagenet1k-sample", "realsr", "t91", "urban100-part"]
 QUALITIES = [8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 75, 90]
 
 
-def read_coefs(data: bytes):
-    import jpeglib
-
-    with tempfile.NamedTemporaryFile(suffix=".jpg") as f:
-        f.write(data)
-        f.flush()
-        j = jpeglib.read_dct(f.name)
-        j.load()
-        return coefficients_of(j)
+def rounded_file(rgb: np.ndarray, quality: int, ts) -> bytes:
+    """The file the search starts from, made as `encode` makes it before searching."""
+    return encode_jpeg(Image.fromarray(rgb), quality, ts.subsampling_for(quality), optimize=True,
+                       qtables=ts.qtables(quality), trellis=ts.trellis)
 
 
 def make_data(a) -> None:
-    from PIL import Image
-
     torch.set_num_threads(a.threads)
     files, _ = D.split(D.list_images([a.shared / "data/train" / d for d in DATA]))
     rng = np.random.default_rng(a.seed)
@@ -72,10 +65,9 @@ def make_data(a) -> None:
         y, x = int(r.integers(0, h - side + 1)), int(r.integers(0, w - side + 1))
         crop = np.ascontiguousarray(img[y:y + side, x:x + side])
         q = int(r.choice(QUALITIES))
-        data0 = encode_jpeg(Image.fromarray(crop), q, ts.subsampling_for(q), optimize=True,
-                            qtables=ts.qtables(q), trellis=ts.trellis)
+        data0 = rounded_file(crop, q, ts)
         data1 = refine(data0, crop, net, q, SearchSettings(rounds=a.rounds))
-        c0, c1 = read_coefs(data0), read_coefs(data1)
+        c0, c1 = read_coefficients(data0), read_coefficients(data1)
         moves = [(b1.astype(np.int16) - b0).astype(np.int8) for b0, b1 in zip(c0.blocks, c1.blocks)]
         np.savez_compressed(out, rgb=crop, quality=q, factors=np.array(c0.factors),
                             **{f"c{k}": b for k, b in enumerate(c0.blocks)},
@@ -91,8 +83,6 @@ def make_data(a) -> None:
 def make_rounds(a) -> None:
     """The search's first-round predictions (movenet.first_round) of each saved crop, beside it
     as NNNNN.round.npz (float16), skipping those already made."""
-    from PIL import Image
-
     from bench.experiments.movenet import first_round
 
     torch.set_num_threads(a.threads)
@@ -105,8 +95,7 @@ def make_rounds(a) -> None:
             continue
         z = np.load(f)
         q, rgb = int(z["quality"]), z["rgb"]
-        data0 = encode_jpeg(Image.fromarray(rgb), q, ts.subsampling_for(q), optimize=True,
-                            qtables=ts.qtables(q), trellis=ts.trellis)
+        data0 = rounded_file(rgb, q, ts)
         pred = first_round(net, rgb, data0, q)
         np.savez_compressed(out, **{f"r{k}": p.numpy().astype(np.float16) for k, p in enumerate(pred)})
         made += 1
@@ -116,9 +105,7 @@ def make_rounds(a) -> None:
 
 def load_items(cache: Path, limit: int | None = None, rounds: bool = False):
     """(features, targets, sample index) per component plane of every saved crop."""
-    from bench.experiments.movenet import features, source_coefficients
-
-    from bench.experiments.movenet import round_features
+    from bench.experiments.movenet import features, round_features, source_coefficients
 
     items = []
     for f in sorted(cache.glob("[0-9]*[0-9].npz"))[:limit]:
@@ -216,7 +203,6 @@ def evaluate_net(a) -> None:
     files on held-out crops, as bench/try_coefopt.py scores the search."""
     import json
 
-    from PIL import Image
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -277,19 +263,16 @@ class _Prepared:
     single-move bit changes, the network's condition, the search's loss at the rounded file."""
 
     def __init__(self, path: Path, ts, model):
-        from PIL import Image
-
+        from bench.experiments.movenet import features, source_coefficients
         from codec.encoder.coefsearch import slope
         from codec.encoder.jpegrate import CodeLengths, move_bits
         from codec.format.jpeg import cond_vector, open_jpeg, read_info
-        from bench.experiments.movenet import features, source_coefficients
 
         z = np.load(path)
         self.rgb = z["rgb"]
         self.quality = q = int(z["quality"])
         self.factors = [tuple(int(v) for v in x) for x in z["factors"]]
-        data0 = encode_jpeg(Image.fromarray(self.rgb), q, ts.subsampling_for(q), optimize=True,
-                            qtables=ts.qtables(q), trellis=ts.trellis)
+        data0 = rounded_file(self.rgb, q, ts)
         lengths = CodeLengths.of_file(data0)
         self.c0 = [torch.from_numpy(z[f"c{k}"].astype(np.float32)) for k in range(3)]
         self.q = [torch.from_numpy(z[f"q{k}"].astype(np.float32)) for k in range(3)]
@@ -394,20 +377,30 @@ def finetune(a) -> None:
 
 
 def main() -> None:
+    common = argparse.ArgumentParser(add_help=False)  # what every step may be told
+    common.add_argument("--cache", type=Path, default=root / "bench/cache/distill",
+                        help="the searched crops (and their first rounds)")
+    common.add_argument("--model", default=DEFAULT_MODEL)
+    common.add_argument("--tables", default=DEFAULT_TABLES)
+    common.add_argument("--shared", type=Path, default=root.parent / "shared")
+    common.add_argument("--seed", type=int, default=0)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    d = sub.add_parser("data", help="search random crops of the pool's training files")
+
+    def step(name: str, run, help: str, threads: int = 1) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, parents=[common])
+        p.add_argument("--threads", type=int, default=threads)
+        p.set_defaults(run=run)
+        return p
+
+    d = step("data", make_data, "search random crops of the pool's training files")
     d.add_argument("--n", type=int, default=1500)
     d.add_argument("--size", type=int, default=256)
-    d.add_argument("--seed", type=int, default=0)
     d.add_argument("--rounds", type=int, default=20)
-    d.add_argument("--threads", type=int, default=1)
-    d.add_argument("--model", default=DEFAULT_MODEL)
-    d.add_argument("--tables", default=DEFAULT_TABLES)
-    d.add_argument("--shared", type=Path, default=root.parent / "shared")
-    d.add_argument("--cache", type=Path, default=root / "bench/cache/distill")
-    t = sub.add_parser("train", help="fit MoveNet to the saved searches")
-    t.add_argument("--cache", type=Path, default=root / "bench/cache/distill")
+    rd = step("rounds", make_rounds, "the search's first-round predictions of the saved crops",
+              threads=2)
+    rd.add_argument("--n", type=int, default=600)
+    t = step("train", train, "fit MoveNet to the saved searches")
     t.add_argument("--out", type=Path, default=root / "bench/cache/movenet.safetensors")
     t.add_argument("--width", type=int, default=64)
     t.add_argument("--blocks", type=int, default=3)
@@ -416,11 +409,16 @@ def main() -> None:
     t.add_argument("--move-weight", type=float, default=3.0)
     t.add_argument("--minutes", type=float, default=10)
     t.add_argument("--report", type=int, default=50)
-    t.add_argument("--threads", type=int, default=1)
-    t.add_argument("--seed", type=int, default=0)
     t.add_argument("--with-rounds", action="store_true",
                    help="also feed the search's first-round predictions (made by `rounds`)")
-    e = sub.add_parser("eval", help="BD-rates of MoveNet's files on held-out crops")
+    ft = step("finetune", finetune, "train MoveNet on the search's own loss")
+    ft.add_argument("--init", type=Path, default=root / "bench/cache/movenet.safetensors")
+    ft.add_argument("--out", type=Path, default=root / "bench/cache/movenet-ft.safetensors")
+    ft.add_argument("--lr", type=float, default=3e-4)
+    ft.add_argument("--minutes", type=float, default=10)
+    ft.add_argument("--report", type=int, default=50)
+    ft.add_argument("--val", type=int, default=24)
+    e = step("eval", evaluate_net, "BD-rates of MoveNet's files on held-out crops")
     e.add_argument("--net", type=Path, default=root / "bench/cache/movenet.safetensors")
     e.add_argument("--threshold", type=float, action="append", default=[])
     e.add_argument("--rounds", type=int, action="append", default=[])
@@ -434,41 +432,9 @@ def main() -> None:
     e.add_argument("--crops", type=int, default=16)
     e.add_argument("--photos", type=Path, default=None)
     e.add_argument("--qualities", default="8,15,25,40,60,80,92")
-    e.add_argument("--model", default=DEFAULT_MODEL)
-    e.add_argument("--tables", default=DEFAULT_TABLES)
-    e.add_argument("--shared", type=Path, default=root.parent / "shared")
-    e.add_argument("--threads", type=int, default=1)
     e.add_argument("--out", type=Path, default=None)
-    ft = sub.add_parser("finetune", help="train MoveNet on the search's own loss")
-    ft.add_argument("--cache", type=Path, default=root / "bench/cache/distill")
-    ft.add_argument("--init", type=Path, default=root / "bench/cache/movenet.safetensors")
-    ft.add_argument("--out", type=Path, default=root / "bench/cache/movenet-ft.safetensors")
-    ft.add_argument("--lr", type=float, default=3e-4)
-    ft.add_argument("--minutes", type=float, default=10)
-    ft.add_argument("--report", type=int, default=50)
-    ft.add_argument("--val", type=int, default=24)
-    ft.add_argument("--threads", type=int, default=1)
-    ft.add_argument("--seed", type=int, default=0)
-    ft.add_argument("--model", default=DEFAULT_MODEL)
-    ft.add_argument("--tables", default=DEFAULT_TABLES)
-    rd = sub.add_parser("rounds", help="the search's first-round predictions of the saved crops")
-    rd.add_argument("--cache", type=Path, default=root / "bench/cache/distill")
-    rd.add_argument("--n", type=int, default=600)
-    rd.add_argument("--threads", type=int, default=2)
-    rd.add_argument("--model", default=DEFAULT_MODEL)
-    rd.add_argument("--tables", default=DEFAULT_TABLES)
     a = ap.parse_args()
-    if a.cmd == "rounds":
-        make_rounds(a)
-    elif a.cmd == "finetune":
-        finetune(a)
-    elif a.cmd == "eval":
-        evaluate_net(a)
-    elif a.cmd == "data":
-        make_data(a)
-    elif a.cmd == "train":
-        train(a)
-
+    a.run(a)
 
 if __name__ == "__main__":
     main()

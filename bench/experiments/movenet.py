@@ -161,11 +161,12 @@ def first_round(model, rgb: np.ndarray, data: bytes, quality: int) -> list[torch
     loss would change if each coefficient alone moved one step up (0) or down (1): the gradient
     of one forward and backward pass, its curvature estimate and the exact bit change
     (codec.encoder.coefsearch's first round, on a picture small enough to be one tile)."""
+    from codec.decoder.consistency import read_coefficients
     from codec.encoder.coefsearch import SearchSettings, _Search
     from codec.encoder.jpegrate import CodeLengths
     from codec.format.jpeg import cond_vector, open_jpeg, read_info
 
-    _, coefs = _read(data)
+    coefs = read_coefficients(data)
     cond = torch.from_numpy(cond_vector(read_info(open_jpeg(data)))[None])
     for p in model.parameters():
         p.requires_grad_(False)
