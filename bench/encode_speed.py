@@ -1,7 +1,7 @@
 """Encode and decode speed of regen-codec against the codecs a user could pick instead, measured
 in one run on the same pictures, so the ratios are fair: Pillow's AVIF, WebP and (with
 pillow-jxl-plugin) JPEG XL encoders at their defaults, plain JPEG, and regen-codec's encode at
-each effort given (auto mode, the default) and its decode.
+each effort level given (auto mode, the default; codec.encoder.effort) and its decode.
 
 For each picture and quality the methods run in turn, the order rotated from one picture to the
 next, after one untimed warm-up call of each; codec.api's caches of searched and fitted files are cleared before every regen-codec
@@ -10,7 +10,7 @@ encode, so each one pays for its whole work. Pictures are read once, outside the
     .venv/bin/python -m bench.skimage_photos bench/cache/skimage-photos
     .venv/bin/python -m bench.encode_speed ../shared/data/kodak/kodim05.png \
         ../shared/data/kodak/kodim23.png bench/cache/skimage-photos/astronaut.png \
-        bench/cache/skimage-photos/coffee.png --qualities 10,40 --efforts 0,20 \
+        bench/cache/skimage-photos/coffee.png --qualities 10,40 --efforts 0,1,2,3 \
         --out bench/results/encode-speed.json
 """
 
@@ -74,7 +74,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("images", nargs="+", type=Path)
     ap.add_argument("--qualities", default="10,40")
-    ap.add_argument("--efforts", default="0,20", help="regen-codec efforts to time")
+    ap.add_argument("--efforts", default="0,1,2,3", help="regen-codec effort levels to time")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
     methods = {name: (enc, dec) for name, (enc, dec) in plain_methods().items()}

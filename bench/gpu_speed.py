@@ -11,9 +11,9 @@ skipped (and said so in the JSON) once the time budget (--budget, seconds) is sp
    how many 8-bit values, by how much (the largest difference and a histogram);
 3. half precision: the network under torch.autocast (float16 on CUDA) against float32: speed,
    the pixels that differ, and PSNR / MS-SSIM against the source for both (quality 20 and 40);
-4. encode MP/s of the default pipeline (auto mode, strength fit) per effort (search rounds) on
+4. encode MP/s of the default pipeline (auto mode, strength fit) per effort level on
    the Kodak-size pictures at qualities 10 and 40, peak GPU memory; then the 12-megapixel
-   picture at effort 0 and at the default effort.
+   picture at effort 0 and at the slowest level (3, the default on a GPU).
 
 The pictures are scikit-image's sample photos resized (astronaut, coffee, chelsea, rocket;
 nothing is read from ../shared, which does not travel to the GPU machine); without
@@ -167,7 +167,7 @@ def main() -> None:
     import codec
     import codec.encoder.maker
     from codec.batch.threads import configure
-    from codec.encoder.coefsearch import default_effort
+    from codec.encoder import effort as levels
     from codec.registry import DEFAULT_MODEL
     from codec.utils.metrics import ms_ssim, psnr
 
@@ -180,14 +180,15 @@ def main() -> None:
         half_qualities = (40,)
     else:
         small, large, n_small = KODAK_SIZE, LARGE_SIZE, 4
-        efforts, qualities, tile = [0, 2, 4, 8, default_effort()], [10, 40], 1024
+        efforts, qualities, tile = [lv.number for lv in levels.LEVELS], [10, 40], 1024
         half_dtype = torch.float16 if dev.startswith("cuda") else torch.bfloat16
         half_qualities = (20, 40)
     res: dict = {
         "smoke": a.smoke, "device": dev,
         "device_name": torch.cuda.get_device_name() if dev.startswith("cuda") else platform.processor(),
         "torch": torch.__version__, "cuda": torch.version.cuda, "cpu_threads": threads,
-        "model": DEFAULT_MODEL, "default_effort": default_effort(),
+        "model": DEFAULT_MODEL, "default_effort": levels.default_level(dev),
+        "levels": {lv.number: lv.summary for lv in levels.LEVELS},
         "sizes": {"kodak_size": list(small), "large": list(large)}, "tile": tile,
     }
     kodak = pictures(small, n_small)

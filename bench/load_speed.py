@@ -136,12 +136,12 @@ def write(a, res_cases: dict, ratio, one: str, two: str, load0) -> None:
     import torch
 
     from codec.batch.threads import affinity_cores, cgroup_cores, usable_cores
-    from codec.encoder.coefsearch import default_effort
+    from codec.encoder.effort import default_level
     from codec.registry import DEFAULT_MODE
 
     res = {
         "image": a.image.name, "crop": a.crop or None, "quality": a.quality, "mode": DEFAULT_MODE,
-        "effort": default_effort(), "cases": res_cases,
+        "effort": default_level("cpu"), "cases": res_cases,
         "pair_over_alone": {
             "before (torch default threads)": ratio("pair/torch-default", "alone/torch-default"),
             "after, --jobs 2 workers (threads_for(2) each)": ratio("pair/codec-jobs2",

@@ -246,7 +246,7 @@ def main() -> None:
     import codec.api as api
     import codec.encoder.maker as maker
     from codec.batch.threads import configure
-    from codec.encoder.coefsearch import default_effort
+    from codec.encoder.effort import default_level
     from codec.registry import DEFAULT_MODE
 
     threads = configure()
@@ -283,7 +283,7 @@ def main() -> None:
     split = backward_split(held["search"], held["net"]) if "search" in held else None
     res = {
         "image": a.image.name, "size": [rgb.shape[1], rgb.shape[0]], "mode": DEFAULT_MODE,
-        "effort": default_effort(), "device": "cpu", "torch_threads": threads,
+        "effort": default_level("cpu"), "device": "cpu", "torch_threads": threads,
         "runs": runs, "backward_split_first_window": split,
         "method": "wall-clock timers around the encoder's functions (exclusive time per path of "
                   "stages); the backward split measured apart on the first search window",

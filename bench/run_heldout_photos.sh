@@ -12,4 +12,4 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 imgs="$root/bench/cache/skimage-photos"  # git-ignored, rewritten on each run
 "$root/.venv/bin/python" "$root/bench/skimage_photos.py" "$imgs"
 exec "$root/bin/regen-codec" bench "$imgs" --out "$root/bench/results/heldout-photos" \
-  --methods "${METHODS:-jpeg,jpeg-alloc,regen-coarse4@regen-v1,regen-coarse4@regen-v1-e0,regen-coarse4@regen-v1-nofit,auto,auto-e0,regen-coarse4@regen-v1+jxl,auto+jxl}" "$@"
+  --methods "${METHODS:-jpeg,jpeg-alloc,avif,webp,jxl,regen-coarse4@regen-v1,regen-coarse4@regen-v1-e0,regen-coarse4@regen-v1-e3,regen-coarse4@regen-v1-nofit,auto,auto-e0,auto-e1,auto-e3,regen-coarse4@regen-v1+jxl,regen-coarse4@regen-v1+jxl-e3,auto+jxl,auto+jxl-e1,auto+jxl-e3}" "$@"

@@ -3,8 +3,10 @@
 - README.md, between `<!-- headline-table -->` markers: the default pipeline, its packed form and
   `--effort 0` against WebP, AVIF and JPEG XL, on Kodak and on the held-out photos
   (BD-rate against plain JPEG, from each run's summary.json);
-- README.md, between `<!-- speed-table -->` markers: encode and decode speed of the same
-  codecs from bench/results/encode-speed.json (bench/encode_speed.py: one run, same pictures);
+- README.md, between `<!-- speed-table -->` markers: each effort level's encode speed (from
+  bench/results/encode-speed.json: bench/encode_speed.py, one run, same pictures), its BD-rate
+  on Kodak and the held-out photos and its share of the search's gain (from summary.json), then
+  the other codecs' encode and decode speed from the same run;
 - docs/benchmarks.md, between `<!-- kodak-table -->` and `<!-- heldout-table -->` markers: the
   full BD-rate tables of bench/results/kodak/report.md and bench/results/heldout-photos/report.md.
 
@@ -19,14 +21,17 @@ import json
 import re
 from pathlib import Path
 
+from codec.encoder import effort as levels
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 SETS = {"Kodak": RESULTS / "kodak", "held-out photos": RESULTS / "heldout-photos"}
 #: (label, method key in summary.json) of the README's headline table, in order
 HEADLINE = [
-    ("**regen-codec** (default: `auto`, effort 20)", "auto"),
+    (f"**regen-codec** (default: `auto`, effort {levels.CPU_DEFAULT})", "auto"),
     ("**regen-codec**, packed as JPEG XL (`--pack jxl`)", "auto+jxl"),
-    ("regen-codec `--effort 0` (fast encode)", "auto-e0"),
+    (f"regen-codec `--effort {levels.LEVELS[-1].number}` (slowest)", f"auto-e{levels.LEVELS[-1].number}"),
+    ("regen-codec `--effort 0` (fastest)", "auto-e0"),
     ("WebP (Pillow defaults)", "webp"),
     ("AVIF (Pillow defaults)", "avif"),
     ("JPEG XL (lossy, libjxl effort 7)", "jxl"),
@@ -48,10 +53,8 @@ def headline() -> str:
     return "\n".join(lines)
 
 
-#: (label, method key in encode-speed.json) of the README's speed table, in order
+#: (label, method key in encode-speed.json) of the other codecs in the README's speed table
 SPEED = [
-    ("**regen-codec** (default, effort 20)", "regen-codec-e20"),
-    ("regen-codec `--effort 0`", "regen-codec-e0"),
     ("AVIF (Pillow defaults)", "avif"),
     ("JPEG XL (libjxl effort 7)", "jxl"),
     ("WebP (Pillow defaults)", "webp"),
@@ -59,21 +62,54 @@ SPEED = [
 ]
 
 
+def _bench_key(number: int) -> str:
+    """The benchmark method of effort level `number` in the default pipeline (auto mode)."""
+    return "auto" if number == levels.CPU_DEFAULT else f"auto-e{number}"
+
+
+def _share(bd: dict, key: str, metric: str) -> str:
+    """How much of the slowest level's BD-rate gain over level 0 the method `key` keeps."""
+    best, none = bd.get(_bench_key(levels.LEVELS[-1].number)), bd.get("auto-e0")
+    if key not in bd or best is None or none is None or best[metric] == none[metric]:
+        return "-"
+    return f"{(bd[key][metric] - none[metric]) / (best[metric] - none[metric]) * 100:.0f}%"
+
+
 def speed() -> str:
     run = json.loads((RESULTS / "encode-speed.json").read_text())
+    bds = {name: json.loads((d / "summary.json").read_text())["bd_rate"] for name, d in SETS.items()}
     images = sorted({r["image"] for r in run["rows"]})
     qualities = sorted({r["quality"] for r in run["rows"]})
-    lines = ["| codec | encode MP/s | encode time, x AVIF's | decode MP/s |", "|---|---|---|---|"]
+    lines = ["| `--effort` | encode MP/s | encode time, x AVIF's | "
+             + " | ".join(f"BD-rate, {n}" for n in SETS) + " | "
+             + " | ".join(f"share of the gain, {n}" for n in SETS) + " |",
+             "|---|---|---|" + "---|" * 2 * len(SETS)]
+    for lv in levels.LEVELS:
+        s = run["summary"].get(f"regen-codec-e{lv.number}")
+        key = _bench_key(lv.number)
+        label = f"{lv.number} {lv.name}" + (" (default)" if lv.number == levels.CPU_DEFAULT else "")
+        speed_cells = (f"{s['encode_mpx_s']:.3g} | {s['encode_time_vs_avif']:.2g}" if s
+                       else "not measured | -")
+        lines.append(f"| {label} | {speed_cells} | "
+                     + " | ".join(_cell(bd, key) for bd in bds.values()) + " | "
+                     + " | ".join(f"{_share(bd, key, 'msssim_db')} / {_share(bd, key, 'psnr')}"
+                                  for bd in bds.values()) + " |")
+    decode = [v["decode_mpx_s"] for k, v in run["summary"].items() if k.startswith("regen-codec")]
+    lines += ["", "| codec | encode MP/s | encode time, x AVIF's | decode MP/s |", "|---|---|---|---|",
+              f"| regen-codec (every level) | see above | | {min(decode):.3g}-{max(decode):.3g} |"]
     for label, key in SPEED:
         s = run["summary"].get(key)
         if s is None:
             continue
         lines.append(f"| {label} | {s['encode_mpx_s']:.3g} | {s['encode_time_vs_avif']:.2g} | "
                      f"{s['decode_mpx_s']:.3g} |")
-    lines += ["", f"One run on {run['machine']}, CPU only: {', '.join(images)} at "
+    lines += ["", f"Speed: one run on {run['machine']}, CPU only: {', '.join(images)} at "
               f"qualities {', '.join(map(str, qualities))}, each codec in turn on each picture "
               f"(`{run['command']}`, [results](bench/results/encode-speed.json)). regen-codec's "
-              "decode includes the network, the consistency step and the strength."]
+              "decode includes the network, the consistency step and the strength. BD-rate: "
+              "against plain JPEG, MS-SSIM (dB) / PSNR, the default pipeline (auto mode) at each "
+              "level; share of the gain: how much of level "
+              f"{levels.LEVELS[-1].number}'s gain over level 0 the level keeps."]
     return "\n".join(lines)
 
 

@@ -64,7 +64,7 @@ def encode(image: ImageInput, quality: int = DEFAULT_QUALITY, model: str | None 
            subsampling: str | None = None, tables: str = DEFAULT_TABLES, progressive: bool = False,
            max_pixels: int = DEFAULT_MAX_PIXELS, pack: str | None = None,
            mode: str = DEFAULT_MODE, device: str = "cpu", fit: bool = True,
-           allocate: bool = False, effort: int | None = None) -> bytes:
+           allocate: bool = False, effort: int | str | None = None) -> bytes:
     """A standard JPEG of `image` (path, bytes, PIL image or HxWx3 uint8 array) that names `model`.
 
     Conversions of unusual inputs (alpha, 16-bit, CMYK, ...) are reported as CodecWarning.
@@ -81,9 +81,9 @@ def encode(image: ImageInput, quality: int = DEFAULT_QUALITY, model: str | None 
     `allocate`: a fitted regen file's JPEG quality is chosen per image near `quality`, for the
     most mean restored quality per byte over a collection (codec.encoder.allocate: about five
     network runs); by default, or with `fit=False`, the file is coded at `quality` exactly.
-    `effort`: rounds of the decoder-aware coefficient search for a regen file
-    (codec.encoder.coefsearch: each round runs the network forwards and backwards; 0 keeps the
-    plain rounding, much faster; None: $REGEN_CODEC_EFFORT if set, else 20).
+    `effort`: the level of the decoder-aware coefficient search (codec.encoder.effort): 0
+    "fastest" (no search, the plain rounding) to 3 "best" (20 rounds, each a forward and backward
+    network pass); None: $REGEN_CODEC_EFFORT if set, else "balanced" on a CPU, "best" on a GPU.
     The arguments are those of EncodeOptions; `encode_with(image, options)` takes one.
     """
     options = EncodeOptions(quality=quality, mode=mode, model=model, tables=tables,

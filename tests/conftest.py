@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-# encode runs the decoder-aware coefficient search (codec.encoder.coefsearch) by default, 20 rounds of
-# the network forwards and backwards; tests not about it run 2 (test_coefsearch checks the default)
-os.environ.setdefault("REGEN_CODEC_EFFORT", "2")
+# encode runs the decoder-aware coefficient search (codec.encoder.coefsearch) by default, 4 rounds of
+# the network forwards and backwards on a CPU; tests not about it run effort level 1, 2 rounds
+# (test_effort checks the default)
+os.environ.setdefault("REGEN_CODEC_EFFORT", "1")
 
 
 @pytest.fixture(scope="session")

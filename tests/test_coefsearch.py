@@ -14,6 +14,7 @@ from PIL import Image
 from codec.decoder.consistency import read_coefficients
 from codec.encoder import coefsearch
 from codec.encoder.coefsearch import SearchSettings, _Search, _spans, decode_blocks, refine
+from codec.errors import CodecError
 from codec.format.jpeg import encode_jpeg, open_jpeg, read_info
 from codec.format.tables import get_table_set
 from codec.registry import load_model
@@ -124,28 +125,40 @@ def test_encode_effort(photo, tmp_path):
     p = tmp_path / "a.png"
     Image.fromarray(photo).save(p)
     plain = codec.encode(p, quality=25, mode="regen", effort=0)
-    searched = codec.encode(p, quality=25, mode="regen", effort=3)
+    searched = codec.encode(p, quality=25, mode="regen", effort="fast")
     assert plain != searched
     assert read_info(open_jpeg(plain)).qtables == read_info(open_jpeg(searched)).qtables
     assert np.asarray(codec.decode(searched)).shape == photo.shape
-    for bad in (-1, 1.5, True, "3"):
+    for bad in (1.5, True, b"1"):
         with pytest.raises(TypeError, match="effort"):
+            codec.encode(p, quality=25, effort=bad)
+    for bad in (-1, 4, 20, "x", "20"):
+        with pytest.raises(CodecError, match="effort level"):
             codec.encode(p, quality=25, effort=bad)
 
 
 def test_default_effort(monkeypatch):
-    from codec.encoder.coefsearch import DEFAULT_EFFORT, default_effort, search_id
-    from codec.errors import CodecError
+    from codec.encoder import effort
+    from codec.encoder.coefsearch import SearchSettings, search_id
 
     monkeypatch.delenv("REGEN_CODEC_EFFORT")
-    assert default_effort() == DEFAULT_EFFORT == 20
-    assert search_id().endswith("-r20")
+    assert effort.default_level("cpu") == effort.CPU_DEFAULT == 2
+    assert effort.default_level("cuda:0") == effort.GPU_DEFAULT == 3
+    assert search_id(device="cpu") == "cs2-r4-s0.04" and search_id(3) == "cs2-r20"  # cache keys
+    assert SearchSettings.for_level(3) == SearchSettings()  # `best` is the search before levels
+    assert SearchSettings.for_level(0).rounds == 0
+    rounds = [SearchSettings.for_level(lv.number).rounds for lv in effort.LEVELS]
+    assert rounds == sorted(rounds) and len(set(rounds)) == len(rounds)  # each level does more
     monkeypatch.setenv("REGEN_CODEC_EFFORT", "0")
-    assert default_effort() == 0
-    for bad in ("-1", "x", "1.5"):
+    assert effort.default_level("cuda") == 0
+    monkeypatch.setenv("REGEN_CODEC_EFFORT", "Fast")
+    assert effort.default_level() == 1
+    for bad in ("-1", "x", "1.5", "20"):
         monkeypatch.setenv("REGEN_CODEC_EFFORT", bad)
         with pytest.raises(CodecError, match="REGEN_CODEC_EFFORT"):
-            default_effort()
+            effort.default_level()
+    with pytest.raises(CodecError, match="closest to 3 .best."):
+        effort.level(20)  # an old round count is told which level it became
 
 
 def test_cli_effort(cli, png_file, tmp_path):

@@ -88,7 +88,7 @@ def test_estimate_reports_effort_time_per_megapixel_and_cpu_hours(cli, tmp_path,
     r = cli("estimate", tmp_path, "--sample", 1, "--target-psnr", 28, "--json")
     assert r.exit_code == 0, r.output
     e = json.loads(r.stdout)
-    assert e["effort"] == 2  # tests/conftest.py's REGEN_CODEC_EFFORT
+    assert e["effort"] == 1  # tests/conftest.py's REGEN_CODEC_EFFORT
     row = e["sample"][0]
     assert row["cpu_seconds"] >= 0.05
     assert abs(e["cpu_seconds_per_megapixel"] - row["cpu_seconds"] / row["megapixels"]) < 1e-6
@@ -97,5 +97,5 @@ def test_estimate_reports_effort_time_per_megapixel_and_cpu_hours(cli, tmp_path,
     assert e["tree_megapixels"] == 2 * row["megapixels"]
     r = cli("estimate", tmp_path, "--sample", 1, "--target-psnr", 28)
     assert r.exit_code == 0, r.output
-    assert "at effort 2:" in r.stdout and "CPU-seconds per megapixel" in r.stdout
+    assert "at effort 1 (fast):" in r.stdout and "CPU-seconds per megapixel" in r.stdout
     assert "CPU-hours for the tree" in r.stdout

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from ..encoder.coefsearch import default_effort
+from ..encoder.effort import LEVELS, resolve
 from ..encoder.maker import file_maker, restored_array
 from ..encoder.options import EncodeOptions
 from ..encoder.target import Target, encode_to_target, reference_quality
@@ -73,7 +73,7 @@ class Estimate:
     seconds_per_megapixel: float = 0.0
     projected_hours_this_machine: float = 0.0
     device: str = "cpu"
-    effort: int | None = None  # search rounds the conversions ran (codec.coefsearch)
+    effort: int | None = None  # the effort level the conversions ran (codec.encoder.effort)
     cpu_seconds_per_megapixel: float = 0.0  # the sample's CPU time, all threads, per megapixel
     projected_cpu_hours: float = 0.0  # that rate over the whole tree: the work, on any machine
     partial: bool = False  # stopped (Ctrl-C) before the whole sample was converted
@@ -200,7 +200,7 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
              crops: int = 0) -> Estimate:
     """Convert a seeded sample to the target and project the saving onto the whole tree.
 
-    `effort`: rounds of the coefficient search per file made (None: encode's default);
+    `effort`: the effort level of each file made (codec.encoder.effort; None: encode's default);
     `jobs`: local worker processes. Ctrl-C (KeyboardInterrupt) while converting stops the
     sample where it is: the estimate is made from the files done and marked `partial`
     (with none done, the KeyboardInterrupt goes on). `compare`: also every alternative
@@ -283,7 +283,7 @@ def estimate(paths: list[str], target: Target | None = None, match_jpeg_quality:
         projected_tree_bytes=sum(v["projected_bytes"] for v in per_format.values()),
         per_format=per_format, cannot_meet=[r.path for r in rows if r.projected_bytes is None],
         seconds_per_megapixel=sec_per_mp, projected_hours_this_machine=tree_mp * sec_per_mp / 3600,
-        device=device, effort=default_effort() if effort is None else effort,
+        device=device, effort=resolve(effort, pick_device(device)),
         cpu_seconds_per_megapixel=cpu_per_mp, projected_cpu_hours=tree_mp * cpu_per_mp / 3600,
         partial=stopped, sample_planned=len(picked),
         # compared as every alternative is counted: a file it would make larger stays as it is
@@ -334,7 +334,8 @@ def render(e: Estimate) -> str:
     lines += ["", f"conversion time on this machine ({e.device}): {e.seconds_per_megapixel:.2f} s "
               f"per megapixel with the target search, about {e.projected_hours_this_machine:.2f} "
               f"hours for the tree ({e.tree_megapixels:.1f} megapixels)",
-              f"at effort {e.effort}: {e.cpu_seconds_per_megapixel:.2f} CPU-seconds per megapixel "
+              f"at effort {e.effort} ({LEVELS[e.effort].name}): "
+              f"{e.cpu_seconds_per_megapixel:.2f} CPU-seconds per megapixel "
               f"(all threads), about {e.projected_cpu_hours:.2f} CPU-hours for the tree"]
     if e.cannot_meet:
         lines += ["", f"{len(e.cannot_meet)} sampled file(s) cannot meet the target (kept as is):"]

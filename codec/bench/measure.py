@@ -26,7 +26,7 @@ from tqdm import tqdm
 from .. import __version__, api
 from ..batch.fileops import warnings_named
 from ..comcnn.model import downscale
-from ..encoder import allocate, auto, coefsearch
+from ..encoder import allocate, auto, coefsearch, effort
 from ..errors import CodecError
 from ..format.jpeg import decode_jpeg, encode_jpeg
 from ..format.pack import as_jpeg
@@ -104,6 +104,16 @@ def _comrec_decode(data: bytes, device: str) -> np.ndarray:
     return np.asarray(api.decode(data, device=device))
 
 
+def _other_levels(version: str) -> list[tuple[int, str]]:
+    """(level, method version) of the effort levels with a search other than the default's (the
+    one the plain method names run; methods encode on the CPU): `version` ends with the default's
+    search_id, replaced by each level's own."""
+    default = coefsearch.search_id(device="cpu")
+    base = version[:-len(default)]
+    return [(lv.number, base + coefsearch.search_id(lv.number)) for lv in effort.LEVELS
+            if lv.rounds > 0 and lv.number != effort.default_level("cpu")]
+
+
 def available_methods(device: str = "cpu") -> dict[str, Method]:
     """Every method this installation can run, by name."""
     import PIL
@@ -155,7 +165,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             continue
 
         desc = f"regen-codec {m.id} (sha256 {m.sha256[:8]}), {m.macs_per_pixel} MACs/pixel"
-        plain_ver, ver = ver, f"{ver}-{coefsearch.search_id()}"  # files made with the search
+        plain_ver, ver = ver, f"{ver}-{coefsearch.search_id(device='cpu')}"  # files made with the search
         for ts in TABLE_SETS.values():
             # `<id>`: standard tables, 4:2:0; `<id>@<set>`: a tuned table set (codec.tables)
             name = m.id if ts.name == "standard" else f"{m.id}@{ts.name}"
@@ -182,6 +192,10 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                                              "--effort 0 (no coefficient search)",
                                              partial(b.encode, effort=0), dec, restores_jpeg=True,
                                              version=plain_ver)
+                for e, v in _other_levels(ver):  # the other effort levels' searches
+                    out[f"{b.name}-e{e}"] = Method(f"{b.name}-e{e}", b.description + ", encoded "
+                                                   f"with --effort {e}", partial(b.encode, effort=e),
+                                                   dec, restores_jpeg=True, version=v)
                 # decoded with an 8-member self-ensemble (codec.regen.ensemble): 8x the network work
                 out[f"{b.name}-x8"] = Method(f"{b.name}-x8", b.description + ", decoded with an "
                                              "8-member self-ensemble", b.encode,
@@ -208,7 +222,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                 f"set {DEFAULT_TABLES}")
         base = f"{shas[DEFAULT_MODEL]}-{shas[DEFAULT_COMREC]}-{DEFAULT_TABLES}-{{}}-{__version__}"
         plain_ver = base.format(auto.RULE_VERSION)
-        ver = f"{base.format(auto.SEARCHED_RULE_VERSION)}-{coefsearch.search_id()}"
+        ver = f"{base.format(auto.SEARCHED_RULE_VERSION)}-{coefsearch.search_id(device='cpu')}"
         out["auto"] = Method("auto", desc, auto_enc, auto_dec, version=ver)
         out["auto+jxl"] = Method("auto+jxl", desc + ", packed as JPEG XL",
                                  partial(auto_enc, pack="jxl"), auto_dec, version=ver)
@@ -216,6 +230,10 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             out[f"{b}-e0"] = Method(f"{b}-e0", out[b].description + ", encoded with --effort 0 "
                                     "(no coefficient search)", partial(out[b].encode, effort=0),
                                     auto_dec, version=plain_ver)
+            for e, v in _other_levels(ver):
+                out[f"{b}-e{e}"] = Method(f"{b}-e{e}", out[b].description + ", encoded with "
+                                          f"--effort {e}", partial(out[b].encode, effort=e),
+                                          auto_dec, version=v)
     return out
 
 

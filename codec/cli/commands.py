@@ -22,6 +22,7 @@ from ..api import info as api_info
 from ..batch import jobs as batch
 from ..batch.fileops import decode_file, encode_file, errors_named, show_warning
 from ..batch.jobs import CODED_SUFFIXES, IMAGE_SUFFIXES, is_regen_file
+from ..encoder import effort as levels
 from ..encoder.options import DEFAULT_QUALITY, EncodeOptions, Target
 from ..errors import CodecError
 from ..format.pack import is_jxl
@@ -259,6 +260,28 @@ def _check_coded_input(src: Path) -> None:
                      f".jxl); `regen-codec encode` compresses images")
 
 
+class _EffortLevel(click.ParamType):
+    """--effort: a level's number or name (codec.encoder.effort), as its number."""
+
+    name = "level"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        try:
+            return levels.level(value).number
+        except CodecError as e:
+            self.fail(str(e), param, ctx)
+
+
+_EFFORT = click.option(
+    "--effort", type=_EffortLevel(), default=None, metavar="LEVEL",
+    help="How hard the encoder searches the DCT coefficients for the picture the network "
+         "restores (docs/encoding.md: 'Effort'): "
+         + levels.describe() + ". Each search round is one forward and backward network pass; "
+         "the time each level takes is in docs/encoding.md. "
+         f"[default: {levels.CPU_DEFAULT} on a CPU, {levels.GPU_DEFAULT} where the network "
+         f"runs on a GPU; or ${levels.ENV}]")
 _JOBS = click.option("-j", "--jobs", type=click.IntRange(1, None), default=1, show_default=True,
                      help="Parallel worker processes for several files.")
 _SCHEDULER = click.option("--scheduler", default=None, metavar="ADDRESS",
@@ -321,15 +344,7 @@ _FORCE_HTML = click.option("-f", "--force", is_flag=True,
                    "network's correction to keep, fitted to the input: never worse than a plain "
                    "decode in PSNR (docs/encoding.md: 'Restoration strength'). --no-fit skips that network "
                    "run (several times faster on a CPU); its files are always restored fully.")
-@click.option("--effort", type=click.IntRange(0, 1000), default=None,
-              help="Rounds of the decoder-aware coefficient search for regen files (and for the "
-                   "comrec file auto keeps): the encoder moves DCT coefficients where the "
-                   "network restores the picture better per byte (docs/encoding.md: 'Effort'). "
-                   "Each round is one forward and backward network pass: on 2 CPU cores about "
-                   "1.4 s per megapixel, so the default adds about 30 s per megapixel (far less "
-                   "on a GPU; where auto keeps comrec, below 0.4 bpp, its comrec searches add about "
-                   "twice as much again). 0 = plain rounding "
-                   "[default: 20, or $REGEN_CODEC_EFFORT].")
+@_EFFORT
 @click.option("--per-image-quality", is_flag=True,
               help="Regen files: choose the JPEG quality per image, within 16 of --quality, for "
                    "the most mean restored quality per byte over a collection (docs/encoding.md: 'Quality "
@@ -516,10 +531,11 @@ def info(file, as_json):
               help="Restoration network.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True, help="Where the decoder runs during the search.")
-@click.option("--effort", type=click.IntRange(0, 1000), default=None,
-              help="Rounds of the coefficient search for each file made, as `encode --effort` "
-                   "(0: much faster, the saving a little smaller than encode's default gives) "
-                   "[default: 20, or $REGEN_CODEC_EFFORT].")
+@click.option("--effort", type=_EffortLevel(), default=None, metavar="LEVEL",
+              help="Effort level of each conversion, 0-3 or a name, as `encode --effort` (0 is "
+                   "much faster; the saving a little smaller) [default: encode's: "
+                   f"{levels.CPU_DEFAULT} on a CPU, {levels.GPU_DEFAULT} on a GPU, or "
+                   f"${levels.ENV}].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for machines) instead of a table.")
 @click.option("--compare", is_flag=True,
               help="Also convert the sample with each alternative at the same target: plain JPEG, "

@@ -33,8 +33,9 @@ from dataclasses import dataclass
 
 from ..format.pack import packed_size
 from ..io.imageio import SourceImage
+from ..regen.infer import pick_device
 from ..utils import metrics, progress
-from .coefsearch import default_effort
+from .effort import resolve
 from .maker import candidate_models, file_maker, regen_file, restored_array
 from .options import EncodeOptions
 from .target import Target, search
@@ -132,7 +133,7 @@ def choose(src: SourceImage, options: EncodeOptions, *, max_bpp: float | None = 
         cm, cp = score(found[1])
         return Choice("regen", rq, regen, {"regen": rm, "comrec": cm}, {"regen": rp, "comrec": cp})
     cq, comrec = match
-    if search_comrec and (default_effort() if effort is None else effort) > 0:
+    if search_comrec and resolve(effort, pick_device(device)) > 0:
         for q in range(cq, 0, -1):  # the same ComCNN picture as `make`'s, searched
             with progress.step(f"auto: searching the comrec file at quality {q}"):
                 data = make(q, search_comrec=True)

@@ -41,8 +41,8 @@ from ..format.container import header_segments
 from ..format.jpeg import cond_vector, open_jpeg, read_info
 from ..format.transforms import DCT, YCC2RGB
 from ..reccnn.model import upscale
-from ..utils.env import whole_number
 from ..utils.metrics import MSSSIM_MIN_SIDE, msssim_window
+from . import effort
 from .jpegrate import CodeLengths, block_bits, move_bits
 
 #: The restored curve's slope, d[(MS-SSIM dB + PSNR) / 2] / d[bpp], of regen-coarse4 with the
@@ -54,9 +54,6 @@ SLOPES = {8: 11.22, 15: 9.28, 25: 6.54, 40: 5.05, 60: 3.76, 80: 2.73, 92: 2.42}
 COMREC_SLOPES = {2: 73.78, 4: 53.9, 7: 32.41, 12: 19.14, 20: 15.54}
 #: Energy in RGB (0-255 units, squared) of a change of 1 in a Y, Cb, Cr sample (JFIF matrices).
 COMPONENT_GAIN = (3.0, 0.344136 ** 2 + 1.772 ** 2, 1.402 ** 2 + 0.714136 ** 2)
-#: Rounds of search `encode` runs by default (bench/try_coefopt.py: most of the gain on held-out
-#: crops; each round is one forward and backward pass of the network).
-DEFAULT_EFFORT = 20
 TILE = 768  # pixels on a side of the largest region searched at once (memory grows with its area)
 CONTEXT = 48  # pixels of context around a tile: wider than the network's view
 
@@ -65,7 +62,7 @@ CONTEXT = 48  # pixels of context around a tile: wider than the network's view
 class SearchSettings:
     """How hard the encoder searches (`rounds` = 0: plain rounding, no search)."""
 
-    rounds: int = DEFAULT_EFFORT
+    rounds: int = 20  # the `best` effort level's (codec.encoder.effort)
     lam: float = 1.5  # weight of the bit cost, in units of the curve's own slope
     reach: int = 1  # the most a coefficient may move from its rounded value, in steps
     share: float = 0.01  # share of all coefficients the first round may move
@@ -78,20 +75,22 @@ class SearchSettings:
     # fast on CPUs with AVX512-BF16 or AMX, much slower on others; an experiment, not a default)
     precision: str = "float32"
 
+    @classmethod
+    def for_level(cls, number: int) -> SearchSettings:
+        """The search of effort level `number` (codec.encoder.effort)."""
+        lv = effort.level(number)
+        return cls(rounds=lv.rounds, share=lv.share)
+
 
 #: Names the search's rule: change it whenever the search makes other files (benchmark caches).
 SEARCH_VERSION = "cs2"  # cs1: lam 1 with the proxy bit cost
 
 
-def default_effort() -> int:
-    """The rounds `encode` runs when not told: $REGEN_CODEC_EFFORT if set, else DEFAULT_EFFORT."""
-    n = whole_number("REGEN_CODEC_EFFORT", 0, "rounds")
-    return DEFAULT_EFFORT if n is None else n
-
-
-def search_id(rounds: int | None = None) -> str:
-    """The search as the default encode runs it, for cache keys: rule and rounds."""
-    return f"{SEARCH_VERSION}-r{default_effort() if rounds is None else rounds}"
+def search_id(level: int | None = None, device: str = "cpu") -> str:
+    """The search of effort `level` (None: the default on `device`), for cache keys: the rule,
+    the rounds and, where it is not 0.01, the first round's share ("cs2-r20", "cs2-r4-s0.04")."""
+    lv = effort.level(effort.default_level(device) if level is None else level)
+    return f"{SEARCH_VERSION}-r{lv.rounds}" + ("" if lv.share == 0.01 else f"-s{lv.share:g}")
 
 
 def _at(table: dict[int, float], quality: int) -> float:

@@ -27,7 +27,8 @@ from ..registry import DEFAULT_COMREC, DEFAULT_MODEL, ModelInfo, find_model
 from ..registry import load_model as _registry_load
 from ..utils import progress
 from .allocate import choose
-from .coefsearch import SearchSettings, default_effort, refine
+from .coefsearch import SearchSettings, refine
+from .effort import resolve
 from .options import EncodeOptions
 
 
@@ -51,13 +52,13 @@ def file_maker(src: SourceImage, mode: str = "regen", model: str | None = None,
     The expensive part (ComCNN, in comrec mode) runs once, so a quality search is cheap.
     Of the options: `for_pack` (`pack="jxl"`) means the file will be packed as JPEG XL (codec.format.shrink
     keeps it baseline); `fit`: a regen file stores the restoration strength fitted to `src`
-    (fit_strength: one network run per file made); `effort`: rounds of the decoder-aware
-    coefficient search (codec.encoder.coefsearch) for a regen file, and for a comrec file made
+    (fit_strength: one network run per file made); `effort`: the level of the decoder-aware
+    coefficient search (codec.encoder.effort, coefsearch) for a regen file, and for a comrec file made
     with `make(quality, search_comrec=True)` (auto mode searches the comrec file it keeps); 0
     keeps the encoder's rounding, None the default."""
     o = options
     device, progressive, subsampling = o.device, o.progressive, o.subsampling
-    effort = default_effort() if o.effort is None else o.effort
+    effort = resolve(o.effort, pick_device(device))
     if mode not in ("regen", "comrec"):
         raise CodecError(f"unknown mode {mode!r} (regen or comrec)")
     model = model or (DEFAULT_MODEL if mode == "regen" else DEFAULT_COMREC)
@@ -106,7 +107,7 @@ def _searched(data: bytes, src: SourceImage, info: ModelInfo, quality: int, effo
     hit = _search_memo.get(key)
     if hit is None:
         net = _registry_load(info.id, device=dev)
-        hit = refine(data, src.rgb, net, quality, SearchSettings(rounds=effort), device=dev,
+        hit = refine(data, src.rgb, net, quality, SearchSettings.for_level(effort), device=dev,
                      progress=progress.enabled(), comrec=info.mode == "comrec")
         while _search_memo and sum(len(v) for v in _search_memo.values()) + len(hit) > _SEARCH_MEMO_BYTES:
             _search_memo.pop(next(iter(_search_memo)))

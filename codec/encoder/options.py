@@ -15,6 +15,7 @@ from ..errors import CodecError
 from ..format.tables import DEFAULT_TABLES
 from ..io.imageio import DEFAULT_MAX_PIXELS
 from ..registry import DEFAULT_MODE
+from . import effort as levels
 
 DEFAULT_QUALITY = 40
 MODES = ("auto", "regen", "comrec")
@@ -36,8 +37,10 @@ class EncodeOptions:
     device: where the network runs while encoding ("cpu", "cuda", "auto").
     fit: store the restoration strength fitted to the picture (regen files; one network run).
     allocate: choose a fitted regen file's quality per image near `quality` (codec.encoder.allocate).
-    effort: rounds of the decoder-aware coefficient search (codec.encoder.coefsearch); 0 keeps
-        the plain rounding, None the default ($REGEN_CODEC_EFFORT, else 20).
+    effort: the effort level of the decoder-aware coefficient search (codec.encoder.effort):
+        0-3 or a level's name ("fastest", "fast", "balanced", "best"); 0 keeps the plain
+        rounding; None the default ($REGEN_CODEC_EFFORT, else "balanced" on a CPU and "best"
+        where the network runs on a GPU).
     """
 
     quality: int = DEFAULT_QUALITY
@@ -51,7 +54,7 @@ class EncodeOptions:
     device: str = "cpu"
     fit: bool = True
     allocate: bool = False
-    effort: int | None = None
+    effort: int | str | None = None
 
     @property
     def for_pack(self) -> bool:
@@ -61,7 +64,7 @@ class EncodeOptions:
 
     def checked(self) -> EncodeOptions:
         """These options, checked as `codec.encode` checks its arguments (TypeError for a wrong
-        type, CodecError for an unknown name), with `effort` as a plain int."""
+        type, CodecError for an unknown name or level), with `effort` as a level number."""
         q = self.quality
         if isinstance(q, bool) or not isinstance(q, numbers.Integral):
             # 40.5 would be coded as 40 with the subsampling of 40.5; "40" failed deep in the tables
@@ -71,9 +74,11 @@ class EncodeOptions:
         if self.mode not in MODES:
             raise CodecError(f"unknown mode {self.mode!r} ({', '.join(MODES)})")
         e = self.effort
-        if e is not None and (isinstance(e, bool) or not isinstance(e, numbers.Integral) or e < 0):
-            raise TypeError(f"effort must be a whole number of rounds, 0 or more, got {e!r}")
-        return self if e is None or type(e) is int else replace(self, effort=int(e))
+        if e is None:
+            return self
+        if isinstance(e, bool) or not isinstance(e, (numbers.Integral, str)):
+            raise TypeError(f"effort must be a level number or name ({levels.choices()}), got {e!r}")
+        return replace(self, effort=levels.level(e if isinstance(e, str) else int(e)).number)
 
 
 @dataclass
