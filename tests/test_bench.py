@@ -271,3 +271,19 @@ def test_bench_jxl_takes_every_setting_a_search_may_ask():
     flat = np.full((64, 64, 3), 128, np.uint8)
     m = methods["jxl"]
     assert m.decode(m.encode(flat, 100)).shape == flat.shape
+
+
+def test_force_without_html_says_it_does_nothing(cli, tmp_path):
+    """`bench -f` and `estimate -f` without --html were accepted silently: -f only lets the
+    page replace a file, so a user who meant something else by it is told."""
+    from skimage import data
+
+    (tmp_path / "i").mkdir()
+    Image.fromarray(data.astronaut()[:64, :64]).save(tmp_path / "i" / "a.png")
+    r = cli("bench", tmp_path / "i", "--out", tmp_path / "o", "--methods", "jpeg",
+            "--qualities", "50", "-f")
+    assert r.exit_code == 0, r.output
+    assert "--force does nothing without --html" in r.stderr
+    r = cli("bench", tmp_path / "i", "--out", tmp_path / "o", "--methods", "jpeg",
+            "--qualities", "50")
+    assert r.exit_code == 0 and "--force" not in r.stderr

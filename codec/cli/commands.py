@@ -297,6 +297,13 @@ _FORCE_HTML = click.option("-f", "--force", is_flag=True,
                            help="Overwrite the --html file if it exists.")
 
 
+def _force_needs_html(force: bool, html_out: Path | None) -> None:
+    """-f of estimate and bench applies to the --html page alone: say so when it does nothing."""
+    if force and html_out is None:
+        warnings.warn("--force does nothing without --html (it only lets the page replace a "
+                      "file)", CodecWarning)
+
+
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(), default=None,
@@ -570,6 +577,7 @@ def estimate(paths, sample, seed, target_msssim, target_psnr, match_jpeg_quality
         target = Target(msssim=target_msssim, psnr=target_psnr)
     elif match_jpeg_quality is None:
         match_jpeg_quality = 75
+    _force_needs_html(force, html_out)
     if html_out is not None:
         from ..io.fileio import check_output
 
@@ -729,6 +737,7 @@ def bench(image_dir, out_dir, methods, qualities, anchors, device, html_out, for
         raise click.BadParameter("give one or more qualities, each from 1 to 100",
                                  param_hint="--qualities")
     names = [m.strip() for m in methods.split(",")] if methods else None
+    _force_needs_html(force, html_out)
     summary = run(image_dir, out_dir, names, qs, pick_device(device), anchors, html=html_out,
                   force=force)
     click.echo((out_dir / "report.md").read_text())
