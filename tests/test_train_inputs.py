@@ -30,6 +30,20 @@ def test_a_truncated_image_is_named_and_left_out_of_the_pool(tmp_path):
     assert pool.shape == good.shape  # the two readable files, as without the damaged one
 
 
+def test_train_pack_counts_only_the_files_it_read(tmp_path):
+    """`train pack` said "from N files" counting a damaged file it had left out."""
+    from codec.regen.croppack import write_pack
+
+    src = tmp_path / "pool"
+    src.mkdir()
+    for i in range(4):
+        _png(src / f"{i}.png", i)
+    (src / "bad.png").write_bytes((src / "0.png").read_bytes()[:100])
+    with pytest.warns(UserWarning, match="bad.png"):
+        info = write_pack([src], tmp_path / "p.npz", 64, 4, 0, 0.0)
+    assert info.train_files + info.val_files == 4  # bad.png is in neither count
+
+
 @pytest.mark.parametrize("content", [b"hello" * 100, b""])
 def test_a_file_that_is_not_a_pack_says_so(tmp_path, content):
     p = tmp_path / "x.npz"

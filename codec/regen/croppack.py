@@ -76,10 +76,12 @@ def write_pack(dirs: list[Path], out: Path, patch: int = 160, max_mb: float = 40
     train_files, val_files = D.split(files, val_fraction)
     if not train_files:
         raise ValueError("no training images found")
-    pool = D.build_pool(train_files, patch, seed, desc="cutting train crops")
+    unread: list[Path] = []  # unreadable files, left out: not counted as files the crops came from
+    pool = D.build_pool(train_files, patch, seed, desc="cutting train crops", skipped=unread)
     val_patch = D.VAL_PATCH if patch >= 96 else patch
     try:
-        val = D.build_pool(val_files, val_patch, seed + 1, 1, desc="cutting val crops")[:val_images]
+        val = D.build_pool(val_files, val_patch, seed + 1, 1, desc="cutting val crops",
+                           skipped=unread)[:val_images]
     except ValueError:
         val = pool[:0]
     val_blobs = [_webp(v) for v in val]
@@ -110,8 +112,9 @@ def write_pack(dirs: list[Path], out: Path, patch: int = 160, max_mb: float = 40
             if written:
                 break  # the pool ran out: fewer shards than asked
             raise ValueError(f"--max-mb {max_mb} holds no crop")
-        info = PackInfo(FORMAT, patch, val_patch, len(blobs), len(val_blobs), len(train_files),
-                        len(val_files), len(pool), [str(d) for d in dirs], seed,
+        n_train = len(set(train_files) - set(unread))
+        info = PackInfo(FORMAT, patch, val_patch, len(blobs), len(val_blobs), n_train,
+                        len(set(val_files) - set(unread)), len(pool), [str(d) for d in dirs], seed,
                         _probe(pool[[first]]))
         _save(path, blobs, val_blobs, info)
         written.append((path, info))

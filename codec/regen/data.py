@@ -65,9 +65,9 @@ def load_clean(path: Path, rng: np.random.Generator) -> np.ndarray:
 
 
 def build_pool(files: list[Path], patch: int, seed: int, max_per_image: int = 48,
-               desc: str = "cutting crops") -> np.ndarray:
+               desc: str = "cutting crops", skipped: list[Path] | None = None) -> np.ndarray:
     """Random crops (N, patch, patch, 3) uint8; about two per patch-sized area of each image.
-    Unreadable files are left out with a warning that names them."""
+    Unreadable files are left out with a warning that names them (and added to `skipped`)."""
     rng = np.random.default_rng(seed)
     crops = []
     for path in tqdm(files, desc=desc, unit="img", leave=False):
@@ -75,6 +75,8 @@ def build_pool(files: list[Path], patch: int, seed: int, max_per_image: int = 48
             img = load_clean(path, rng)
         except ValueError as e:  # one damaged file in a pool of thousands: leave it out, say so
             warnings.warn(f"skipped: {e}", stacklevel=2)
+            if skipped is not None:
+                skipped.append(path)
             continue
         h, w = img.shape[:2]
         if h < patch or w < patch:
