@@ -5,6 +5,7 @@ Odd metadata (garbage or oversized EXIF), library chatter, float and multi-frame
 from __future__ import annotations
 
 import io
+import os
 import struct
 import warnings
 
@@ -437,3 +438,26 @@ def test_a_signal_stops_the_batch_cleanly(tmp_path, sig):
     assert "Traceback" not in err, err
     assert _gone_soon(workers)
     assert list((tmp_path / "out").iterdir()) == []  # no temporary file left behind
+
+
+def test_sigterm_while_writing_leaves_no_part_file(cli, photo, tmp_path, monkeypatch):
+    """A single-file encode killed by SIGTERM while it wrote left `.out.jpg.XXXX.part` behind:
+    SIGTERM now unwinds like Ctrl-C (exit 143, "terminated"), so the temporary file is removed."""
+    import signal
+
+    import codec.io.fileio as fileio
+
+    src = tmp_path / "in.png"
+    Image.fromarray(photo).save(src)
+    real_fsync = fileio.os.fsync
+
+    def fsync_then_killed(fd):
+        real_fsync(fd)
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises at the next bytecode
+
+    monkeypatch.setattr(fileio.os, "fsync", fsync_then_killed)
+    before = signal.getsignal(signal.SIGTERM)
+    r = cli("encode", src, "-o", tmp_path / "out.jpg", "--effort", "0")
+    assert r.exit_code == 143 and "terminated" in r.stderr, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+    assert signal.getsignal(signal.SIGTERM) == before  # the CLI's handler is gone after it

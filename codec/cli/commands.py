@@ -43,7 +43,7 @@ from ..registry import (
     user_dir,
 )
 from ..utils import progress
-from ..utils.stopsignal import Stopped
+from ..utils.stopsignal import Stopped, Terminated, terminate_as_interrupt
 from .train import train_group
 
 # Imported where used, deliberately: the modules that import PyTorch (2-3 s), which --help,
@@ -62,7 +62,8 @@ class _Group(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
-            rv = super().main(args, prog_name, complete_var, False, **extra)
+            with terminate_as_interrupt():  # a kill unwinds like Ctrl-C: no .part file is left
+                rv = super().main(args, prog_name, complete_var, False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:  # a bare `regen-codec`: the help
             click.echo(exc.format_message())
             sys.exit(exc.exit_code)
@@ -98,6 +99,9 @@ class _Group(click.Group):
             click.echo(f"regen-codec: error: {exc.strerror or exc}"
                        f"{': ' + str(exc.filename) if exc.filename else ''}", err=True)
             ctx.exit(EXIT_USER_ERROR)
+        except Terminated:
+            click.echo("regen-codec: terminated", err=True)
+            ctx.exit(143)  # 128 + SIGTERM, as a shell reports it
         except KeyboardInterrupt:
             click.echo("regen-codec: interrupted", err=True)
             ctx.exit(130)

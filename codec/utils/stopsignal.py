@@ -51,3 +51,27 @@ class Stopped(Exception):
     def __init__(self, signum: int, result=None, message: str = ""):
         super().__init__(message or f"stopped by {signal.Signals(signum).name}")
         self.signum, self.result = signum, result
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM raised as an interrupt in the main thread (see terminate_as_interrupt): the work
+    under way unwinds as on Ctrl-C, so temporary files are removed and partial results kept."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+class terminate_as_interrupt:
+    """Context manager: inside it, SIGTERM raises Terminated (a KeyboardInterrupt) in the main
+    thread instead of killing the process on the spot; the previous handler is restored after."""
+
+    def __enter__(self) -> terminate_as_interrupt:
+        self._previous = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
