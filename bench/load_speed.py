@@ -14,6 +14,9 @@ at the defaults (auto mode, the default effort; $REGEN_CODEC_EFFORT is cleared).
                           now get (and what REGEN_CODEC_THREADS=1 gives on 2 cores)
     alone/1-thread        one encode with one thread: on a machine busy with other work, does
                           taking fewer threads than the usable cores pay? (not done automatically)
+    alone/codec-passive   as alone/codec and pair/torch-default, with OMP_WAIT_POLICY=PASSIVE:
+    pair/torch-default-passive   OpenMP's idle threads sleep at once instead of spinning, so two
+                          commands that each take every core should lose less to each other
 
 and reports each pair's mean time over the matching alone time (2.0 = the two jobs share the
 cores perfectly; more = oversubscription). The machine's load average is recorded before and
@@ -46,6 +49,7 @@ def worker(image: Path, quality: int, threads: str, start_at: float, crop: int) 
     import codec
     from codec.batch.threads import set_threads
 
+    threads = threads.removesuffix("+passive")  # the environment did that part (run_case)
     if threads != "torch-default":
         set_threads(int(threads))
     rgb = np.asarray(Image.open(image).convert("RGB"))
@@ -67,10 +71,13 @@ def run_case(image: Path, quality: int, threads: list[str], lead_s: float,
              crop: int) -> list[dict]:
     """Start one process per entry of `threads` together; their results."""
     env = {k: v for k, v in os.environ.items() if k not in ("REGEN_CODEC_EFFORT",
-                                                             "REGEN_CODEC_THREADS")}
+                                                             "REGEN_CODEC_THREADS",
+                                                             "OMP_WAIT_POLICY")}
     start_at = time.time() + lead_s
     procs = [subprocess.Popen([sys.executable, __file__, "--worker", str(image), str(quality), t,
-                               repr(start_at), str(crop)], stdout=subprocess.PIPE, text=True, env=env)
+                               repr(start_at), str(crop)], stdout=subprocess.PIPE, text=True,
+                              env={**env, "OMP_WAIT_POLICY": "PASSIVE"} if t.endswith("+passive")
+                              else env)
              for t in threads]
     out = []
     for p in procs:
@@ -109,6 +116,8 @@ def main() -> None:
         "pair/torch-default": ["torch-default"] * 2,
         "pair/codec-jobs2": [two] * 2,
         "alone/1-thread": ["1"],
+        "alone/codec-passive": [one + "+passive"],
+        "pair/torch-default-passive": ["torch-default+passive"] * 2,
     }
     res_cases: dict = {}
 
@@ -146,8 +155,11 @@ def write(a, res_cases: dict, ratio, one: str, two: str, load0) -> None:
             "before (torch default threads)": ratio("pair/torch-default", "alone/torch-default"),
             "after, --jobs 2 workers (threads_for(2) each)": ratio("pair/codec-jobs2",
                                                                    "alone/codec"),
+            "torch default threads, OMP_WAIT_POLICY=PASSIVE": ratio(
+                "pair/torch-default-passive", "alone/codec-passive"),
         },
         "alone_1_thread_over_alone_codec": ratio("alone/1-thread", "alone/codec"),
+        "alone_passive_over_alone_codec": ratio("alone/codec-passive", "alone/codec"),
         "cores": {"os.cpu_count": os.cpu_count(), "affinity": affinity_cores(),
                   "cgroup_quota_cores": cgroup_cores(), "usable": usable_cores(),
                   "torch_default_threads": torch.get_num_threads(),
