@@ -74,3 +74,51 @@ def test_round_trip_that_is_not_exact_is_refused(cli, png_file, tmp_path, monkey
     r = cli("pack", jpg, "-o", tmp_path / "a.jxl")
     assert r.exit_code == 2 and "not bit-exact" in r.stderr
     assert not (tmp_path / "a.jxl").exists()
+
+
+def _jpeg(w: int, h: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((h, w, 3), np.uint8)).save(buf, "JPEG", quality=50)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("w,h", [(1, 1), (8, 8), (100, 37), (768, 512), (512, 768), (1920, 1080),
+                                 (1200, 1000), (513, 1025), (9000, 16)])
+def test_jxl_size_reads_the_header(w, h):
+    """Every SizeHeader form: multiples of 8 (the short code), ratios (16:9, 3:2, 6:5), free sizes."""
+    from codec.format.pack import jxl_size
+
+    assert jxl_size(pack(_jpeg(w, h))) == (w, h)
+    assert jxl_size(b"\xff\x0a") is None and jxl_size(b"") is None
+
+
+def _bits(fields: list[tuple[int, int]]) -> bytes:
+    """(value, width) fields packed least significant bit first, as JPEG XL reads them."""
+    acc = sum(v << sum(n for _, n in fields[:i]) for i, (v, _) in enumerate(fields))
+    total = sum(n for _, n in fields)
+    return acc.to_bytes((total + 7) // 8, "little")
+
+
+def test_unpack_refuses_a_packed_bomb_from_its_header():
+    """A packed file whose header declares 100,000 x 100,000 pixels reached libjxl, which would
+    allocate for them: it is refused from the header, before libjxl sees it."""
+    data = pack(_jpeg(64, 48))
+    i = data.index(b"jxlp") - 4  # the first codestream part's box: size, type, index, FF 0A...
+    size = int.from_bytes(data[i:i + 4], "big")
+    assert data[i + 12:i + 14] == b"\xff\x0a"
+    # not small; height: selector 3 (30 bits) 99,999; ratio 0; width the same way
+    header = _bits([(0, 1), (3, 2), (99_999, 30), (0, 3), (3, 2), (99_999, 30)])
+    part = data[i + 8:i + 14] + header
+    bomb = data[:i] + (8 + len(part)).to_bytes(4, "big") + b"jxlp" + part + data[i + size:]
+    from codec.format.pack import jxl_size
+
+    assert jxl_size(bomb) == (100_000, 100_000)
+    with pytest.raises(CodecError, match="100000x100000 pixels, over the limit"):
+        unpack(bomb)
+    with pytest.raises(CodecError, match="over the limit"):
+        unpack(pack(_jpeg(64, 48)), max_pixels=64 * 48 - 1)
+    assert unpack(pack(_jpeg(64, 48)), max_pixels=64 * 48) == _jpeg(64, 48)

@@ -30,7 +30,7 @@ from ..format.pack import pack as do_pack
 from ..format.pack import unpack as do_unpack
 from ..format.tables import DEFAULT_TABLES, TABLE_SETS
 from ..io.fileio import atomic_write, check_output, read_bytes
-from ..io.imageio import CodecWarning
+from ..io.imageio import DEFAULT_MAX_PIXELS, CodecWarning
 from ..registry import (
     BUILTIN_DIR,
     DEFAULT_COMREC,
@@ -337,7 +337,7 @@ def _force_needs_html(force: bool, html_out: Path | None) -> None:
 @click.option("--progressive", is_flag=True, help="Always write a progressive JPEG (same pixels). "
               "Default: the smaller of a Huffman-optimized baseline JPEG and mozjpeg's "
               "progressive rewrite of it.")
-@click.option("--max-pixels", type=click.IntRange(1, None), default=250_000_000, show_default=True,
+@click.option("--max-pixels", type=click.IntRange(1, None), default=DEFAULT_MAX_PIXELS, show_default=True,
               help="Refuse inputs larger than this many pixels.")
 @click.option("--pack", type=click.Choice(["jxl"]), default=None,
               help="Store the lossless JPEG XL form (about 10-20% smaller; `regen-codec unpack` "
@@ -628,13 +628,16 @@ def pack(input, output, force):
 @click.argument("input", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(), default=None,
               help="JPEG file [default: INPUT name with .jpg].")
+@click.option("--max-pixels", type=click.IntRange(1, None), default=DEFAULT_MAX_PIXELS,
+              show_default=True, help="Refuse a file whose header declares more pixels (read "
+                                      "before libjxl allocates anything).")
 @_FORCE_ONE
-def unpack(input, output, force):
+def unpack(input, output, max_pixels, force):
     """Turn a packed JPEG XL file back into the exact JPEG it was made from."""
     output = _file_output(output, input, (".jpg", ".jpeg"), "a JPEG")
     check_output(output, [input], force)
     with errors_named(input):
-        data = do_unpack(read_bytes(input))
+        data = do_unpack(read_bytes(input), max_pixels=max_pixels)
     atomic_write(output, data, force=force)
     click.echo(f"{output}: {len(data)} bytes")
 
