@@ -72,7 +72,7 @@ def _share(bd: dict, key: str, metric: str) -> str:
     best, none = bd.get(_bench_key(levels.LEVELS[-1].number)), bd.get("auto-e0")
     if key not in bd or best is None or none is None or best[metric] == none[metric]:
         return "-"
-    return f"{(bd[key][metric] - none[metric]) / (best[metric] - none[metric]) * 100:.0f}%"
+    return f"{round((bd[key][metric] - none[metric]) / (best[metric] - none[metric]) * 100)}%"
 
 
 def speed() -> str:
