@@ -159,6 +159,7 @@ def test_default_effort(monkeypatch):
             effort.default_level()
     with pytest.raises(CodecError, match="closest to 3 .best."):
         effort.level(20)  # an old round count is told which level it became
+    assert effort.level(np.int64(2)).name == "balanced" and effort.level(" Best ").number == 3
 
 
 def test_cli_effort(cli, png_file, tmp_path):

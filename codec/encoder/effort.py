@@ -10,6 +10,7 @@ Torch-free, so `--help` and the light commands can name the levels without impor
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass
 
@@ -54,8 +55,9 @@ def level(value: int | str) -> Level:
         if not text.lstrip("-").isdigit():
             raise CodecError(f"unknown effort level {value!r} ({choices()})")
         value = int(text)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise CodecError(f"unknown effort level {value!r} ({choices()})")
+    value = int(value)  # numpy's integers too
     if 0 <= value < len(LEVELS):
         return LEVELS[value]
     hint = ""
