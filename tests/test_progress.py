@@ -51,6 +51,7 @@ def test_decode_shows_tiles_for_one_large_picture_and_files_for_a_batch(tmp_path
     out = _on_terminal(["decode", str(tmp_path / "in" / "a.jpg"), "-o", str(tmp_path / "a.png"),
                         "--tile", "64", "--device", "cpu"])
     assert "regenerating" in out and "0/6" in out
+    assert "consistency step" in out and "writing PNG" in out  # the steps after the tiles
     out = _on_terminal(["decode", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
                         "--device", "cpu"])
     assert "decode" in out and "2/2" in out and "2 done" in out

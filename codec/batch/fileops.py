@@ -20,6 +20,7 @@ from ..encoder.options import EncodeOptions, Target
 from ..errors import CodecError
 from ..io.fileio import atomic_write, check_output, image_bytes, read_bytes
 from ..io.imageio import CodecWarning, load_image
+from ..utils import progress as steps
 
 
 def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -84,7 +85,8 @@ def decode_file(src: Path, dst: Path, *, device: str = "auto", tile: int = 1024,
     with warnings_named(src, name_warnings), errors_named(src, not name_warnings):
         img = decode(read_bytes(src), device=device, model=model, tile=tile, progress=progress,
                      consistency=consistency, ensemble=ensemble)
-    data = image_bytes(img, dst.suffix)
+    with steps.shown(progress), steps.step(f"writing {dst.suffix.lstrip('.').upper()}"):
+        data = image_bytes(img, dst.suffix)
     atomic_write(dst, data, force=force)
     return len(data)
 

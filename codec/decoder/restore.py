@@ -21,6 +21,7 @@ from ..regen.ensemble import CHOICES, MCU, SelfEnsemble
 from ..regen.infer import pick_device, regenerate
 from ..registry import DEFAULT_MODEL, find_model
 from ..registry import load_model as _registry_load
+from ..utils import progress as steps
 from .consistency import make_consistent
 from .strength import apply
 
@@ -80,7 +81,8 @@ def restore(data, device: str, model: str | None, tile: int, progress: bool, con
         if gray:  # one component in, one out: the luma of the network's (near-grey) picture
             out = _as_gray(out)
         elif consistency:
-            out = make_consistent(out, data)
+            with steps.shown(progress), steps.step("consistency step"):  # seconds at 12 MP
+                out = make_consistent(out, data)
     if meta is not None and (meta.width, meta.height) != (out.shape[1], out.shape[0]):
         raise CodecError(f"decoded size {out.shape[1]}x{out.shape[0]} differs from the size in "
                          f"the metadata ({meta.width}x{meta.height}): the file is damaged")
