@@ -104,13 +104,16 @@ def _comrec_decode(data: bytes, device: str) -> np.ndarray:
     return np.asarray(api.decode(data, device=device))
 
 
-def _other_levels(version: str) -> list[tuple[int, str]]:
+def _searched_version(base: str, level: int | None = None) -> str:
+    """A searched method's version: `base` and the search of effort `level` (None: the default;
+    methods encode on the CPU)."""
+    return f"{base}-{coefsearch.search_id(level, device='cpu')}"
+
+
+def _other_levels(base: str) -> list[tuple[int, str]]:
     """(level, method version) of the effort levels with a search other than the default's (the
-    one the plain method names run; methods encode on the CPU): `version` ends with the default's
-    search_id, replaced by each level's own."""
-    default = coefsearch.search_id(device="cpu")
-    base = version[:-len(default)]
-    return [(lv.number, base + coefsearch.search_id(lv.number)) for lv in effort.LEVELS
+    one the plain method names run)."""
+    return [(lv.number, _searched_version(base, lv.number)) for lv in effort.LEVELS
             if lv.rounds > 0 and lv.number != effort.default_level("cpu")]
 
 
@@ -165,7 +168,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             continue
 
         desc = f"regen-codec {m.id} (sha256 {m.sha256[:8]}), {m.macs_per_pixel} MACs/pixel"
-        plain_ver, ver = ver, f"{ver}-{coefsearch.search_id(device='cpu')}"  # files made with the search
+        plain_ver, ver = ver, _searched_version(ver)  # files made with the search
         for ts in TABLE_SETS.values():
             # `<id>`: standard tables, 4:2:0; `<id>@<set>`: a tuned table set (codec.tables)
             name = m.id if ts.name == "standard" else f"{m.id}@{ts.name}"
@@ -192,7 +195,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                                              "--effort 0 (no coefficient search)",
                                              partial(b.encode, effort=0), dec, restores_jpeg=True,
                                              version=plain_ver)
-                for e, v in _other_levels(ver):  # the other effort levels' searches
+                for e, v in _other_levels(plain_ver):  # the other effort levels' searches
                     out[f"{b.name}-e{e}"] = Method(f"{b.name}-e{e}", b.description + ", encoded "
                                                    f"with --effort {e}", partial(b.encode, effort=e),
                                                    dec, restores_jpeg=True, version=v)
@@ -222,7 +225,8 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                 f"set {DEFAULT_TABLES}")
         base = f"{shas[DEFAULT_MODEL]}-{shas[DEFAULT_COMREC]}-{DEFAULT_TABLES}-{{}}-{__version__}"
         plain_ver = base.format(auto.RULE_VERSION)
-        ver = f"{base.format(auto.SEARCHED_RULE_VERSION)}-{coefsearch.search_id(device='cpu')}"
+        searched_base = base.format(auto.SEARCHED_RULE_VERSION)
+        ver = _searched_version(searched_base)
         out["auto"] = Method("auto", desc, auto_enc, auto_dec, version=ver)
         out["auto+jxl"] = Method("auto+jxl", desc + ", packed as JPEG XL",
                                  partial(auto_enc, pack="jxl"), auto_dec, version=ver)
@@ -230,7 +234,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
             out[f"{b}-e0"] = Method(f"{b}-e0", out[b].description + ", encoded with --effort 0 "
                                     "(no coefficient search)", partial(out[b].encode, effort=0),
                                     auto_dec, version=plain_ver)
-            for e, v in _other_levels(ver):
+            for e, v in _other_levels(searched_base):
                 out[f"{b}-e{e}"] = Method(f"{b}-e{e}", out[b].description + ", encoded with "
                                           f"--effort {e}", partial(out[b].encode, effort=e),
                                           auto_dec, version=v)

@@ -270,8 +270,6 @@ class _EffortLevel(click.ParamType):
     name = "level"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
         try:
             return levels.level(value).number
         except CodecError as e:

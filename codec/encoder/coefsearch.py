@@ -89,7 +89,7 @@ SEARCH_VERSION = "cs2"  # cs1: lam 1 with the proxy bit cost
 def search_id(level: int | None = None, device: str = "cpu") -> str:
     """The search of effort `level` (None: the default on `device`), for cache keys: the rule,
     the rounds and, where it is not 0.01, the first round's share ("cs2-r20", "cs2-r4-s0.04")."""
-    lv = effort.level(effort.default_level(device) if level is None else level)
+    lv = effort.level(effort.resolve(level, device))
     return f"{SEARCH_VERSION}-r{lv.rounds}" + ("" if lv.share == 0.01 else f"-s{lv.share:g}")
 
 

@@ -61,14 +61,11 @@ def level(value: int | str) -> Level:
     if 0 <= value < len(LEVELS):
         return LEVELS[value]
     hint = ""
-    if value > len(LEVELS) - 1:  # before levels, --effort counted search rounds (default 20)
+    if value > 0:  # before levels, --effort counted search rounds (default 20)
+        near = min(LEVELS, key=lambda lv: abs(lv.rounds - value))
         hint = (f"; --effort used to count search rounds: {value} rounds is closest to "
-                f"{_closest(value).number} ({_closest(value).name})")
+                f"{near.number} ({near.name})")
     raise CodecError(f"unknown effort level {value} ({choices()}){hint}")
-
-
-def _closest(rounds: int) -> Level:
-    return min(LEVELS, key=lambda lv: abs(lv.rounds - rounds))
 
 
 def choices() -> str:

@@ -78,7 +78,7 @@ class EncodeOptions:
             return self
         if isinstance(e, bool) or not isinstance(e, (numbers.Integral, str)):
             raise TypeError(f"effort must be a level number or name ({levels.choices()}), got {e!r}")
-        return replace(self, effort=levels.level(e if isinstance(e, str) else int(e)).number)
+        return replace(self, effort=levels.level(e).number)
 
 
 @dataclass
