@@ -88,15 +88,21 @@ def _check_page(driver, page, shot):
     assert not errors, errors  # a blocked request (the page's CSP forbids any) logs one too
 
 
-def test_bench_html_in_a_browser(cli, tmp_path, browser):
+def _bench_page(cli, tmp_path, page_name: str, methods: str, qualities: str):
+    """`bench --html` of one 64x64 crop of scikit-image's astronaut: the result and the page."""
     from skimage import data
 
     imgs = tmp_path / "imgs"
     imgs.mkdir()
     Image.fromarray(data.astronaut()[100:164, 180:244]).save(imgs / "a.png")
-    page = tmp_path / "bench.html"
-    r = cli("bench", imgs, "--out", tmp_path / "res", "--methods", "avif,regen-fast",
-            "--qualities", "20,60", "--html", page)
+    page = tmp_path / page_name
+    r = cli("bench", imgs, "--out", tmp_path / "res", "--methods", methods,
+            "--qualities", qualities, "--html", page)
+    return r, page
+
+
+def test_bench_html_in_a_browser(cli, tmp_path, browser):
+    r, page = _bench_page(cli, tmp_path, "bench.html", "avif,regen-fast", "20,60")
     assert r.exit_code == 0, r.output
     html = page.read_text()
     assert "BD-rate against plain JPEG" in html and "regen-fast restored" in html
@@ -143,15 +149,9 @@ def test_the_page_check_catches_a_broken_picture_and_a_blocked_request(tmp_path,
 def test_bench_html_crops_from_the_default_pipeline_or_says_why_none(cli, tmp_path):
     """Without a browser: `auto` with a suffix is our method for the crops; with no regen-codec
     method in the run the page says there are no crops, and why."""
-    from skimage import data
-
-    imgs = tmp_path / "imgs"
-    imgs.mkdir()
-    Image.fromarray(data.astronaut()[100:164, 180:244]).save(imgs / "a.png")
-    page = tmp_path / "a.html"
-    r = cli("bench", imgs, "--out", tmp_path / "res", "--methods", "avif,auto-e0",
-            "--qualities", "30,60", "--html", page)
+    r, page = _bench_page(cli, tmp_path, "a.html", "avif,auto-e0", "30,60")
     assert r.exit_code == 0, r.output
+    imgs = tmp_path / "imgs"
     html = page.read_text()
     from codec.bench.measure import available_methods
 
