@@ -85,7 +85,7 @@ def decode_file(src: Path, dst: Path, *, device: str = "auto", tile: int = 1024,
     with warnings_named(src, name_warnings), errors_named(src, not name_warnings):
         img = decode(read_bytes(src), device=device, model=model, tile=tile, progress=progress,
                      consistency=consistency, ensemble=ensemble)
-    with steps.shown(progress), steps.step(f"writing {dst.suffix.lstrip('.').upper()}"):
+    with steps.step(f"writing {dst.suffix.lstrip('.').upper()}", show=progress):
         data = image_bytes(img, dst.suffix)
     atomic_write(dst, data, force=force)
     return len(data)

@@ -81,7 +81,7 @@ def restore(data, device: str, model: str | None, tile: int, progress: bool, con
         if gray:  # one component in, one out: the luma of the network's (near-grey) picture
             out = _as_gray(out)
         elif consistency:
-            with steps.shown(progress), steps.step("consistency step"):  # seconds at 12 MP
+            with steps.step("consistency step", show=progress):  # seconds at 12 MP
                 out = make_consistent(out, data)
     if meta is not None and (meta.width, meta.height) != (out.shape[1], out.shape[0]):
         raise CodecError(f"decoded size {out.shape[1]}x{out.shape[0]} differs from the size in "

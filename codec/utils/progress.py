@@ -41,8 +41,9 @@ def counter(desc: str, unit: str) -> tqdm:
 
 
 @contextmanager
-def step(desc: str) -> Iterator[None]:
-    """A line naming a step while it runs (one network run, say), cleared when it ends."""
+def step(desc: str, show: bool | None = None) -> Iterator[None]:
+    """A line naming a step while it runs (one network run, say), cleared when it ends; shown
+    where `show` says, or by default where progress is on (`enabled()`)."""
     with tqdm(total=None, desc=desc, bar_format="{desc}... {elapsed}", leave=False,
-              file=sys.stderr, disable=not enabled()):
+              file=sys.stderr, disable=not (enabled() if show is None else show)):
         yield
