@@ -84,6 +84,7 @@ def write_pack(dirs: list[Path], out: Path, patch: int = 160, max_mb: float = 40
                            skipped=unread)[:val_images]
     except ValueError:
         val = pool[:0]
+    n_train, n_val = (len(set(part) - set(unread)) for part in (train_files, val_files))
     val_blobs = [_webp(v) for v in val]
     # the file holds the blobs, 8 bytes of offset each, and the npz's headers and metadata
     budget = max_mb * 2 ** 20 - sum(len(b) + 8 for b in val_blobs) - _OVERHEAD
@@ -112,9 +113,8 @@ def write_pack(dirs: list[Path], out: Path, patch: int = 160, max_mb: float = 40
             if written:
                 break  # the pool ran out: fewer shards than asked
             raise ValueError(f"--max-mb {max_mb} holds no crop")
-        n_train = len(set(train_files) - set(unread))
         info = PackInfo(FORMAT, patch, val_patch, len(blobs), len(val_blobs), n_train,
-                        len(set(val_files) - set(unread)), len(pool), [str(d) for d in dirs], seed,
+                        n_val, len(pool), [str(d) for d in dirs], seed,
                         _probe(pool[[first]]))
         _save(path, blobs, val_blobs, info)
         written.append((path, info))
