@@ -239,9 +239,24 @@ def _count(meta: dict, key: str) -> int:
 
 def _read_info(path: Path, builtin: bool) -> ModelInfo:
     """A weight file's header, every field checked: the ID (MODEL_ID_PATTERN), the mode and
-    its architecture (MODE_ARCH), the configuration (check_config); the summary made printable."""
+    its architecture (MODE_ARCH), the configuration (check_config); the summary made printable.
+    Read once per process for a file that has not changed since (as cached_sha256): every
+    find_model scans the folders, and reading all headers each time cost 4 ms per lookup, up
+    to 35 ms of a 0.45 s encode at --effort 0."""
     if not is_regular_file(path):
         raise CodecError(f"{path}: not a regular file, so not a model")
+    st = os.stat(path)
+    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino, builtin)
+    if key not in _INFOS:
+        _INFOS[key] = _parse_info(path, builtin)
+    return _INFOS[key]
+
+
+_INFOS: dict[tuple, ModelInfo] = {}
+
+
+def _parse_info(path: Path, builtin: bool) -> ModelInfo:
+    """_read_info without the memo."""
     try:
         sha256 = cached_sha256(path)
         with safe_open(str(path), framework="numpy") as f:  # the header only; no torch needed

@@ -88,21 +88,23 @@ def test_pickles_are_never_loaded(tmp_path, user_models):
 
 
 def test_each_model_file_is_hashed_once_until_it_changes(tmp_path, user_models, monkeypatch):
-    """Every load looks the registry up: the hashes are remembered per unchanged file, and a
-    file rewritten in place is hashed again (its hash check still sees the new bytes)."""
+    """Every load looks the registry up: the hashes and headers are remembered per unchanged
+    file, and a file rewritten in place is hashed and read again (its hash check still sees
+    the new bytes)."""
     import os
 
     import codec.registry as R
 
-    hashed = []
-    real = R.file_sha256
+    hashed, parsed = [], []
+    real, real_parse = R.file_sha256, R._parse_info
     monkeypatch.setattr(R, "file_sha256", lambda p: hashed.append(str(p)) or real(p))
+    monkeypatch.setattr(R, "_parse_info", lambda p, b: parsed.append(str(p)) or real_parse(p, b))
     R.import_model(_tiny(tmp_path, seed=0))
     list_models()
-    first = len(hashed)
+    first, first_parsed = len(hashed), len(parsed)
     list_models()
     find_model("my-tiny")
-    assert len(hashed) == first  # nothing hashed again
+    assert len(hashed) == first and len(parsed) == first_parsed  # nothing read again
     path = find_model("my-tiny").path
     before = find_model("my-tiny").sha256
     other = _tiny(tmp_path / "b", seed=1).read_bytes()
@@ -110,7 +112,7 @@ def test_each_model_file_is_hashed_once_until_it_changes(tmp_path, user_models, 
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
     assert find_model("my-tiny").sha256 != before
-    assert hashed.count(str(path)) == 2
+    assert hashed.count(str(path)) == 2 and parsed.count(str(path)) == 2
 
 
 def test_import_of_a_folder_says_it_is_a_folder(tmp_path, user_models, cli):
