@@ -11,7 +11,7 @@ encode, so each one pays for its whole work. Pictures are read once, outside the
     .venv/bin/python -m bench.encode_speed ../shared/data/kodak/kodim05.png \
         ../shared/data/kodak/kodim23.png bench/cache/skimage-photos/astronaut.png \
         bench/cache/skimage-photos/coffee.png --qualities 10,40 --efforts 0,1,2,3 \
-        --out bench/results/encode-speed.json
+        --float32-too --out bench/results/encode-speed.json
 """
 
 from __future__ import annotations
@@ -19,16 +19,19 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from PIL import Image, features
 
 import codec
 from codec.encoder import maker
+from codec.encoder.precision import ENV, search_precision
 
 
 def _pillow_encoder(fmt: str):
@@ -58,11 +61,14 @@ def plain_methods() -> dict:
     return out
 
 
-def _regen_encoder(effort: int):
+def _regen_encoder(effort: int, precision: str | None = None):
+    """regen-codec's encode at `effort`; `precision` forces the search's arithmetic
+    ($REGEN_CODEC_SEARCH_PRECISION for the call), None leaves codec.encoder.precision's choice."""
     def enc(rgb: np.ndarray, quality: int) -> bytes:
         maker._search_memo.clear()  # each encode pays for its own search and fit
         maker._fitted.clear()
-        return codec.encode(rgb, quality=quality, effort=effort)
+        with mock.patch.dict(os.environ, {ENV: precision} if precision else {}):
+            return codec.encode(rgb, quality=quality, effort=effort)
     return enc
 
 
@@ -75,11 +81,16 @@ def main() -> None:
     ap.add_argument("images", nargs="+", type=Path)
     ap.add_argument("--qualities", default="10,40")
     ap.add_argument("--efforts", default="0,1,2,3", help="regen-codec effort levels to time")
+    ap.add_argument("--float32-too", action="store_true",
+                    help="where the search would run in bfloat16, also time each searching level "
+                         "with it in float32 (methods regen-codec-eN-float32)")
     ap.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
     methods = {name: (enc, dec) for name, (enc, dec) in plain_methods().items()}
     for e in map(int, a.efforts.split(",")):
         methods[f"regen-codec-e{e}"] = (_regen_encoder(e), _regen_decode)
+        if a.float32_too and e > 0 and search_precision("cpu") != "float32":
+            methods[f"regen-codec-e{e}-float32"] = (_regen_encoder(e, "float32"), _regen_decode)
     names = list(methods)
     warm = np.asarray(Image.open(a.images[0]).convert("RGB"))[:64, :64]
     for enc, dec in methods.values():  # load libraries and networks outside the timing
@@ -113,9 +124,11 @@ def main() -> None:
             summary[name]["encode_time_vs_avif"] = (summary["avif"]["encode_mpx_s"]
                                                     / summary[name]["encode_mpx_s"])
     result = {"command": "python -m bench.encode_speed " + " ".join(
-                  [str(p) for p in a.images] + ["--qualities", a.qualities, "--efforts", a.efforts]),
+                  [str(p) for p in a.images] + ["--qualities", a.qualities, "--efforts", a.efforts]
+                  + ["--float32-too"] * a.float32_too),
               "when": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "machine": f"{platform.node()} {platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores",
+              "machine": f"{platform.node()} {platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
+                         f"coefficient search in {search_precision('cpu')}",
               "regen_codec": codec.__version__, "summary": summary, "rows": rows}
     for name, s in summary.items():
         print(f"{name:18s} encode {s['encode_mpx_s']:8.3f} MP/s  decode {s['decode_mpx_s']:8.2f} MP/s"

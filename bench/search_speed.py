@@ -9,6 +9,8 @@ searched bytes per file and setting, and the mean time of each setting relative 
         --pick kodim01,kodim05,kodim13,kodim23 -> bench/results/search-speed.json
     .venv/bin/python -m bench.search_speed --pair bfloat16 --pick kodim05,kodim23 \
         --qualities 10,40 --out bench/results/search-speed-bf16.json
+    .venv/bin/python -m bench.search_speed --pair bfloat16 --level 2 --pick kodim05,kodim23 \
+        --qualities 10,40 --out bench/results/search-speed-bf16-level2.json
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import json
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from codec.encoder import effort
 from codec.encoder.coefsearch import SearchSettings, refine, search_id
 from codec.format.jpeg import encode_jpeg
 from codec.format.tables import DEFAULT_TABLES, get_table_set
@@ -47,9 +51,15 @@ def main() -> None:
     ap.add_argument("--qualities", default="10,40,80")
     ap.add_argument("--pair", choices=sorted(PAIRS), default="cs1",
                     help="which two settings to compare (the first is the reference)")
+    ap.add_argument("--level", type=int, choices=[lv.number for lv in effort.LEVELS if lv.rounds],
+                    help="both settings with this effort level's rounds and first-round share "
+                         "(default: the pair's own, level 3's)")
     ap.add_argument("--out", type=Path, default=root / "bench/results/search-speed.json")
     a = ap.parse_args()
     settings = PAIRS[a.pair]
+    if a.level is not None:
+        lv = effort.level(a.level)
+        settings = {n: replace(s, rounds=lv.rounds, share=lv.share) for n, s in settings.items()}
     pick = [s for s in a.pick.split(",") if s]
     files = sorted(p for p in a.images.iterdir() if p.suffix.lower() == ".png"
                    and (not pick or p.stem in pick))

@@ -46,8 +46,9 @@ def _search(photo, q=25, rounds=6):
     return data, ts, q
 
 
-@pytest.mark.parametrize("rate", ["proxy", "huffman"])
-def test_search_keeps_only_rounds_that_lower_the_loss(photo, tmp_path, rate):
+@pytest.mark.parametrize("rate,precision", [("proxy", "float32"), ("huffman", "float32"),
+                                            ("huffman", "bfloat16")])
+def test_search_keeps_only_rounds_that_lower_the_loss(photo, tmp_path, rate, precision):
     from codec.encoder.jpegrate import CodeLengths
     from codec.format.jpeg import cond_vector
 
@@ -57,7 +58,7 @@ def test_search_keeps_only_rounds_that_lower_the_loss(photo, tmp_path, rate):
     for p in model.parameters():
         p.requires_grad_(False)
     cond = torch.from_numpy(cond_vector(read_info(open_jpeg(data)))[None])
-    s = _Search(model, cond, photo, blocks, qts, factors, q, SearchSettings(rounds=8, rate=rate),
+    s = _Search(model, cond, photo, blocks, qts, factors, q, SearchSettings(rounds=8, rate=rate, precision=precision),
                 "cpu", CodeLengths.of_file(data))
     assert (s.lengths is None) == (rate == "proxy")
     (tile,) = s.tiles()
@@ -142,6 +143,7 @@ def test_default_effort(monkeypatch):
     from codec.encoder.coefsearch import SearchSettings, search_id
 
     monkeypatch.delenv("REGEN_CODEC_EFFORT")
+    monkeypatch.setenv("REGEN_CODEC_SEARCH_PRECISION", "float32")
     assert effort.default_level("cpu") == effort.CPU_DEFAULT == 2
     assert effort.default_level("cuda:0") == effort.GPU_DEFAULT == 3
     assert search_id(device="cpu") == "cs2-r4-s0.04" and search_id(3) == "cs2-r20"  # cache keys
@@ -265,3 +267,29 @@ def test_quality_ref_matches_pytorch_msssim(size):
     want.backward()
     assert float(got) == pytest.approx(float(want), rel=1e-4)  # float32 sums in another order
     assert float((a.grad - b.grad).abs().max()) <= 1e-3 * float(b.grad.abs().max())
+
+
+def test_search_precision(monkeypatch, tmp_path):
+    """bfloat16 where the CPU computes it natively, float32 elsewhere and on GPUs; the variable
+    overrides it; the choice is part of the levels' settings and of the cache keys."""
+    from codec.encoder import precision
+    from codec.encoder.coefsearch import SearchSettings, search_id
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 avx512_vnni\n")
+    assert "avx512_bf16" in precision._cpu_flags.__wrapped__(str(info))
+    assert precision._cpu_flags.__wrapped__(str(tmp_path / "absent")) == frozenset()
+    monkeypatch.delenv(precision.ENV, raising=False)
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    assert precision.search_precision("cpu") == "bfloat16"
+    assert precision.search_precision("cuda:0") == "float32"
+    assert SearchSettings.for_level(2).precision == "bfloat16"
+    assert search_id(2) == "cs2-r4-s0.04-bf16" and search_id(0) == "cs2-r0"
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: frozenset({"avx512f", "avx2"}))
+    assert precision.search_precision("cpu") == "float32" and search_id(2) == "cs2-r4-s0.04"
+    monkeypatch.setenv(precision.ENV, "BFloat16")
+    assert precision.search_precision("cpu") == "bfloat16"
+    monkeypatch.setenv(precision.ENV, "half")
+    with pytest.raises(CodecError, match="REGEN_CODEC_SEARCH_PRECISION"):
+        precision.search_precision("cpu")
+

@@ -44,6 +44,7 @@ from ..reccnn.model import upscale
 from ..utils.metrics import MSSSIM_MIN_SIDE, msssim_window
 from . import effort
 from .jpegrate import CodeLengths, block_bits, move_bits
+from .precision import search_precision
 
 #: The restored curve's slope, d[(MS-SSIM dB + PSNR) / 2] / d[bpp], of regen-coarse4 with the
 #: regen-v1 tables on 16 held-out crops of the training pool (bench/try_coefopt.py's anchor),
@@ -71,15 +72,16 @@ class SearchSettings:
     # bit cost: "proxy" (bits_proxy) or "huffman" (codec.jpegrate's count; the proxy where a
     # file's tables cannot be read)
     rate: str = "huffman"
-    # the network's arithmetic in the search: "float32", or "bfloat16" (autocast; about twice as
-    # fast on CPUs with AVX512-BF16 or AMX, much slower on others; an experiment, not a default)
+    # the network's arithmetic in the search: "float32", or "bfloat16" (autocast); the levels
+    # take codec.encoder.precision's choice for the device
     precision: str = "float32"
 
     @classmethod
-    def for_level(cls, number: int) -> SearchSettings:
-        """The search of effort level `number` (codec.encoder.effort)."""
+    def for_level(cls, number: int, device: str = "cpu") -> SearchSettings:
+        """The search of effort level `number` (codec.encoder.effort) on `device`, in the
+        arithmetic codec.encoder.precision chooses for it."""
         lv = effort.level(number)
-        return cls(rounds=lv.rounds, share=lv.share)
+        return cls(rounds=lv.rounds, share=lv.share, precision=search_precision(device))
 
 
 #: Names the search's rule: change it whenever the search makes other files (benchmark caches).
@@ -88,9 +90,11 @@ SEARCH_VERSION = "cs2"  # cs1: lam 1 with the proxy bit cost
 
 def search_id(level: int | None = None, device: str = "cpu") -> str:
     """The search of effort `level` (None: the default on `device`), for cache keys: the rule,
-    the rounds and, where it is not 0.01, the first round's share ("cs2-r20", "cs2-r4-s0.04")."""
-    lv = effort.level(effort.resolve(level, device))
-    return f"{SEARCH_VERSION}-r{lv.rounds}" + ("" if lv.share == 0.01 else f"-s{lv.share:g}")
+    the rounds, where it is not 0.01 the first round's share, and "-bf16" where the search runs
+    in bfloat16 on `device` ("cs2-r20", "cs2-r4-s0.04", "cs2-r4-s0.04-bf16")."""
+    s = SearchSettings.for_level(effort.resolve(level, device), device)
+    return (f"{SEARCH_VERSION}-r{s.rounds}" + ("" if s.share == 0.01 else f"-s{s.share:g}")
+            + ("-bf16" if s.rounds and s.precision == "bfloat16" else ""))
 
 
 def _at(table: dict[int, float], quality: int) -> float:

@@ -102,12 +102,13 @@ def _searched(data: bytes, src: SourceImage, info: ModelInfo, quality: int, effo
     """codec.encoder.coefsearch.refine() of a regen file, remembered for the last few pictures:
     auto mode, a benchmark's +jxl variant and a target search ask for the same file again."""
     dev = pick_device(device)
+    settings = SearchSettings.for_level(effort, dev)
     key = (hashlib.sha256(data).digest(), hashlib.sha256(src.rgb.tobytes()).digest(), info.sha256,
-           quality, effort, dev)
+           quality, settings, dev)
     hit = _search_memo.get(key)
     if hit is None:
         net = _registry_load(info.id, device=dev)
-        hit = refine(data, src.rgb, net, quality, SearchSettings.for_level(effort), device=dev,
+        hit = refine(data, src.rgb, net, quality, settings, device=dev,
                      progress=progress.enabled(), comrec=info.mode == "comrec")
         while _search_memo and sum(len(v) for v in _search_memo.values()) + len(hit) > _SEARCH_MEMO_BYTES:
             _search_memo.pop(next(iter(_search_memo)))
