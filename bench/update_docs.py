@@ -94,6 +94,13 @@ def speed() -> str:
                      + " | ".join(_cell(bd, key) for bd in bds.values()) + " | "
                      + " | ".join(f"{_share(bd, key, 'msssim_db')} / {_share(bd, key, 'psnr')}"
                                   for bd in bds.values()) + " |")
+    f32 = [(lv, run["summary"][f"regen-codec-e{lv.number}-float32"]) for lv in levels.LEVELS
+           if f"regen-codec-e{lv.number}-float32" in run["summary"]]
+    if f32:
+        lines += ["", "The search in float32 instead (as on CPUs without native bfloat16; same run): "
+                  + ", ".join(f"level {lv.number} {s['encode_mpx_s']:.3g} MP/s "
+                              f"({s['encode_time_vs_avif']:.2g}x AVIF's time)" for lv, s in f32)
+                  + "."]
     decode = [v["decode_mpx_s"] for k, v in run["summary"].items() if k.startswith("regen-codec")]
     lines += ["", "| codec | encode MP/s | encode time, x AVIF's | decode MP/s |", "|---|---|---|---|",
               f"| regen-codec (every level) | see above | | {min(decode):.3g}-{max(decode):.3g} |"]

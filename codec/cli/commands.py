@@ -280,8 +280,9 @@ _EFFORT = click.option(
     "--effort", type=_EffortLevel(), default=None, metavar="LEVEL",
     help="How hard the encoder searches the DCT coefficients for the picture the network "
          "restores (docs/encoding.md: 'Effort'): "
-         + levels.describe() + ". Each search round is one forward and backward network pass; "
-         "the time each level takes is in docs/encoding.md. "
+         + levels.describe() + ". Each search round is one forward and backward network pass "
+         "(in bfloat16 on CPUs with AVX512-BF16 or AMX, else float32; "
+         "$REGEN_CODEC_SEARCH_PRECISION); the time each level takes is in docs/encoding.md. "
          f"[default: {levels.CPU_DEFAULT} on a CPU, {levels.GPU_DEFAULT} where the network "
          f"runs on a GPU; or ${levels.ENV}]")
 _JOBS = click.option("-j", "--jobs", type=click.IntRange(1, None), default=1, show_default=True,
