@@ -13,7 +13,10 @@ skipped (and said so in the JSON) once the time budget (--budget, seconds) is sp
    the pixels that differ, and PSNR / MS-SSIM against the source for both (quality 20 and 40);
 4. encode MP/s of the default pipeline (auto mode, strength fit) per effort level on
    the Kodak-size pictures at qualities 10 and 40, peak GPU memory; then the 12-megapixel
-   picture at effort 0 and at the slowest level (3, the default on a GPU).
+   picture at effort 0 and at the slowest level (3, the default on a GPU);
+5. the search's arithmetic: the slowest level on the Kodak-size pictures with the search's
+   network in float32 and in bfloat16 ($REGEN_CODEC_SEARCH_PRECISION): time, bytes, and the
+   restored PSNR and MS-SSIM of each.
 
 The pictures are scikit-image's sample photos resized (astronaut, coffee, chelsea, rocket;
 nothing is read from ../shared, which does not travel to the GPU machine); without
@@ -35,6 +38,7 @@ import os
 import platform
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -169,7 +173,8 @@ def main() -> None:
     from codec.batch.threads import configure
     from codec.encoder import effort as levels
     from codec.registry import DEFAULT_MODEL
-    from codec.utils.metrics import ms_ssim, psnr
+    from codec.encoder import precision
+    from codec.utils.metrics import db, ms_ssim, psnr
 
     threads = configure()
     dev = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -280,6 +285,32 @@ def main() -> None:
                                      "bpp": round(len(data) * 8 / (mpx_b * 1e6), 4)}
         print(step, big_enc[f"effort{e}_q40"], flush=True)
     res["encode_large"] = big_enc
+
+    # 5. the search's arithmetic: the slowest level with its network in float32 and in bfloat16
+    # (codec.encoder.precision keeps GPUs at float32 until this shows what bfloat16 costs)
+    prec: dict = {}
+    for q in qualities:
+        e = efforts[-1]
+        step = f"encode effort {e} quality {q}, search in float32 and bfloat16"
+        if not budget.ok(step):
+            continue
+        row = {}
+        for name in precision.CHOICES:
+            codec.encoder.maker._search_memo.clear()
+            with mock.patch.dict(os.environ, {precision.ENV: name}):
+                out, t = timed(lambda: [codec.encode(p, q, effort=e, device=dev) for _, p in kodak],
+                               dev)
+            back = [np.asarray(codec.decode(d, device=dev, tile=tile).convert("RGB")) for d in out]
+            row[name] = {
+                "seconds": round(t, 3), "mpx_per_s": round(mpx_k / t, 4),
+                "bpp": round(float(np.mean([len(d) * 8 / (p.shape[0] * p.shape[1])
+                                            for d, (_, p) in zip(out, kodak)])), 4),
+                "psnr": round(float(np.mean([psnr(p, b) for (_, p), b in zip(kodak, back)])), 3),
+                "msssim_db": round(float(np.mean([db(ms_ssim(p, b))
+                                                  for (_, p), b in zip(kodak, back)])), 3)}
+        prec[f"effort{e}_q{q}"] = row
+        print(step, row, flush=True)
+    res["search_precision"] = prec
     res["skipped_for_time"] = budget.skipped
     res["seconds_total"] = round(time.perf_counter() - t_start, 1)
     res["reproduce"] = "python -m bench.gpu_speed" + (" --smoke" if a.smoke else "")

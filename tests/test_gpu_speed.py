@@ -32,3 +32,6 @@ def test_gpu_speed_smoke_writes_every_section(tmp_path):
     assert sum(d["values_differing"] for d in half["difference"]) > 0  # bfloat16 did run
     assert set(res["encode_kodak_size"]) == {"effort0_q40", "effort1_q40"}
     assert set(res["encode_large"]) == {"effort0_q40", "effort1_q40"}
+    both = res["search_precision"]["effort1_q40"]  # the slowest level, in both arithmetics
+    assert set(both) == {"float32", "bfloat16"}
+    assert all(r["mpx_per_s"] > 0 and r["psnr"] > 20 and r["msssim_db"] > 5 for r in both.values())
