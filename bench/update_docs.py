@@ -38,11 +38,19 @@ HEADLINE = [
 ]
 
 
+def _pick(bd: dict, key: str) -> tuple[dict | None, bool]:
+    """(`bd`'s row of method `key`, else of its `-float32` twin: the same search in float32, where
+    the run in this CPU's own arithmetic is not measured yet; whether it is the twin)."""
+    if key in bd:
+        return bd[key], False
+    return bd.get(f"{key}-float32"), f"{key}-float32" in bd
+
+
 def _cell(bd: dict, key: str) -> str:
-    row = bd.get(key)
+    row, twin = _pick(bd, key)
     if row is None:
         return "not measured"
-    return f"{row['msssim_db']:.1f}% / {row['psnr']:.1f}%"
+    return f"{row['msssim_db']:.1f}% / {row['psnr']:.1f}%" + (" (search in float32)" if twin else "")
 
 
 def headline() -> str:
@@ -69,10 +77,10 @@ def _bench_key(number: int) -> str:
 
 def _share(bd: dict, key: str, metric: str) -> str:
     """How much of the slowest level's BD-rate gain over level 0 the method `key` keeps."""
-    best, none = bd.get(_bench_key(levels.LEVELS[-1].number)), bd.get("auto-e0")
-    if key not in bd or best is None or none is None or best[metric] == none[metric]:
+    best, none, row = _pick(bd, _bench_key(levels.LEVELS[-1].number))[0], bd.get("auto-e0"), _pick(bd, key)[0]
+    if row is None or best is None or none is None or best[metric] == none[metric]:
         return "-"
-    return f"{round((bd[key][metric] - none[metric]) / (best[metric] - none[metric]) * 100)}%"
+    return f"{round((row[metric] - none[metric]) / (best[metric] - none[metric]) * 100)}%"
 
 
 def speed() -> str:
@@ -94,6 +102,15 @@ def speed() -> str:
                      + " | ".join(_cell(bd, key) for bd in bds.values()) + " | "
                      + " | ".join(f"{_share(bd, key, 'msssim_db')} / {_share(bd, key, 'psnr')}"
                                   for bd in bds.values()) + " |")
+    twins = [lv for lv in levels.LEVELS
+             if all(_bench_key(lv.number) in bd and f"{_bench_key(lv.number)}-float32" in bd
+                    for bd in bds.values())]
+    if twins:
+        lines += ["", "BD-rate with the search in float32 (the files a CPU without native bfloat16 "
+                  "makes; the same benchmark): " + "; ".join(
+                      f"level {lv.number} " + ", ".join(
+                          f"{_cell(bd, _bench_key(lv.number) + '-float32')} ({n})"
+                          for n, bd in bds.items()) for lv in twins) + "."]
     f32 = [(lv, run["summary"][f"regen-codec-e{lv.number}-float32"]) for lv in levels.LEVELS
            if f"regen-codec-e{lv.number}-float32" in run["summary"]]
     if f32:

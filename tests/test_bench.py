@@ -1,6 +1,7 @@
 """The benchmark on two tiny images: every output file, resumable cache, sane numbers."""
 
 import json
+import os
 
 import numpy as np
 from PIL import Image
@@ -287,3 +288,25 @@ def test_force_without_html_says_it_does_nothing(cli, tmp_path):
     r = cli("bench", tmp_path / "i", "--out", tmp_path / "o", "--methods", "jpeg",
             "--qualities", "50")
     assert r.exit_code == 0 and "--force" not in r.stderr
+
+
+def test_float32_twins_search_in_float32(monkeypatch, photo):
+    """`<method>-float32`: the same searched files with the search in float32, keyed apart from
+    the bfloat16 search a CPU with native bfloat16 runs (and equal to it on one without)."""
+    from codec.bench.measure import available_methods
+    from codec.encoder import maker, precision
+
+    monkeypatch.delenv(precision.ENV, raising=False)
+    monkeypatch.delenv("REGEN_CODEC_EFFORT", raising=False)  # the methods of the real default
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    methods = available_methods()
+    for name in ("auto", "auto-e1", "auto+jxl-e3", "regen-coarse4@regen-v1", "regen-coarse4@regen-v1-e1"):
+        plain, twin = methods[name], methods[f"{name}-float32"]
+        assert plain.version.endswith("-bf16") and twin.version == plain.version.removesuffix("-bf16")
+    assert "auto-e0-float32" not in methods  # nothing searched, nothing to twin
+    seen, real = [], maker.refine
+    monkeypatch.setattr(maker, "refine", lambda *a, **k: seen.append(a[4].precision) or real(*a, **k))
+    for name in ("regen-coarse4@regen-v1-e1", "regen-coarse4@regen-v1-e1-float32"):
+        methods[name].encode(photo, 30)
+    assert seen == ["bfloat16", "float32"]
+    assert os.environ.get(precision.ENV) is None  # the twin restored the environment

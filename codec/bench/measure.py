@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable
+from unittest import mock
 
 import numpy as np
 from PIL import Image, features
@@ -26,7 +27,7 @@ from tqdm import tqdm
 from .. import __version__, api
 from ..batch.fileops import warnings_named
 from ..comcnn.model import downscale
-from ..encoder import allocate, auto, coefsearch, effort
+from ..encoder import allocate, auto, coefsearch, effort, precision
 from ..errors import CodecError
 from ..format.jpeg import decode_jpeg, encode_jpeg
 from ..format.pack import as_jpeg
@@ -104,10 +105,31 @@ def _comrec_decode(data: bytes, device: str) -> np.ndarray:
     return np.asarray(api.decode(data, device=device))
 
 
-def _searched_version(base: str, level: int | None = None) -> str:
+def _searched_version(base: str, level: int | None = None, precision: str | None = None) -> str:
     """A searched method's version: `base` and the search of effort `level` (None: the default;
-    methods encode on the CPU)."""
-    return f"{base}-{coefsearch.search_id(level, device='cpu')}"
+    methods encode on the CPU) in `precision` (None: codec.encoder.precision's choice)."""
+    return f"{base}-{coefsearch.search_id(level, device='cpu', precision=precision)}"
+
+
+def _in_float32(encode: Callable) -> Callable:
+    """`encode` with the coefficient search's network in float32 whatever the CPU computes
+    natively (codec.encoder.precision): the `-float32` methods, beside the same searches in the
+    arithmetic this machine chooses."""
+    def enc(*args, **kwargs):
+        with mock.patch.dict(os.environ, {precision.ENV: "float32"}):
+            return encode(*args, **kwargs)
+    return enc
+
+
+def _float32_variants(out: dict, name: str, base: str) -> None:
+    """Add `<name>-float32` and `<name>-eN-float32` for the searched method `name` (the default
+    level) and its `-eN` twins: the same files with the search in float32. `base`: the version
+    the searched versions extend (_searched_version)."""
+    for n, level in [(name, None)] + [(f"{name}-e{e}", e) for e, _ in _other_levels(base)]:
+        m = out[n]
+        out[f"{n}-float32"] = Method(f"{n}-float32", m.description + ", the search in float32",
+                                     _in_float32(m.encode), m.decode, restores_jpeg=m.restores_jpeg,
+                                     version=_searched_version(base, level, "float32"))
 
 
 def _other_levels(base: str) -> list[tuple[int, str]]:
@@ -199,6 +221,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                     out[f"{b.name}-e{e}"] = Method(f"{b.name}-e{e}", b.description + ", encoded "
                                                    f"with --effort {e}", partial(b.encode, effort=e),
                                                    dec, restores_jpeg=True, version=v)
+                _float32_variants(out, b.name, plain_ver)
                 # decoded with an 8-member self-ensemble (codec.regen.ensemble): 8x the network work
                 out[f"{b.name}-x8"] = Method(f"{b.name}-x8", b.description + ", decoded with an "
                                              "8-member self-ensemble", b.encode,
@@ -238,6 +261,7 @@ def available_methods(device: str = "cpu") -> dict[str, Method]:
                 out[f"{b}-e{e}"] = Method(f"{b}-e{e}", out[b].description + ", encoded with "
                                           f"--effort {e}", partial(out[b].encode, effort=e),
                                           auto_dec, version=v)
+            _float32_variants(out, b, searched_base)
     return out
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -88,11 +88,13 @@ class SearchSettings:
 SEARCH_VERSION = "cs2"  # cs1: lam 1 with the proxy bit cost
 
 
-def search_id(level: int | None = None, device: str = "cpu") -> str:
+def search_id(level: int | None = None, device: str = "cpu", precision: str | None = None) -> str:
     """The search of effort `level` (None: the default on `device`), for cache keys: the rule,
     the rounds, where it is not 0.01 the first round's share, and "-bf16" where the search runs
-    in bfloat16 on `device` ("cs2-r20", "cs2-r4-s0.04", "cs2-r4-s0.04-bf16")."""
+    in bfloat16 on `device` or `precision` says so ("cs2-r20", "cs2-r4-s0.04",
+    "cs2-r4-s0.04-bf16")."""
     s = SearchSettings.for_level(effort.resolve(level, device), device)
+    s = replace(s, precision=precision or s.precision)
     return (f"{SEARCH_VERSION}-r{s.rounds}" + ("" if s.share == 0.01 else f"-s{s.share:g}")
             + ("-bf16" if s.rounds and s.precision == "bfloat16" else ""))
 
