@@ -107,7 +107,7 @@ def speed() -> str:
                     for bd in bds.values())]
     if twins:
         lines += ["", "BD-rate with the search in float32 (the files a CPU without native bfloat16 "
-                  "makes; the same benchmark): " + "; ".join(
+                  "makes; the `-float32` rows of the same benchmarks): " + "; ".join(
                       f"level {lv.number} " + ", ".join(
                           f"{_cell(bd, _bench_key(lv.number) + '-float32')} ({n})"
                           for n, bd in bds.items()) for lv in twins) + "."]
