@@ -306,6 +306,7 @@ def test_float32_twins_search_in_float32(monkeypatch, photo):
     assert "auto-e0-float32" not in methods  # nothing searched, nothing to twin
     seen, real = [], maker.refine
     monkeypatch.setattr(maker, "refine", lambda *a, **k: seen.append(a[4].precision) or real(*a, **k))
+    monkeypatch.setattr(maker, "_search_memo", {})  # searches earlier tests made are not asked
     for name in ("regen-coarse4@regen-v1-e1", "regen-coarse4@regen-v1-e1-float32"):
         methods[name].encode(photo, 30)
     assert seen == ["bfloat16", "float32"]
