@@ -202,12 +202,18 @@ def file_sha256(path: Path) -> str:
 _HASHES: dict[tuple, str] = {}
 
 
-def cached_sha256(path: Path) -> str:
-    """file_sha256, computed once per process for a file that has not changed since (same size,
-    modification time and inode): every load looks up the registry, and hashing all its files
-    each time cost 22 ms per decoded picture."""
+def _unchanged(path: Path) -> tuple:
+    """A key that stays the same while the file does (its real path, size, modification time
+    and inode): what the per-process memos of hashes and headers look files up by."""
     st = os.stat(path)
-    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    return str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def cached_sha256(path: Path) -> str:
+    """file_sha256, computed once per process for a file that has not changed since
+    (_unchanged): every load looks up the registry, and hashing all its files each time cost
+    22 ms per decoded picture."""
+    key = _unchanged(path)
     if key not in _HASHES:
         _HASHES[key] = file_sha256(path)
     return _HASHES[key]
@@ -240,13 +246,12 @@ def _count(meta: dict, key: str) -> int:
 def _read_info(path: Path, builtin: bool) -> ModelInfo:
     """A weight file's header, every field checked: the ID (MODEL_ID_PATTERN), the mode and
     its architecture (MODE_ARCH), the configuration (check_config); the summary made printable.
-    Read once per process for a file that has not changed since (as cached_sha256): every
+    Read once per process for a file that has not changed since (_unchanged): every
     find_model scans the folders, and reading all headers each time cost 4 ms per lookup, up
     to 35 ms of a 0.45 s encode at --effort 0."""
     if not is_regular_file(path):
         raise CodecError(f"{path}: not a regular file, so not a model")
-    st = os.stat(path)
-    key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, st.st_ino, builtin)
+    key = (*_unchanged(path), builtin)
     if key not in _INFOS:
         _INFOS[key] = _parse_info(path, builtin)
     return _INFOS[key]
