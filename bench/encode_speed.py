@@ -24,14 +24,13 @@ import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 from PIL import Image, features
 
 import codec
 from codec.encoder import maker
-from codec.encoder.precision import ENV, search_precision
+from codec.encoder.precision import forced, search_precision
 
 
 def _pillow_encoder(fmt: str):
@@ -67,7 +66,7 @@ def _regen_encoder(effort: int, precision: str | None = None):
     def enc(rgb: np.ndarray, quality: int) -> bytes:
         maker._search_memo.clear()  # each encode pays for its own search and fit
         maker._fitted.clear()
-        with mock.patch.dict(os.environ, {ENV: precision} if precision else {}):
+        with forced(precision):
             return codec.encode(rgb, quality=quality, effort=effort)
     return enc
 

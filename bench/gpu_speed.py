@@ -38,7 +38,6 @@ import os
 import platform
 import time
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 
@@ -113,6 +112,12 @@ def timed(fn, dev: str):
     out = fn()
     sync(dev)
     return out, time.perf_counter() - t0
+
+
+def mean_bpp(files: list[bytes], pics: list[tuple[str, np.ndarray]]) -> float:
+    """Mean bits per pixel of `files`, each made of the picture beside it in `pics`."""
+    return round(float(np.mean([len(d) * 8 / (p.shape[0] * p.shape[1])
+                                for d, (_, p) in zip(files, pics)])), 4)
 
 
 def difference(a: np.ndarray, b: np.ndarray) -> dict:
@@ -266,8 +271,7 @@ def main() -> None:
             enc[f"effort{e}_q{q}"] = {
                 "effort": e, "quality": q, "seconds": round(t, 3),
                 "mpx_per_s": round(mpx_k / t, 4), "peak_gpu_mib": peak_mib(dev),
-                "bpp": round(float(np.mean([len(d) * 8 / (p.shape[0] * p.shape[1])
-                                            for d, (_, p) in zip(out, kodak)])), 4),
+                "bpp": mean_bpp(out, kodak),
                 "modes_kept": [codec.info(d).metadata["mode"] for d in out]}
             print(step, enc[f"effort{e}_q{q}"], flush=True)
     res["encode_kodak_size"] = enc
@@ -297,14 +301,13 @@ def main() -> None:
         row = {}
         for name in precision.CHOICES:
             codec.encoder.maker._search_memo.clear()
-            with mock.patch.dict(os.environ, {precision.ENV: name}):
+            with precision.forced(name):
                 out, t = timed(lambda: [codec.encode(p, q, effort=e, device=dev) for _, p in kodak],
                                dev)
             back = [np.asarray(codec.decode(d, device=dev, tile=tile).convert("RGB")) for d in out]
             row[name] = {
                 "seconds": round(t, 3), "mpx_per_s": round(mpx_k / t, 4),
-                "bpp": round(float(np.mean([len(d) * 8 / (p.shape[0] * p.shape[1])
-                                            for d, (_, p) in zip(out, kodak)])), 4),
+                "bpp": mean_bpp(out, kodak),
                 "psnr": round(float(np.mean([psnr(p, b) for (_, p), b in zip(kodak, back)])), 3),
                 "msssim_db": round(float(np.mean([db(ms_ssim(p, b))
                                                   for (_, p), b in zip(kodak, back)])), 3)}

@@ -5,6 +5,7 @@ in every other respect (tables, size, subsampling, Exif and ICC segments)."""
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
@@ -292,4 +293,9 @@ def test_search_precision(monkeypatch, tmp_path):
     monkeypatch.setenv(precision.ENV, "half")
     with pytest.raises(CodecError, match="REGEN_CODEC_SEARCH_PRECISION"):
         precision.search_precision("cpu")
+    with precision.forced("float32"):
+        assert precision.search_precision("cpu") == "float32"
+    with precision.forced(None):  # nothing forced: the variable as it was
+        assert os.environ[precision.ENV] == "half"
+    assert os.environ[precision.ENV] == "half"
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable
-from unittest import mock
 
 import numpy as np
 from PIL import Image, features
@@ -116,7 +115,7 @@ def _in_float32(encode: Callable) -> Callable:
     natively (codec.encoder.precision): the `-float32` methods, beside the same searches in the
     arithmetic this machine chooses."""
     def enc(*args, **kwargs):
-        with mock.patch.dict(os.environ, {precision.ENV: "float32"}):
+        with precision.forced("float32"):
             return encode(*args, **kwargs)
     return enc
 

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 from ..errors import CodecError
 
@@ -58,3 +60,12 @@ def search_precision(device: str, env: Mapping[str, str] | None = None) -> str:
             raise CodecError(f"{ENV} must be one of auto, {', '.join(CHOICES)}, got {v!r}")
         return v
     return "bfloat16" if native_bfloat16(device) else "float32"
+
+
+@contextmanager
+def forced(name: str | None) -> Iterator[None]:
+    """The block with the search in arithmetic `name` ($REGEN_CODEC_SEARCH_PRECISION set for
+    it and restored after; None changes nothing): how the benchmarks time and score both
+    arithmetics in one process. Not thread-safe: the environment is the process's."""
+    with mock.patch.dict(os.environ, {ENV: name} if name else {}):
+        yield
